@@ -1,0 +1,138 @@
+/**
+ * Service configuration: read once at startup from environment variables, validated, and
+ * failing with a message that names the variable and what a valid value looks like.
+ *
+ * @module
+ */
+
+/** Every environment variable the service reads; `deno.json` permission sets list the same. */
+export const CONFIG_VARIABLES = [
+  "PORT",
+  "HOST",
+  "UP_WEBHOOK_SECRETS",
+  "KAFKA_BROKERS",
+  "KAFKA_TOPIC",
+  "KAFKA_CLIENT_ID",
+  "KAFKA_TOPIC_PARTITIONS",
+  "KAFKA_REPLICATION_FACTOR",
+  "DATA_DIR",
+  "MAX_BODY_BYTES",
+  "LOG_LEVEL",
+] as const;
+
+/** The name of one configuration variable. */
+export type ConfigVariable = typeof CONFIG_VARIABLES[number];
+
+/** Log levels, most verbose first. */
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+
+/** A log level name. */
+export type LogLevel = typeof LOG_LEVELS[number];
+
+/** The validated configuration of the webhook service. */
+export interface Config {
+  /** TCP port to listen on. `PORT`, default 8080. */
+  port: number;
+  /** Interface to listen on. `HOST`, default `0.0.0.0`. */
+  host: string;
+  /** Accepted webhook secrets from `UP_WEBHOOK_SECRETS` (comma-separated). May be empty when
+   * the secrets come from the webhook state file instead. */
+  webhookSecrets: string[];
+  /** Kafka bootstrap brokers from `KAFKA_BROKERS`; empty means embedded mode (store only). */
+  kafkaBrokers: string[];
+  /** Topic the webhook events go to. `KAFKA_TOPIC`, default `up.webhook-events`. */
+  kafkaTopic: string;
+  /** Client id the producer announces. `KAFKA_CLIENT_ID`, default `upbus`. */
+  kafkaClientId: string;
+  /** Partitions for topics upbus creates. `KAFKA_TOPIC_PARTITIONS`, default 3. */
+  kafkaTopicPartitions: number;
+  /** Replication factor for topics upbus creates; -1 means the broker default.
+   * `KAFKA_REPLICATION_FACTOR`, default -1. */
+  kafkaReplicationFactor: number;
+  /** Where the event store and state live. `DATA_DIR`, default `./data`. */
+  dataDir: string;
+  /** Largest accepted request body, in bytes. `MAX_BODY_BYTES`, default 262144 (256 KiB). */
+  maxBodyBytes: number;
+  /** Least severe log level written. `LOG_LEVEL`, default `info`. */
+  logLevel: LogLevel;
+}
+
+/** Reads one variable; returns `undefined` when unset. Defaults to `Deno.env.get`. */
+export type EnvReader = (name: ConfigVariable) => string | undefined;
+
+function readInteger(
+  env: EnvReader,
+  name: ConfigVariable,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const raw = env(name)?.trim();
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!/^-?\d+$/.test(raw) || value < min || value > max) {
+    throw new RangeError(
+      `Cannot load config: ${name} is "${raw}", expected a whole number from ${min} to ${max}`,
+    );
+  }
+  return value;
+}
+
+function readList(env: EnvReader, name: ConfigVariable): string[] {
+  return (env(name) ?? "").split(",").map((item) => item.trim()).filter((item) => item !== "");
+}
+
+const BROKER = /^[A-Za-z0-9.\-_]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$/;
+const TOPIC = /^[A-Za-z0-9._-]{1,245}$/;
+
+/**
+ * Loads and validates the configuration.
+ *
+ * @param env Reads one variable; defaults to `Deno.env.get`.
+ * @returns The validated configuration.
+ * @throws {RangeError} If a variable holds a value out of range or of the wrong shape; the
+ * message names the variable and what a valid value looks like.
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * const config = loadConfig((name) => ({ UP_WEBHOOK_SECRETS: "s3cret" } as Record<string, string>)[name]);
+ * if (config.port !== 8080) throw new Error("unexpected");
+ * ```
+ */
+export function loadConfig(env: EnvReader = (name) => Deno.env.get(name)): Config {
+  const kafkaBrokers = readList(env, "KAFKA_BROKERS");
+  for (const broker of kafkaBrokers) {
+    if (!BROKER.test(broker)) {
+      throw new RangeError(
+        `Cannot load config: KAFKA_BROKERS entry "${broker}" is not host:port, expected for example "127.0.0.1:9092,kafka2:9092"`,
+      );
+    }
+  }
+  const kafkaTopic = env("KAFKA_TOPIC")?.trim() || "up.webhook-events";
+  if (!TOPIC.test(kafkaTopic)) {
+    throw new RangeError(
+      `Cannot load config: KAFKA_TOPIC is "${kafkaTopic}", expected 1 to 245 letters, digits, ".", "_" or "-"`,
+    );
+  }
+  const logLevel = (env("LOG_LEVEL")?.trim().toLowerCase() || "info") as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new RangeError(
+      `Cannot load config: LOG_LEVEL is "${logLevel}", expected one of ${LOG_LEVELS.join(", ")}`,
+    );
+  }
+  const host = env("HOST")?.trim() || "0.0.0.0";
+  return {
+    port: readInteger(env, "PORT", 8080, 0, 65535),
+    host,
+    webhookSecrets: readList(env, "UP_WEBHOOK_SECRETS"),
+    kafkaBrokers,
+    kafkaTopic,
+    kafkaClientId: env("KAFKA_CLIENT_ID")?.trim() || "upbus",
+    kafkaTopicPartitions: readInteger(env, "KAFKA_TOPIC_PARTITIONS", 3, 1, 10_000),
+    kafkaReplicationFactor: readInteger(env, "KAFKA_REPLICATION_FACTOR", -1, -1, 100),
+    dataDir: env("DATA_DIR")?.trim() || "./data",
+    maxBodyBytes: readInteger(env, "MAX_BODY_BYTES", 256 * 1024, 1024, 64 * 1024 * 1024),
+    logLevel,
+  };
+}

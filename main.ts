@@ -1,0 +1,66 @@
+/**
+ * upbus: receives Up's signed webhooks, keeps them safely and publishes them to Kafka.
+ * The one entry point of the CLI and of the compiled binary; `serve` is the default command.
+ *
+ * @module
+ */
+import { type Command, UsageError } from "./lib/cli/command.ts";
+import { serveCommand } from "./lib/cli/serve.ts";
+
+/** Every subcommand, in the order `--help` lists them. */
+export const COMMANDS: readonly Command[] = [serveCommand];
+
+function help(): string {
+  const width = Math.max(...COMMANDS.map((command) => command.name.length));
+  const lines = COMMANDS.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`);
+  return [
+    "upbus: Up webhooks, verified, stored and published to Kafka",
+    "",
+    "Usage: upbus [command] [options]   (default command: serve)",
+    "",
+    "Commands:",
+    ...lines,
+    "",
+    "Run `upbus <command> --help` for a command's options.",
+  ].join("\n");
+}
+
+/**
+ * Runs the CLI.
+ *
+ * @param args The command line, without the program name.
+ * @returns The process exit code.
+ */
+export async function main(args: string[]): Promise<number> {
+  const [first, ...rest] = args;
+  if (first === "--help" || first === "-h" || first === "help") {
+    console.log(help());
+    return 0;
+  }
+  const command = first === undefined || first.startsWith("-")
+    ? COMMANDS[0]
+    : COMMANDS.find((candidate) => candidate.name === first);
+  if (command === undefined) {
+    console.error(`upbus: unknown command "${first}"\n\n${help()}`);
+    return 2;
+  }
+  const commandArgs = command === COMMANDS[0] && first !== command.name ? args : rest;
+  if (commandArgs.includes("--help") || commandArgs.includes("-h")) {
+    console.log(command.usage);
+    return 0;
+  }
+  try {
+    return await command.run(commandArgs);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`upbus ${command.name}: ${error.message}\n\n${command.usage}`);
+      return 2;
+    }
+    console.error(`upbus ${command.name}: ${error instanceof Error ? error.message : error}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exitCode = await main(Deno.args);
+}
