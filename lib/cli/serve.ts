@@ -1,16 +1,44 @@
 /**
- * `upbus serve`: the webhook service (placeholder, being built).
+ * `upbus serve`: runs the webhook service until SIGINT or SIGTERM, then shuts down in order.
  *
  * @module
  */
+import { loadConfig } from "../config.ts";
+import { createLogger } from "../log.ts";
+import { startService } from "../service.ts";
 import type { Command } from "./command.ts";
+import { UsageError } from "./command.ts";
+
+const USAGE = `Usage: upbus serve
+
+Receives Up webhooks on POST /webhook, verifies them, commits them to the local store
+and publishes them to Kafka. Configured by environment variables (see .env.example):
+  PORT (8080), HOST (0.0.0.0), UP_WEBHOOK_SECRETS, KAFKA_BROKERS (unset: embedded mode),
+  KAFKA_TOPIC (up.webhook-events), DATA_DIR (./data), MAX_BODY_BYTES (262144), LOG_LEVEL (info)
+
+Routes: POST /webhook, GET /healthz, GET /readyz, GET /metrics`;
 
 /** The `serve` command. */
 export const serveCommand: Command = {
   name: "serve",
   summary: "receive Up webhooks, store them and publish them to Kafka (default)",
-  usage: "Usage: upbus serve",
-  run() {
-    return Promise.resolve(1);
+  usage: USAGE,
+  async run(args) {
+    if (args.length > 0) throw new UsageError(`unexpected argument "${args[0]}"`);
+    const config = loadConfig();
+    const logger = createLogger({ level: config.logLevel });
+    const service = await startService(config, { logger });
+    const { promise: signalled, resolve } = Promise.withResolvers<string>();
+    const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+    const handlers = signals.map((signal) => {
+      const handler = () => resolve(signal);
+      Deno.addSignalListener(signal, handler);
+      return [signal, handler] as const;
+    });
+    const signal = await signalled;
+    logger.info("shutting down", { signal });
+    for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
+    await service.shutdown();
+    return 0;
   },
 };

@@ -1,0 +1,120 @@
+/**
+ * The HTTP application: `POST /webhook`, `GET /healthz`, `GET /readyz` and `GET /metrics`, as
+ * one Hono app that `Deno.serve` runs and tests call in process with `app.request()`.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import type { Context } from "hono";
+import { createIntake } from "../intake.ts";
+import type { Logger } from "../log.ts";
+import type { ServiceMetrics } from "../metrics.ts";
+import type { RelayStatus } from "../relay.ts";
+import type { SecretRing } from "../secret_ring.ts";
+import { SIGNATURE_HEADER } from "../signature.ts";
+import type { EventStore } from "../store/event_store.ts";
+import { errorResponse } from "./errors.ts";
+import { readBody } from "./read_body.ts";
+
+/** Options for {@linkcode createApp}. */
+export interface AppOptions {
+  store: EventStore;
+  ring: SecretRing;
+  metrics: ServiceMetrics;
+  logger: Logger;
+  /** Largest accepted body in bytes. */
+  maxBodyBytes: number;
+  /** The relay's view of Kafka; absent in embedded mode (no Kafka configured). */
+  relayStatus?: () => RelayStatus;
+  /** Monotonic clock in ms for latency; default `performance.now`. */
+  clock?: () => number;
+}
+
+function fail(c: Context, status: number, code: string, message: string): Response {
+  return c.json({ error: { code, message } }, status as 400);
+}
+
+/**
+ * Creates the service's Hono app.
+ *
+ * @param options Store, secrets, metrics, logger, body cap and relay status.
+ * @returns The app; pass `app.fetch` to `Deno.serve`.
+ */
+export function createApp(options: AppOptions): Hono {
+  const { store, ring, metrics, logger, maxBodyBytes, relayStatus } = options;
+  const clock = options.clock ?? (() => performance.now());
+  const intake = createIntake({ ring, store, metrics, logger });
+  const app = new Hono();
+
+  app.post("/webhook", async function receiveWebhook(c) {
+    const started = clock();
+    metrics.received.inc();
+    try {
+      const raw = await readBody(c.req.raw, { maxBytes: maxBodyBytes });
+      const result = await intake.accept(raw, c.req.header(SIGNATURE_HEADER) ?? null);
+      const { outcome, ...rest } = result;
+      return c.json({ status: outcome, ...rest }, 200);
+    } catch (error) {
+      const response = errorResponse(error);
+      if (response.status === 413) metrics.rejected.inc({ reason: "too_large" });
+      if (response.status >= 500) {
+        logger.error("webhook not accepted; Up will retry", {
+          status: response.status,
+          error: (error as Error).message,
+        });
+      } else {
+        logger.warn("webhook refused", { status: response.status, code: response.code });
+      }
+      return fail(c, response.status, response.code, response.message);
+    } finally {
+      metrics.requestSeconds.observe((clock() - started) / 1000);
+    }
+  });
+
+  app.all("/webhook", function wrongMethod(c) {
+    metrics.rejected.inc({ reason: "method" });
+    c.header("Allow", "POST");
+    return fail(c, 405, "method_not_allowed", `Cannot ${c.req.method} /webhook: use POST`);
+  });
+
+  app.get("/healthz", function healthz(c) {
+    return c.json({ status: "ok" });
+  });
+
+  app.get("/readyz", async function readyz(c) {
+    const checks: Record<string, string> = {};
+    let ready = true;
+    try {
+      await store.probe();
+      checks.store = "ok";
+    } catch (error) {
+      ready = false;
+      checks.store = (error as Error).message;
+    }
+    if (relayStatus === undefined) checks.kafka = "embedded mode: Kafka not configured";
+    else {
+      const status = relayStatus();
+      checks.kafka = status.connected ? "ok" : `unreachable: ${status.lastError ?? "connecting"}`;
+      ready &&= status.connected;
+    }
+    checks.secrets = ring.size() > 0 ? "ok" : "no webhook secret configured";
+    ready &&= ring.size() > 0;
+    return c.json({ status: ready ? "ready" : "not ready", checks }, ready ? 200 : 503);
+  });
+
+  app.get("/metrics", function metricsText(c) {
+    return c.text(metrics.render(), 200, {
+      "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
+    });
+  });
+
+  app.notFound((c) =>
+    fail(c, 404, "not_found", `Cannot ${c.req.method} ${c.req.path}: no such route`)
+  );
+  app.onError((error, c) => {
+    logger.error("unhandled error", { error: error.message });
+    const response = errorResponse(error);
+    return fail(c, response.status, response.code, response.message);
+  });
+  return app;
+}

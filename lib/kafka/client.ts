@@ -1,0 +1,58 @@
+/**
+ * The Kafka client factory: one `Kafka` instance per process, its logs routed to upbus's
+ * structured logger.
+ *
+ * @module
+ */
+import { Kafka, type logCreator, logLevel } from "kafkajs";
+import type { Logger } from "../log.ts";
+
+/** Options for {@linkcode createKafka}. */
+export interface KafkaOptions {
+  /** Bootstrap brokers, `host:port`. At least one. */
+  brokers: string[];
+  /** Client id announced to the brokers; default `upbus`. */
+  clientId?: string;
+  /** Where kafkajs logs go; default nowhere. */
+  logger?: Logger;
+  /** Connection timeout in ms; default 3000. */
+  connectionTimeout?: number;
+}
+
+function routeLogs(logger: Logger | undefined): logCreator {
+  return () => ({ level, log }) => {
+    if (logger === undefined) return;
+    const { message, ...fields } = log;
+    const line = `kafkajs: ${message}`;
+    if (level === logLevel.ERROR) logger.error(line, fields);
+    else if (level === logLevel.WARN) logger.warn(line, fields);
+    else if (level === logLevel.INFO) logger.debug(line, fields);
+  };
+}
+
+/**
+ * Creates the process's Kafka client.
+ *
+ * @param options Brokers, client id and logger.
+ * @returns A kafkajs client; make producers and admins from it.
+ * @throws {TypeError} If no broker is given.
+ *
+ * @example
+ * ```ts
+ * import { createKafka } from "./client.ts";
+ * const kafka = createKafka({ brokers: ["127.0.0.1:9092"] });
+ * ```
+ */
+export function createKafka(options: KafkaOptions): Kafka {
+  if (options.brokers.length === 0) {
+    throw new TypeError("Cannot create Kafka client: no brokers given");
+  }
+  return new Kafka({
+    brokers: options.brokers,
+    clientId: options.clientId ?? "upbus",
+    connectionTimeout: options.connectionTimeout ?? 3000,
+    logLevel: logLevel.INFO,
+    logCreator: routeLogs(options.logger),
+    retry: { initialRetryTime: 200, retries: 5, maxRetryTime: 5000 },
+  });
+}

@@ -1,0 +1,59 @@
+/**
+ * The Kafka record of a stored event: key, value and CloudEvents binary-mode headers.
+ *
+ * @module
+ */
+import type { StoredEvent } from "../store/types.ts";
+
+/** CloudEvents `ce_source` prefix; the webhook id follows it. */
+export const CE_SOURCE_PREFIX = "https://api.up.com.au/api/v1/webhooks/";
+
+/** The header carrying Up's original signature, so consumers can verify authenticity again. */
+export const SIGNATURE_RECORD_HEADER = "up_signature";
+
+/** A record ready for `producer.send`. */
+export interface EventRecord {
+  key: string;
+  value: Uint8Array;
+  headers: Record<string, string>;
+}
+
+/**
+ * Maps an Up event type to a CloudEvents type: `TRANSACTION_CREATED` becomes
+ * `au.com.up.webhook.transaction.created`.
+ *
+ * @param eventType Up's `eventType`.
+ * @returns The reverse-DNS CloudEvents type.
+ */
+export function cloudEventType(eventType: string): string {
+  return `au.com.up.webhook.${eventType.toLowerCase().replaceAll("_", ".")}`;
+}
+
+/**
+ * Builds the Kafka record of a stored event. The value is the body exactly as Up signed it.
+ * Key: the transaction id, so each transaction's events stay in one partition in order; the
+ * event id when there is none (PING); the store's dedupe key for dead letters.
+ *
+ * @param event The stored event.
+ * @returns Key, value and headers.
+ */
+export function eventRecord(event: StoredEvent): EventRecord {
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    [SIGNATURE_RECORD_HEADER]: event.signature,
+    upbus_received_at: event.receivedAt,
+  };
+  if (event.type !== undefined) {
+    Object.assign(headers, {
+      ce_specversion: "1.0",
+      ce_id: event.eventId,
+      ce_type: cloudEventType(event.type),
+      ce_source: `${CE_SOURCE_PREFIX}${event.webhookId}`,
+      ce_time: event.createdAt,
+    });
+    if (event.transactionId !== undefined) headers.ce_subject = event.transactionId;
+  } else {
+    headers.upbus_dead_letter_reason = event.invalidReason ?? "unknown";
+  }
+  return { key: event.transactionId ?? event.eventId, value: event.body, headers };
+}

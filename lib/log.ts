@@ -1,0 +1,83 @@
+/**
+ * Structured JSON log lines, one object per line on stderr. Callers pass facts, never secrets:
+ * fields named like a secret are replaced with `[redacted]` as a second line of defence.
+ *
+ * @module
+ */
+import type { LogLevel } from "./config.ts";
+
+/** Extra facts for one log line. */
+export type LogFields = Record<string, unknown>;
+
+/** Writes structured log lines. */
+export interface Logger {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+  /** A logger whose lines all carry `fields`. */
+  child(fields: LogFields): Logger;
+}
+
+const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+const SECRET_FIELD = /secret|token|signature|authorization|password|sasl/i;
+
+function redact(fields: LogFields): LogFields {
+  const clean: LogFields = {};
+  for (const [key, value] of Object.entries(fields)) {
+    clean[key] = SECRET_FIELD.test(key) ? "[redacted]" : value;
+  }
+  return clean;
+}
+
+/** Options for {@linkcode createLogger}. */
+export interface LoggerOptions {
+  /** Least severe level written; default `info`. */
+  level?: LogLevel;
+  /** Where lines go; default `console.error`. Tests pass a collector. */
+  write?: (line: string) => void;
+  /** Fields on every line; default none. */
+  fields?: LogFields;
+  /** The clock; default `() => new Date()`. */
+  now?: () => Date;
+}
+
+/**
+ * Creates a JSON-lines logger.
+ *
+ * @param options Level, sink, common fields and clock.
+ * @returns The logger.
+ *
+ * @example
+ * ```ts
+ * import { createLogger } from "./log.ts";
+ * const lines: string[] = [];
+ * createLogger({ write: (line) => lines.push(line) }).info("started", { port: 8080, secret: "x" });
+ * if (JSON.parse(lines[0]).secret !== "[redacted]") throw new Error("unexpected");
+ * ```
+ */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const threshold = RANK[options.level ?? "info"];
+  const write = options.write ?? ((line: string) => console.error(line));
+  const now = options.now ?? (() => new Date());
+  const base = redact(options.fields ?? {});
+  const log = (level: LogLevel) => (message: string, fields: LogFields = {}) => {
+    if (RANK[level] < threshold) return;
+    write(
+      JSON.stringify({
+        time: now().toISOString(),
+        level,
+        msg: message,
+        ...base,
+        ...redact(fields),
+      }),
+    );
+  };
+  return {
+    debug: log("debug"),
+    info: log("info"),
+    warn: log("warn"),
+    error: log("error"),
+    child: (fields) => createLogger({ ...options, fields: { ...base, ...fields } }),
+  };
+}

@@ -1,0 +1,220 @@
+/**
+ * The relay: publishes stored events to Kafka in arrival order, and marks each one published
+ * only after the broker acknowledged it. While the broker is down it retries with backoff; after
+ * a restart it resumes from the first unpublished event.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { type Kafka, type Message, Partitioners, type Producer } from "kafkajs";
+import { eventRecord } from "./kafka/record.ts";
+import { ensureTopics } from "./kafka/topics.ts";
+import type { Logger } from "./log.ts";
+import type { ServiceMetrics } from "./metrics.ts";
+import type { EventStore } from "./store/event_store.ts";
+import type { StoredEvent } from "./store/types.ts";
+
+/** Options for {@linkcode startRelay}. */
+export interface RelayOptions {
+  /** The process's Kafka client. */
+  kafka: Kafka;
+  /** Topic for valid events. Dead letters go to `<topic>.dlq`. */
+  topic: string;
+  /** Partitions for topics the relay creates; default 3. */
+  partitions?: number;
+  /** Replication factor for topics it creates; default -1 (the broker's default). */
+  replicationFactor?: number;
+  /** Most events per produce request; default 500. */
+  batchSize?: number;
+  /** First retry delay in ms after a failure; doubles up to `maxBackoffMs`. Default 250. */
+  initialBackoffMs?: number;
+  /** Longest retry delay in ms; default 30000. */
+  maxBackoffMs?: number;
+  logger: Logger;
+  metrics: ServiceMetrics;
+}
+
+/** What `/readyz` and the logs say of the relay. */
+export interface RelayStatus {
+  /** The last attempt to reach Kafka succeeded. */
+  connected: boolean;
+  /** The last failure's message, while not connected. */
+  lastError?: string;
+}
+
+/** A running relay. */
+export interface Relay {
+  /** The relay's view of Kafka. */
+  status(): RelayStatus;
+  /**
+   * Resolves once nothing stored is left unpublished, or rejects after `timeoutMs`.
+   *
+   * @param timeoutMs How long to wait; default 30000.
+   */
+  drained(timeoutMs?: number): Promise<void>;
+  /**
+   * Stops: tries to publish what is left for up to `flushMs`, then disconnects.
+   *
+   * @param flushMs How long to keep publishing; default 5000.
+   */
+  stop(flushMs?: number): Promise<void>;
+}
+
+/**
+ * Starts relaying the store's unpublished events to Kafka.
+ *
+ * @param store The event store.
+ * @param options Kafka client, topic and tuning.
+ * @returns The running relay; stop it on shutdown.
+ */
+export function startRelay(store: EventStore, options: RelayOptions): Relay {
+  const { kafka, topic, logger, metrics } = options;
+  const dlqTopic = `${topic}.dlq`;
+  const batchSize = options.batchSize ?? 500;
+  const initialBackoff = options.initialBackoffMs ?? 250;
+  const maxBackoff = options.maxBackoffMs ?? 30_000;
+  let status: RelayStatus = { connected: false };
+  let producer: Producer | undefined;
+  let topicsReady = false;
+  let stopping = false;
+  let stopDeadline = Infinity;
+  let wake: (() => void) | undefined;
+  let drainWaiters: Array<() => void> = [];
+
+  const nudge = () => {
+    const resume = wake;
+    wake = undefined;
+    resume?.();
+  };
+  const unsubscribe = store.onCommit(nudge);
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        wake = undefined;
+        resolve();
+      }, ms);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+
+  async function dropProducer(): Promise<void> {
+    const old = producer;
+    producer = undefined;
+    try {
+      await old?.disconnect();
+    } catch { /* already broken */ }
+  }
+
+  async function connected(): Promise<Producer> {
+    if (producer !== undefined) return producer;
+    const fresh = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false,
+    });
+    await fresh.connect();
+    producer = fresh;
+    if (!topicsReady) {
+      const created = await ensureTopics(kafka, [topic, dlqTopic], {
+        partitions: options.partitions,
+        replicationFactor: options.replicationFactor,
+      });
+      if (created.length > 0) logger.info("created Kafka topics", { topics: created });
+      topicsReady = true;
+    }
+    return fresh;
+  }
+
+  async function publish(batch: StoredEvent[]): Promise<void> {
+    const byTopic = new Map<string, Message[]>();
+    for (const event of batch) {
+      const target = event.type === undefined ? dlqTopic : topic;
+      const record = eventRecord(event);
+      const messages = byTopic.get(target) ?? [];
+      messages.push({ key: record.key, value: Buffer.from(record.value), headers: record.headers });
+      byTopic.set(target, messages);
+    }
+    const active = await connected();
+    await active.sendBatch({
+      acks: -1,
+      topicMessages: [...byTopic].map(([name, messages]) => ({ topic: name, messages })),
+    });
+  }
+
+  async function loop(): Promise<void> {
+    let backoff = initialBackoff;
+    while (true) {
+      if (stopping && Date.now() >= stopDeadline) return;
+      const batch = store.unpublished(batchSize);
+      if (batch.length === 0) {
+        for (const resolve of drainWaiters.splice(0)) resolve();
+        if (stopping) return;
+        await pause(60_000);
+        continue;
+      }
+      const seqs = batch.map((event) => event.seq);
+      try {
+        await publish(batch);
+        await store.markPublished(seqs);
+        metrics.published.inc({}, batch.length);
+        if (!status.connected) logger.info("publishing to Kafka", { topic });
+        status = { connected: true };
+        backoff = initialBackoff;
+      } catch (error) {
+        metrics.publishErrors.inc();
+        const message = (error as Error).message;
+        if (status.connected || status.lastError !== message) {
+          logger.warn("cannot publish to Kafka; events stay stored and will be retried", {
+            error: message,
+            backlog: seqs.length,
+            retryInMs: backoff,
+          });
+        }
+        status = { connected: false, lastError: message };
+        await store.markFailed(seqs).catch(() => {});
+        // A failed idempotent producer can be left with sequence numbers the broker no longer
+        // accepts; a fresh one gets a new producer id. At worst a record is written twice.
+        await dropProducer();
+        if (stopping && Date.now() + backoff >= stopDeadline) return;
+        await pause(backoff);
+        backoff = Math.min(backoff * 2, maxBackoff);
+      }
+    }
+  }
+
+  const running = loop().catch((error) => {
+    logger.error("relay stopped", { error: (error as Error).message });
+  });
+
+  return {
+    status: () => status,
+    drained(timeoutMs = 30_000) {
+      if (store.counts().unpublished === 0) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          drainWaiters = drainWaiters.filter((waiter) => waiter !== done);
+          reject(
+            new Error(`Cannot drain the relay: events still unpublished after ${timeoutMs} ms`),
+          );
+        }, timeoutMs);
+        const done = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        drainWaiters.push(done);
+        nudge();
+      });
+    },
+    async stop(flushMs = 5000) {
+      stopping = true;
+      stopDeadline = Date.now() + flushMs;
+      unsubscribe();
+      nudge();
+      await running;
+      await dropProducer();
+    },
+  };
+}

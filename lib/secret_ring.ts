@@ -1,0 +1,83 @@
+/**
+ * The set of webhook secrets the service accepts: those in `UP_WEBHOOK_SECRETS` plus those of the
+ * webhooks `register-webhook` saved in the state file. The file is read again whenever it
+ * changes, so a newly registered webhook is accepted without a restart.
+ *
+ * @module
+ */
+import { importSecret } from "./signature.ts";
+
+/** Options for {@linkcode createSecretRing}. */
+export interface SecretRingOptions {
+  /** Secrets from the environment; may be empty. */
+  secrets: readonly string[];
+  /** Path of a file whose secrets are accepted too; default none. */
+  stateFile?: string;
+  /** Reads the secrets out of `stateFile`; required with it. Missing file: return `[]`. */
+  readState?: (path: string) => Promise<string[]>;
+  /** Least time between two looks at the file's modification time, in ms; default 0 (a `stat` per request, far cheaper than the commit). */
+  recheckMs?: number;
+  /** The clock, in ms; default `Date.now`. */
+  now?: () => number;
+}
+
+/** The accepted keys, kept current. */
+export interface SecretRing {
+  /** The keys to verify against now (re-reads the state file when it changed). */
+  keys(): Promise<CryptoKey[]>;
+  /** How many secrets are accepted now; 0 means every webhook is refused. */
+  size(): number;
+}
+
+async function modified(path: string): Promise<number | null> {
+  try {
+    return (await Deno.stat(path)).mtime?.getTime() ?? 0;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
+
+/**
+ * Creates the ring and imports its keys.
+ *
+ * @param options The environment's secrets and the state file.
+ * @returns The ring.
+ *
+ * @example
+ * ```ts
+ * import { createSecretRing } from "./secret_ring.ts";
+ * const ring = await createSecretRing({ secrets: ["old", "new"] });
+ * if ((await ring.keys()).length !== 2) throw new Error("unexpected");
+ * ```
+ */
+export async function createSecretRing(options: SecretRingOptions): Promise<SecretRing> {
+  const now = options.now ?? Date.now;
+  const recheckMs = options.recheckMs ?? 0;
+  const fixed = await Promise.all([...new Set(options.secrets)].map(importSecret));
+  let fromState: CryptoKey[] = [];
+  let stateVersion: number | null = null;
+  let checkedAt = -Infinity;
+
+  async function refresh(): Promise<void> {
+    if (options.stateFile === undefined || options.readState === undefined) return;
+    if (now() - checkedAt < recheckMs) return;
+    checkedAt = now();
+    const version = await modified(options.stateFile);
+    if (version === stateVersion) return;
+    const secrets = version === null ? [] : await options.readState(options.stateFile);
+    fromState = await Promise.all(
+      [...new Set(secrets)].filter((s) => !options.secrets.includes(s)).map(importSecret),
+    );
+    stateVersion = version;
+  }
+
+  await refresh();
+  return {
+    async keys() {
+      await refresh();
+      return [...fixed, ...fromState];
+    },
+    size: () => fixed.length + fromState.length,
+  };
+}

@@ -1,0 +1,135 @@
+/**
+ * The running service: store, secrets, relay and HTTP server wired together from a `Config`,
+ * with an orderly shutdown (stop accepting, finish in-flight requests, flush the relay,
+ * disconnect from Kafka, close the store).
+ *
+ * @module
+ */
+import type { Config } from "./config.ts";
+import { createApp } from "./http/app.ts";
+import { createKafka } from "./kafka/client.ts";
+import type { Logger } from "./log.ts";
+import { createMetrics, type ServiceMetrics } from "./metrics.ts";
+import { type Relay, startRelay } from "./relay.ts";
+import { createSecretRing } from "./secret_ring.ts";
+import { type EventStore, openEventStore } from "./store/event_store.ts";
+
+/** Options for {@linkcode startService}. */
+export interface ServiceOptions {
+  logger: Logger;
+  /** Reads the secrets of registered webhooks from the state file; default: none read. */
+  readStateSecrets?: (path: string) => Promise<string[]>;
+  /** Called once the server listens; default none. */
+  onListen?: (address: Deno.NetAddr) => void;
+}
+
+/** A running service. */
+export interface Service {
+  /** Where it listens. */
+  address: Deno.NetAddr;
+  store: EventStore;
+  metrics: ServiceMetrics;
+  /** The relay; absent in embedded mode. */
+  relay?: Relay;
+  /** Stops in order; resolves when everything is closed. */
+  shutdown(options?: { flushMs?: number }): Promise<void>;
+}
+
+/** The file `register-webhook` keeps registered webhooks (and their secrets) in. */
+export function stateFilePath(dataDir: string): string {
+  return `${dataDir.replace(/\/+$/, "")}/webhooks.json`;
+}
+
+/**
+ * Starts the service.
+ *
+ * @param config The validated configuration.
+ * @param options Logger and state-file reader.
+ * @returns The running service.
+ * @throws {StoreUnavailableError} If the store cannot be opened.
+ */
+export async function startService(config: Config, options: ServiceOptions): Promise<Service> {
+  const { logger } = options;
+  const metrics = createMetrics();
+  const store = await openEventStore({ path: `${config.dataDir.replace(/\/+$/, "")}/events.db` });
+  const ring = await createSecretRing({
+    secrets: config.webhookSecrets,
+    stateFile: stateFilePath(config.dataDir),
+    readState: options.readStateSecrets,
+  });
+  if (ring.size() === 0) {
+    logger.warn(
+      "no webhook secret yet: every webhook is refused until UP_WEBHOOK_SECRETS is set or `register-webhook` runs",
+    );
+  }
+  metrics.gauge(
+    "upbus_relay_backlog",
+    "Stored events not yet acknowledged by Kafka",
+    () => store.counts().unpublished,
+  );
+  metrics.gauge("upbus_events_in_store", "Events in the local store", () => store.counts().total);
+
+  let relay: Relay | undefined;
+  if (config.kafkaBrokers.length > 0) {
+    const kafka = createKafka({
+      brokers: config.kafkaBrokers,
+      clientId: config.kafkaClientId,
+      logger: logger.child({ component: "kafkajs" }),
+    });
+    relay = startRelay(store, {
+      kafka,
+      topic: config.kafkaTopic,
+      partitions: config.kafkaTopicPartitions,
+      replicationFactor: config.kafkaReplicationFactor,
+      logger: logger.child({ component: "relay" }),
+      metrics,
+    });
+  } else {
+    logger.info(
+      "embedded mode: KAFKA_BROKERS is not set, so events are kept in the local store only; set it and restart to publish the backlog",
+      { backlog: store.counts().unpublished },
+    );
+  }
+
+  const app = createApp({
+    store,
+    ring,
+    metrics,
+    logger: logger.child({ component: "http" }),
+    maxBodyBytes: config.maxBodyBytes,
+    relayStatus: relay?.status,
+  });
+  let resolveAddress: (address: Deno.NetAddr) => void;
+  const listening = new Promise<Deno.NetAddr>((resolve) => resolveAddress = resolve);
+  const server = Deno.serve({
+    hostname: config.host,
+    port: config.port,
+    onListen: (address) => resolveAddress(address as Deno.NetAddr),
+  }, app.fetch);
+  const address = await listening;
+  logger.info("listening", {
+    url: `http://${address.hostname}:${address.port}/webhook`,
+    mode: relay ? "kafka" : "embedded",
+    topic: config.kafkaTopic,
+    acceptedSecretCount: ring.size(),
+  });
+  options.onListen?.(address);
+
+  let stopped: Promise<void> | undefined;
+  return {
+    address,
+    store,
+    metrics,
+    relay,
+    shutdown({ flushMs = 5000 } = {}) {
+      stopped ??= (async () => {
+        await server.shutdown();
+        await relay?.stop(flushMs);
+        const { unpublished } = store.counts();
+        await store.close();
+        logger.info("stopped", { unpublished });
+      })();
+      return stopped;
+    },
+  };
+}

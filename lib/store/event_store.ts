@@ -1,0 +1,307 @@
+/**
+ * The durable event store (`node:sqlite`, WAL, synchronous commits): every authentic webhook is
+ * committed here before Up gets its 200, and the relay publishes from here. Appends that arrive
+ * while a commit is under way are committed together in the next one (group commit).
+ *
+ * @module
+ */
+import { DatabaseSync } from "node:sqlite";
+import type { WriterReply, WriterRequest } from "./store_worker.ts";
+import {
+  type AppendOutcome,
+  type NewEvent,
+  type StoredEvent,
+  StoreUnavailableError,
+} from "./types.ts";
+
+type WriterOp = WriterRequest extends infer R ? R extends { op: infer O } ? O : never : never;
+type Payload<O extends WriterOp> = Omit<Extract<WriterRequest, { op: O }>, "id" | "op">;
+
+interface Waiter {
+  resolve(reply: WriterReply & { ok: true }): void;
+  reject(error: Error): void;
+}
+
+interface QueuedAppend {
+  event: NewEvent;
+  resolve(outcome: AppendOutcome): void;
+  reject(error: Error): void;
+}
+
+/** Counts for `/metrics` and `/readyz`. */
+export interface StoreCounts {
+  /** Rows in the store. */
+  total: number;
+  /** Rows not yet acknowledged by Kafka. */
+  unpublished: number;
+}
+
+/** Options for {@linkcode openEventStore}. */
+export interface EventStoreOptions {
+  /** Path of the SQLite database file; created with its directory when missing. */
+  path: string;
+}
+
+interface EventRow {
+  seq: number;
+  event_id: string;
+  type: string | null;
+  webhook_id: string | null;
+  transaction_id: string | null;
+  created_at: string | null;
+  invalid_reason: string | null;
+  body: Uint8Array;
+  signature: string;
+  received_at: string;
+}
+
+function fromRow(row: EventRow): StoredEvent {
+  const event: StoredEvent = {
+    seq: row.seq,
+    eventId: row.event_id,
+    body: row.body,
+    signature: row.signature,
+    receivedAt: row.received_at,
+  };
+  if (row.type !== null) event.type = row.type;
+  if (row.webhook_id !== null) event.webhookId = row.webhook_id;
+  if (row.transaction_id !== null) event.transactionId = row.transaction_id;
+  if (row.created_at !== null) event.createdAt = row.created_at;
+  if (row.invalid_reason !== null) event.invalidReason = row.invalid_reason;
+  return event;
+}
+
+/** The event store. Create it with {@linkcode openEventStore}; close it on shutdown. */
+export class EventStore {
+  #worker: Worker;
+  #reader: DatabaseSync | undefined;
+  #nextId = 1;
+  #waiters = new Map<number, Waiter>();
+  #queue: QueuedAppend[] = [];
+  #committing = false;
+  #closed = false;
+  #failure: Error | undefined;
+  #commitListeners = new Set<() => void>();
+
+  /** Use {@linkcode openEventStore}. */
+  constructor(worker: Worker) {
+    this.#worker = worker;
+    worker.onmessage = (message: MessageEvent<WriterReply>) => this.#settle(message.data);
+    worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      this.#fail(
+        new StoreUnavailableError(`Cannot write events: the writer died (${event.message})`),
+      );
+    };
+  }
+
+  /** @internal Opens the database in the writer, then the reader here. */
+  async open(path: string): Promise<void> {
+    await this.#call("open", { path });
+    this.#reader = new DatabaseSync(path, { readOnly: true });
+  }
+
+  #settle(reply: WriterReply): void {
+    const waiter = this.#waiters.get(reply.id);
+    if (waiter === undefined) return;
+    this.#waiters.delete(reply.id);
+    if (reply.ok) waiter.resolve(reply);
+    else {
+      waiter.reject(
+        new StoreUnavailableError(
+          `Cannot commit to the event store: ${reply.error}${reply.code ? ` (${reply.code})` : ""}`,
+        ),
+      );
+    }
+  }
+
+  #fail(error: Error): void {
+    this.#failure = error;
+    for (const waiter of this.#waiters.values()) waiter.reject(error);
+    this.#waiters.clear();
+    for (const queued of this.#queue.splice(0)) queued.reject(error);
+  }
+
+  #call<O extends WriterOp>(op: O, payload: Payload<O>): Promise<WriterReply & { ok: true }> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (this.#closed) {
+      return Promise.reject(new StoreUnavailableError("Cannot write events: the store is closed"));
+    }
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#waiters.set(id, { resolve, reject });
+      this.#worker.postMessage({ id, op, ...payload } as WriterRequest);
+    });
+  }
+
+  /**
+   * Commits an event durably. Resolves only once it is on disk.
+   *
+   * @param event The authentic body and what was read from it.
+   * @returns `"stored"`, or `"duplicate"` when the event id was already stored.
+   * @throws {StoreUnavailableError} If the commit failed: the caller must not answer 200.
+   */
+  append(event: NewEvent): Promise<AppendOutcome> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (this.#closed) {
+      return Promise.reject(new StoreUnavailableError("Cannot write events: the store is closed"));
+    }
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ event, resolve, reject });
+      if (!this.#committing) this.#commitQueued();
+    });
+  }
+
+  async #commitQueued(): Promise<void> {
+    this.#committing = true;
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0);
+      try {
+        const { outcomes } = await this.#call("append", { events: batch.map((q) => q.event) });
+        batch.forEach((queued, index) => queued.resolve(outcomes![index]));
+        for (const listener of this.#commitListeners) listener();
+      } catch (error) {
+        for (const queued of batch) queued.reject(error as Error);
+      }
+    }
+    this.#committing = false;
+  }
+
+  /**
+   * Calls `listener` after each commit that may have added events (wakes the relay).
+   *
+   * @param listener Called with no arguments.
+   * @returns A function that removes the listener.
+   */
+  onCommit(listener: () => void): () => void {
+    this.#commitListeners.add(listener);
+    return () => this.#commitListeners.delete(listener);
+  }
+
+  /**
+   * Reads events not yet published, oldest first.
+   *
+   * @param limit How many at most.
+   * @param options `afterSeq`: skip events up to this position (those already in flight).
+   * @returns The events, in arrival order.
+   */
+  unpublished(limit: number, options: { afterSeq?: number } = {}): StoredEvent[] {
+    const rows = this.#readerOrThrow().prepare(
+      `SELECT seq, event_id, type, webhook_id, transaction_id, created_at, invalid_reason, body,
+         signature, received_at
+       FROM events WHERE published_at IS NULL AND seq > ? ORDER BY seq LIMIT ?`,
+    ).all(options.afterSeq ?? 0, limit) as unknown as EventRow[];
+    return rows.map(fromRow);
+  }
+
+  /**
+   * Reads one event by its id.
+   *
+   * @param eventId Up's event id (or a dead letter's `sha256:` key).
+   * @returns The event with its publish time, or `undefined` when it is not stored.
+   */
+  get(eventId: string): (StoredEvent & { publishedAt?: string }) | undefined {
+    const row = this.#readerOrThrow().prepare(
+      `SELECT seq, event_id, type, webhook_id, transaction_id, created_at, invalid_reason, body,
+         signature, received_at, published_at FROM events WHERE event_id = ?`,
+    ).get(eventId) as unknown as (EventRow & { published_at: string | null }) | undefined;
+    if (row === undefined) return undefined;
+    const event = fromRow(row);
+    return row.published_at === null ? event : { ...event, publishedAt: row.published_at };
+  }
+
+  /** @returns The number of stored and of unpublished events. */
+  counts(): StoreCounts {
+    const row = this.#readerOrThrow().prepare(
+      `SELECT count(*) AS total, (SELECT count(*) FROM events WHERE published_at IS NULL)
+         AS unpublished FROM events`,
+    ).get() as { total: number; unpublished: number };
+    return { total: row.total, unpublished: row.unpublished };
+  }
+
+  /**
+   * Records that Kafka acknowledged these events.
+   *
+   * @param seqs Their positions.
+   * @param options `at`: the acknowledgement time; defaults to now.
+   */
+  async markPublished(seqs: number[], options: { at?: Date } = {}): Promise<void> {
+    if (seqs.length === 0) return;
+    await this.#call("published", { seqs, at: (options.at ?? new Date()).toISOString() });
+  }
+
+  /**
+   * Counts one more failed publish attempt for these events.
+   *
+   * @param seqs Their positions.
+   */
+  async markFailed(seqs: number[]): Promise<void> {
+    if (seqs.length === 0) return;
+    await this.#call("failed", { seqs });
+  }
+
+  /**
+   * Proves the store can commit, with a one-row write.
+   *
+   * @throws {StoreUnavailableError} If it cannot.
+   */
+  async probe(): Promise<void> {
+    await this.#call("probe", { at: new Date().toISOString() });
+  }
+
+  #readerOrThrow(): DatabaseSync {
+    if (this.#reader === undefined) {
+      throw new StoreUnavailableError("Cannot read events: the store is closed");
+    }
+    return this.#reader;
+  }
+
+  /** Waits for queued commits, then closes both connections and the writer. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    while (this.#committing) await new Promise((resolve) => setTimeout(resolve, 1));
+    if (this.#failure === undefined) {
+      try {
+        await this.#call("close", {});
+      } catch { /* the writer is gone already */ }
+    }
+    this.#closed = true;
+    this.#reader?.close();
+    this.#reader = undefined;
+    this.#worker.terminate();
+  }
+}
+
+/**
+ * Opens (creating when missing) the event store.
+ *
+ * @param options Where the database file lives.
+ * @returns The open store.
+ * @throws {StoreUnavailableError} If the file cannot be created or opened for writing.
+ *
+ * @example
+ * ```ts ignore
+ * import { openEventStore } from "./event_store.ts";
+ * const store = await openEventStore({ path: "./data/events.db" });
+ * await store.close();
+ * ```
+ */
+export async function openEventStore(options: EventStoreOptions): Promise<EventStore> {
+  const directory = options.path.replace(/[/\\][^/\\]*$/, "");
+  if (directory !== options.path) await Deno.mkdir(directory, { recursive: true, mode: 0o700 });
+  const worker = new Worker(new URL("./store_worker.ts", import.meta.url).href, {
+    type: "module",
+    name: "upbus-store-writer",
+  });
+  const store = new EventStore(worker);
+  try {
+    await store.open(options.path);
+  } catch (error) {
+    worker.terminate();
+    throw new StoreUnavailableError(
+      `Cannot open the event store at "${options.path}": ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  return store;
+}
