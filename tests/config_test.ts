@@ -1,0 +1,53 @@
+import assert from "node:assert/strict";
+import { type ConfigVariable, loadConfig } from "../lib/config.ts";
+
+function env(values: Partial<Record<ConfigVariable, string>>) {
+  return (name: ConfigVariable) => values[name];
+}
+
+Deno.test("loadConfig() applies the documented defaults", () => {
+  const config = loadConfig(env({}));
+  assert.deepEqual(config, {
+    port: 8080,
+    host: "0.0.0.0",
+    webhookSecrets: [],
+    kafkaBrokers: [],
+    kafkaTopic: "up.webhook-events",
+    kafkaClientId: "upbus",
+    kafkaTopicPartitions: 3,
+    kafkaReplicationFactor: -1,
+    dataDir: "./data",
+    maxBodyBytes: 262144,
+    logLevel: "info",
+  });
+});
+
+Deno.test("loadConfig() splits comma-separated secrets and brokers, trimming blanks", () => {
+  const config = loadConfig(env({
+    UP_WEBHOOK_SECRETS: " old , new,, ",
+    KAFKA_BROKERS: "127.0.0.1:9092, kafka-2.internal:19092,[::1]:9093",
+  }));
+  assert.deepEqual(config.webhookSecrets, ["old", "new"]);
+  assert.deepEqual(config.kafkaBrokers, ["127.0.0.1:9092", "kafka-2.internal:19092", "[::1]:9093"]);
+});
+
+Deno.test("loadConfig() names the variable and a valid value when one is wrong", async (t) => {
+  const cases: Array<[Partial<Record<ConfigVariable, string>>, RegExp]> = [
+    [{ PORT: "eighty" }, /PORT is "eighty", expected a whole number from 0 to 65535/],
+    [{ PORT: "70000" }, /PORT is "70000"/],
+    [{ MAX_BODY_BYTES: "10" }, /MAX_BODY_BYTES is "10", expected a whole number from 1024/],
+    [{ KAFKA_BROKERS: "localhost" }, /KAFKA_BROKERS entry "localhost" is not host:port/],
+    [{ KAFKA_TOPIC: "has spaces" }, /KAFKA_TOPIC is "has spaces"/],
+    [{ KAFKA_TOPIC_PARTITIONS: "0" }, /KAFKA_TOPIC_PARTITIONS is "0"/],
+    [{ LOG_LEVEL: "loud" }, /LOG_LEVEL is "loud", expected one of debug, info, warn, error/],
+  ];
+  for (const [values, message] of cases) {
+    await t.step(Object.keys(values)[0], () => {
+      assert.throws(() => loadConfig(env(values)), (error: unknown) => {
+        assert.ok(error instanceof RangeError);
+        assert.match(error.message, message);
+        return true;
+      });
+    });
+  }
+});
