@@ -15,6 +15,8 @@ export interface SecretRingOptions {
   stateFile?: string;
   /** Reads the secrets out of `stateFile`; required with it. Missing file: return `[]`. */
   readState?: (path: string) => Promise<string[]>;
+  /** Told when the state file cannot be read; the keys read before stay. Default: ignored. */
+  onStateError?: (error: Error) => void;
   /** Least time between two looks at the file's modification time, in ms; default 0 (a `stat` per request, far cheaper than the commit). */
   recheckMs?: number;
   /** The clock, in ms; default `Date.now`. */
@@ -29,9 +31,11 @@ export interface SecretRing {
   size(): number;
 }
 
-async function modified(path: string): Promise<number | null> {
+/** Identifies one version of the file: atomic writes rename a new inode into place. */
+async function modified(path: string): Promise<string | null> {
   try {
-    return (await Deno.stat(path)).mtime?.getTime() ?? 0;
+    const info = await Deno.stat(path);
+    return `${info.ino}:${info.size}:${info.mtime?.getTime()}`;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return null;
     throw error;
@@ -56,7 +60,7 @@ export async function createSecretRing(options: SecretRingOptions): Promise<Secr
   const recheckMs = options.recheckMs ?? 0;
   const fixed = await Promise.all([...new Set(options.secrets)].map(importSecret));
   let fromState: CryptoKey[] = [];
-  let stateVersion: number | null = null;
+  let stateVersion: string | null = null;
   let checkedAt = -Infinity;
 
   async function refresh(): Promise<void> {
@@ -65,10 +69,14 @@ export async function createSecretRing(options: SecretRingOptions): Promise<Secr
     checkedAt = now();
     const version = await modified(options.stateFile);
     if (version === stateVersion) return;
-    const secrets = version === null ? [] : await options.readState(options.stateFile);
-    fromState = await Promise.all(
-      [...new Set(secrets)].filter((s) => !options.secrets.includes(s)).map(importSecret),
-    );
+    try {
+      const secrets = version === null ? [] : await options.readState(options.stateFile);
+      fromState = await Promise.all(
+        [...new Set(secrets)].filter((s) => !options.secrets.includes(s)).map(importSecret),
+      );
+    } catch (error) {
+      options.onStateError?.(error as Error);
+    }
     stateVersion = version;
   }
 

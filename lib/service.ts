@@ -13,12 +13,11 @@ import { createMetrics, type ServiceMetrics } from "./metrics.ts";
 import { type Relay, startRelay } from "./relay.ts";
 import { createSecretRing } from "./secret_ring.ts";
 import { type EventStore, openEventStore } from "./store/event_store.ts";
+import { readWebhookState, webhookSecretsFrom, webhookStatePath } from "./up/webhook_state.ts";
 
 /** Options for {@linkcode startService}. */
 export interface ServiceOptions {
   logger: Logger;
-  /** Reads the secrets of registered webhooks from the state file; default: none read. */
-  readStateSecrets?: (path: string) => Promise<string[]>;
   /** Called once the server listens; default none. */
   onListen?: (address: Deno.NetAddr) => void;
 }
@@ -35,16 +34,11 @@ export interface Service {
   shutdown(options?: { flushMs?: number }): Promise<void>;
 }
 
-/** The file `register-webhook` keeps registered webhooks (and their secrets) in. */
-export function stateFilePath(dataDir: string): string {
-  return `${dataDir.replace(/\/+$/, "")}/webhooks.json`;
-}
-
 /**
  * Starts the service.
  *
  * @param config The validated configuration.
- * @param options Logger and state-file reader.
+ * @param options Logger and listen callback.
  * @returns The running service.
  * @throws {StoreUnavailableError} If the store cannot be opened.
  */
@@ -54,8 +48,12 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   const store = await openEventStore({ path: `${config.dataDir.replace(/\/+$/, "")}/events.db` });
   const ring = await createSecretRing({
     secrets: config.webhookSecrets,
-    stateFile: stateFilePath(config.dataDir),
-    readState: options.readStateSecrets,
+    stateFile: webhookStatePath(config.dataDir),
+    readState: async () => webhookSecretsFrom(await readWebhookState(config.dataDir)),
+    onStateError: (error) =>
+      logger.error("cannot read the webhook state file; keeping the secrets read before", {
+        error: error.message,
+      }),
   });
   if (ring.size() === 0) {
     logger.warn(
