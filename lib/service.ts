@@ -65,6 +65,11 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     "Stored events not yet acknowledged by Kafka",
     () => store.counts().unpublished,
   );
+  metrics.gauge(
+    "upbus_store_commits",
+    "Store commits since start (appends per commit shows group commit at work)",
+    () => store.stats().commits,
+  );
   metrics.gauge("upbus_events_in_store", "Events in the local store", () => store.counts().total);
 
   let relay: Relay | undefined;

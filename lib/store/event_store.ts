@@ -82,6 +82,8 @@ export class EventStore {
   #closed = false;
   #failure: Error | undefined;
   #commitListeners = new Set<() => void>();
+  #commits = 0;
+  #appended = 0;
 
   /** Use {@linkcode openEventStore}. */
   constructor(worker: Worker) {
@@ -158,6 +160,8 @@ export class EventStore {
       const batch = this.#queue.splice(0);
       try {
         const { outcomes } = await this.#call("append", { events: batch.map((q) => q.event) });
+        this.#commits++;
+        this.#appended += batch.length;
         batch.forEach((queued, index) => queued.resolve(outcomes![index]));
         for (const listener of this.#commitListeners) listener();
       } catch (error) {
@@ -208,6 +212,11 @@ export class EventStore {
     if (row === undefined) return undefined;
     const event = fromRow(row);
     return row.published_at === null ? event : { ...event, publishedAt: row.published_at };
+  }
+
+  /** @returns Appends committed and the commits they took: the group-commit ratio. */
+  stats(): { appends: number; commits: number } {
+    return { appends: this.#appended, commits: this.#commits };
   }
 
   /** @returns The number of stored and of unpublished events. */
