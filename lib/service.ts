@@ -114,7 +114,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     url: `http://${address.hostname}:${address.port}/webhook`,
     mode: relay ? "kafka" : "embedded",
     topic: config.kafkaTopic,
-    acceptedSecretCount: ring.size(),
+    signingKeys: ring.size(),
   });
   options.onListen?.(address);
 

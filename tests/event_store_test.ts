@@ -28,6 +28,9 @@ Deno.test("concurrent appends share commits (group commit) and each id is stored
   assert.equal(appends, 400);
   assert.ok(commits <= 10, `${commits} commits for 400 concurrent appends`);
   assert.deepEqual(store.unpublished(3).map((e) => e.eventId), ["e0", "e1", "e2"]);
+  for (const file of ["events.db", "events.db-wal", "events.db-shm"]) {
+    assert.equal((await Deno.stat(`${dir}/${file}`)).mode! & 0o777, 0o600, `${file} is owner-only`);
+  }
   await store.markPublished([1, 2]);
   assert.deepEqual(store.unpublished(2).map((e) => e.eventId), ["e2", "e3"]);
   assert.equal(store.counts().unpublished, 298);

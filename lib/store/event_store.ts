@@ -298,6 +298,8 @@ export class EventStore {
 export async function openEventStore(options: EventStoreOptions): Promise<EventStore> {
   const directory = options.path.replace(/[/\\][^/\\]*$/, "");
   if (directory !== options.path) await Deno.mkdir(directory, { recursive: true, mode: 0o700 });
+  // Create the file owner-only before SQLite opens it: its -wal and -shm files copy its mode.
+  await Deno.writeFile(options.path, new Uint8Array(), { append: true, mode: 0o600 });
   const worker = new Worker(new URL("./store_worker.ts", import.meta.url).href, {
     type: "module",
     name: "upbus-store-writer",
