@@ -51,7 +51,7 @@ export async function consumeWithKafkajs(
         if (records.length >= options.count) resolve();
       },
     });
-    let timer: number | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () => reject(new Error(`only ${records.length} of ${options.count} records arrived`)),

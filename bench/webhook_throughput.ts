@@ -1,0 +1,166 @@
+/**
+ * Benchmark: N signed webhook requests at concurrency C against the real upbus service (its
+ * own process, with a real broker), beside the same load against a bare Hono + HMAC endpoint
+ * that stores nothing (the ceiling). Prints accepted requests/s, p50/p99 latency, the time until
+ * every event is acknowledged by Kafka, and the ratio to the ceiling.
+ *
+ * Usage: deno task bench [--requests 5000] [--concurrency 32] [--brokers 127.0.0.1:9092]
+ * Start a broker first: `deno task kafka start`.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { signBody } from "../lib/signature.ts";
+
+const SECRET = "bench-secret";
+const { values } = parseArgs({
+  options: {
+    requests: { type: "string", default: "5000" },
+    concurrency: { type: "string", default: "32" },
+    brokers: { type: "string", default: "127.0.0.1:9092" },
+  },
+});
+const total = Number(values.requests);
+const concurrency = Number(values.concurrency);
+
+interface RunResult {
+  seconds: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+  failures: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+}
+
+async function bodies(prefix: string): Promise<Array<{ body: string; signature: string }>> {
+  return await Promise.all(Array.from({ length: total }, async (_, i) => {
+    const body = JSON.stringify({
+      data: {
+        type: "webhook-events",
+        id: `${prefix}-${i}`,
+        attributes: { eventType: "TRANSACTION_CREATED", createdAt: new Date().toISOString() },
+        relationships: {
+          webhook: { data: { type: "webhooks", id: "bench" } },
+          transaction: { data: { type: "transactions", id: `tx-${i % 500}` } },
+        },
+      },
+    });
+    return { body, signature: await signBody(body, SECRET) };
+  }));
+}
+
+async function drive(url: string, prefix: string): Promise<RunResult> {
+  const requests = await bodies(prefix);
+  const latencies: number[] = [];
+  let next = 0;
+  let failures = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < requests.length) {
+      const { body, signature } = requests[next++];
+      const sent = performance.now();
+      const response = await fetch(url, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-Up-Authenticity-Signature": signature },
+        body,
+      });
+      await response.body?.cancel();
+      latencies.push(performance.now() - sent);
+      if (response.status !== 200) failures++;
+    }
+  }));
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    seconds,
+    perSecond: total / seconds,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    failures,
+  };
+}
+
+async function waitReady(url: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      const response = await fetch(url);
+      await response.body?.cancel();
+      if (response.ok) return;
+    } catch { /* not up yet */ }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`Cannot benchmark: ${url} never became ready`);
+}
+
+async function publishedCount(metricsUrl: string): Promise<number> {
+  const text = await (await fetch(metricsUrl)).text();
+  return Number(/^upbus_events_published_total (\d+)/m.exec(text)?.[1] ?? 0);
+}
+
+function spawn(args: string[], env: Record<string, string>): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args,
+    env,
+    stdout: "null",
+    stderr: "null",
+    cwd: new URL("..", import.meta.url).pathname,
+  }).spawn();
+}
+
+const dataDir = await Deno.makeTempDir({ prefix: "upbus-bench-" });
+const topic = `upbus-bench-${Date.now()}`;
+const service = spawn(["run", "-P=serve", "main.ts", "serve"], {
+  PORT: "18480",
+  HOST: "127.0.0.1",
+  DATA_DIR: dataDir,
+  UP_WEBHOOK_SECRETS: SECRET,
+  KAFKA_BROKERS: values.brokers!,
+  KAFKA_TOPIC: topic,
+  LOG_LEVEL: "warn",
+});
+const ceiling = spawn(
+  ["run", "--allow-net=127.0.0.1", "--allow-env=PORT,SECRET", "bench/ceiling_server.ts"],
+  { PORT: "18490", SECRET },
+);
+try {
+  await waitReady("http://127.0.0.1:18480/readyz");
+  await waitReady("http://127.0.0.1:18490/healthz");
+  // Warm both up so JIT and connection pools do not count against either.
+  await drive("http://127.0.0.1:18490/webhook", "warm-ceiling");
+  const ceilingRun = await drive("http://127.0.0.1:18490/webhook", "ceiling");
+
+  const before = await publishedCount("http://127.0.0.1:18480/metrics");
+  const started = performance.now();
+  const upbusRun = await drive("http://127.0.0.1:18480/webhook", "upbus");
+  let published = before;
+  while (published < before + total - upbusRun.failures) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    published = await publishedCount("http://127.0.0.1:18480/metrics");
+  }
+  const allInKafka = (performance.now() - started) / 1000;
+
+  const row = (name: string, r: RunResult) =>
+    `${name.padEnd(28)} ${r.perSecond.toFixed(0).padStart(8)} req/s  p50 ${
+      r.p50.toFixed(2).padStart(6)
+    } ms  p99 ${r.p99.toFixed(2).padStart(6)} ms  non-200: ${r.failures}`;
+  console.log(`${total} signed requests, concurrency ${concurrency}, one run on this machine`);
+  console.log(row("ceiling (Hono + HMAC only)", ceilingRun));
+  console.log(row("upbus (store + Kafka)", upbusRun));
+  console.log(
+    `all ${total} events acknowledged by Kafka ${allInKafka.toFixed(2)} s after the first request`,
+  );
+  console.log(
+    `ratio to ceiling: ${(upbusRun.perSecond / ceilingRun.perSecond).toFixed(2)} (throughput), ${
+      (upbusRun.p99 / ceilingRun.p99).toFixed(2)
+    }x (p99 latency)`,
+  );
+} finally {
+  service.kill("SIGTERM");
+  ceiling.kill("SIGTERM");
+  await service.status;
+  await ceiling.status;
+  await Deno.remove(dataDir, { recursive: true });
+}
