@@ -36,7 +36,7 @@ export async function consumeWithKafkajs(
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
-      eachMessage: async ({ message, partition }) => {
+      eachMessage: ({ message, partition }) => {
         const headers: Record<string, string> = {};
         for (const [name, value] of Object.entries(message.headers ?? {})) {
           headers[name] = Buffer.isBuffer(value) ? value.toString("utf8") : String(value);
@@ -49,6 +49,7 @@ export async function consumeWithKafkajs(
           offset: message.offset,
         });
         if (records.length >= options.count) resolve();
+        return Promise.resolve();
       },
     });
     let timer: ReturnType<typeof setTimeout> | undefined;
