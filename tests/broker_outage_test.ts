@@ -1,0 +1,98 @@
+import assert from "node:assert/strict";
+import { signBody } from "../lib/signature.ts";
+import { eventBody } from "./support/app.ts";
+import { consumeWithKcat, kcatHeaders } from "./support/consume.ts";
+import { startTestBroker } from "./support/kafka.ts";
+import { serviceDataDir, startServiceProcess } from "./support/service_process.ts";
+
+const SECRET = "outage-secret";
+
+async function metric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+Deno.test("the broker stopped and restarted under load: every acknowledged event reaches Kafka", async () => {
+  await using broker = await startTestBroker();
+  const topic = `upbus-outage-${crypto.randomUUID()}`;
+  const dataDir = await serviceDataDir();
+  const service = await startServiceProcess({
+    UP_WEBHOOK_SECRETS: SECRET,
+    KAFKA_BROKERS: broker.bootstrap,
+    KAFKA_TOPIC: topic,
+    DATA_DIR: dataDir,
+  });
+  const acked: string[] = [];
+  const refused: string[] = [];
+  let next = 0;
+  let loading = true;
+  const load = Promise.all(Array.from({ length: 6 }, async () => {
+    while (loading) {
+      const id = `outage-${next++}`;
+      const body = eventBody({ id, type: "TRANSACTION_CREATED", transactionId: `tx-${next % 17}` });
+      const response = await fetch(`${service.url}/webhook`, {
+        method: "POST",
+        headers: { "X-Up-Authenticity-Signature": await signBody(body, SECRET) },
+        body,
+      });
+      await response.body?.cancel();
+      (response.status === 200 ? acked : refused).push(id);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }));
+  try {
+    await until("100 events before the outage", () => Promise.resolve(acked.length >= 100));
+    await until(
+      "the first events in Kafka",
+      async () => await metric(service.url, "upbus_events_published_total") > 0,
+    );
+    await broker.stop();
+    const atOutage = acked.length;
+    await until(
+      "the relay to notice the outage",
+      async () => (await fetch(`${service.url}/readyz`)).status === 503,
+    );
+    await until(
+      "200 more events during the outage",
+      () => Promise.resolve(acked.length >= atOutage + 200),
+    );
+    assert.ok(await metric(service.url, "upbus_relay_backlog") > 0, "events wait in the store");
+    await broker.start();
+    const atRestart = acked.length;
+    await until(
+      "100 more events after the restart",
+      () => Promise.resolve(acked.length >= atRestart + 100),
+    );
+    loading = false;
+    await load;
+    await until(
+      "the backlog to drain",
+      async () => await metric(service.url, "upbus_relay_backlog") === 0,
+    );
+    assert.deepEqual(refused, [], "every request got 200, outage or not");
+
+    const records = await consumeWithKcat(broker.bootstrap, topic);
+    const inKafka = new Set(records.map((record) => kcatHeaders(record).ce_id));
+    const missing = acked.filter((id) => !inKafka.has(id));
+    assert.deepEqual(
+      missing,
+      [],
+      `${missing.length} of ${acked.length} acknowledged events missing`,
+    );
+    assert.equal(inKafka.size, acked.length);
+    assert.ok(await metric(service.url, "upbus_publish_errors_total") > 0);
+  } finally {
+    loading = false;
+    await load.catch(() => {});
+    assert.equal(await service.stop(), 0);
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
