@@ -101,7 +101,7 @@ async function publishedCount(metricsUrl: string): Promise<number> {
 }
 
 function spawn(args: string[], env: Record<string, string>): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
+  return new Deno.Command("deno", {
     args,
     env,
     stdout: "null",
@@ -110,7 +110,9 @@ function spawn(args: string[], env: Record<string, string>): Deno.ChildProcess {
   }).spawn();
 }
 
-const dataDir = await Deno.makeTempDir({ prefix: "upbus-bench-" });
+// Under ./data: the one place the service's permission set lets it write.
+const dataDir = new URL(`../data/bench-${Date.now()}`, import.meta.url).pathname;
+await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
 const topic = `upbus-bench-${Date.now()}`;
 const service = spawn(["run", "-P=serve", "main.ts", "serve"], {
   PORT: "18480",
@@ -119,7 +121,7 @@ const service = spawn(["run", "-P=serve", "main.ts", "serve"], {
   UP_WEBHOOK_SECRETS: SECRET,
   KAFKA_BROKERS: values.brokers!,
   KAFKA_TOPIC: topic,
-  LOG_LEVEL: "warn",
+  LOG_LEVEL: Deno.env.get("BENCH_LOG_LEVEL") ?? "info",
 });
 const ceiling = spawn(
   ["run", "--allow-net=127.0.0.1", "--allow-env=PORT,SECRET", "bench/ceiling_server.ts"],

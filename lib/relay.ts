@@ -128,7 +128,7 @@ export function startRelay(store: EventStore, options: RelayOptions): Relay {
     return fresh;
   }
 
-  async function publish(batch: StoredEvent[]): Promise<void> {
+  async function publish(active: Producer, batch: StoredEvent[]): Promise<void> {
     const byTopic = new Map<string, Message[]>();
     for (const event of batch) {
       const target = event.type === undefined ? dlqTopic : topic;
@@ -137,7 +137,6 @@ export function startRelay(store: EventStore, options: RelayOptions): Relay {
       messages.push({ key: record.key, value: Buffer.from(record.value), headers: record.headers });
       byTopic.set(target, messages);
     }
-    const active = await connected();
     await active.sendBatch({
       acks: -1,
       topicMessages: [...byTopic].map(([name, messages]) => ({ topic: name, messages })),
@@ -148,20 +147,25 @@ export function startRelay(store: EventStore, options: RelayOptions): Relay {
     let backoff = initialBackoff;
     while (true) {
       if (stopping && Date.now() >= stopDeadline) return;
-      const batch = store.unpublished(batchSize);
-      if (batch.length === 0) {
-        for (const resolve of drainWaiters.splice(0)) resolve();
-        if (stopping) return;
-        await pause(60_000);
-        continue;
-      }
-      const seqs = batch.map((event) => event.seq);
+      let seqs: number[] = [];
       try {
-        await publish(batch);
+        // Connect before there is anything to send, so that /readyz tells the truth at once.
+        const active = await connected();
+        if (!status.connected) {
+          logger.info("connected to Kafka", { topic, backlog: store.counts().unpublished });
+        }
+        status = { connected: true };
+        const batch = store.unpublished(batchSize);
+        if (batch.length === 0) {
+          for (const resolve of drainWaiters.splice(0)) resolve();
+          if (stopping) return;
+          await pause(60_000);
+          continue;
+        }
+        seqs = batch.map((event) => event.seq);
+        await publish(active, batch);
         await store.markPublished(seqs);
         metrics.published.inc({}, batch.length);
-        if (!status.connected) logger.info("publishing to Kafka", { topic });
-        status = { connected: true };
         backoff = initialBackoff;
       } catch (error) {
         metrics.publishErrors.inc();
@@ -169,7 +173,7 @@ export function startRelay(store: EventStore, options: RelayOptions): Relay {
         if (status.connected || status.lastError !== message) {
           logger.warn("cannot publish to Kafka; events stay stored and will be retried", {
             error: message,
-            backlog: seqs.length,
+            backlog: store.counts().unpublished,
             retryInMs: backoff,
           });
         }
