@@ -5,10 +5,20 @@
  * @module
  */
 import { type Command, UsageError } from "./lib/cli/command.ts";
+import { registerWebhookCommand } from "./lib/cli/register_webhook.ts";
 import { serveCommand } from "./lib/cli/serve.ts";
+import { simulateCommand } from "./lib/cli/simulate.ts";
+import { upSimCommand } from "./lib/cli/up_sim.ts";
+import { webhooksCommand } from "./lib/cli/webhooks.ts";
 
 /** Every subcommand, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [serveCommand];
+export const COMMANDS: readonly Command[] = [
+  serveCommand,
+  registerWebhookCommand,
+  webhooksCommand,
+  simulateCommand,
+  upSimCommand,
+];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length));

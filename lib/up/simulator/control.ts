@@ -135,7 +135,7 @@ export function createSimulatorControl(options: SimulatorControlOptions): Simula
       ).catch((error) => {
         if (error.status === 404) {
           throw new TypeError(
-            `Cannot reach the simulator: ${base} is not an upbus Up simulator (no ${SIM_CONTROL_PATH} control API)`,
+            `Cannot reach the simulator: ${base} is not an upbus Up simulator (no ${SIM_CONTROL_PATH} control API), pass --to URL to send directly`,
           );
         }
         throw error;

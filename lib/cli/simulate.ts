@@ -1,0 +1,297 @@
+/**
+ * `upbus simulate <event>`: makes one Up webhook event happen. With `UP_API_BASE` pointing at a
+ * running simulator, the simulator changes a transaction and delivers the event to every
+ * webhook; otherwise the event is signed and POSTed straight to a URL.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { createUpClient } from "../up/client.ts";
+import { waitForDelivery } from "../up/delivery_wait.ts";
+import { parseAmount } from "../up/simulator/bank.ts";
+import { createSimulatorControl, type FiredEvent } from "../up/simulator/control.ts";
+import { sendSignedEvent } from "../up/simulator/delivery.ts";
+import { buildWebhookEvent, encodeWebhookEvent } from "../up/simulator/events.ts";
+import type { WebhookEventType } from "../up/types.ts";
+import { readWebhookState, type WebhookStateEntry } from "../up/webhook_state.ts";
+import type { Command } from "./command.ts";
+import { UsageError } from "./command.ts";
+import { type CliContext, cliContext } from "./context.ts";
+
+const EVENTS: Record<string, WebhookEventType> = {
+  "ping": "PING",
+  "transaction-created": "TRANSACTION_CREATED",
+  "transaction-settled": "TRANSACTION_SETTLED",
+  "transaction-deleted": "TRANSACTION_DELETED",
+};
+
+const USAGE =
+  `Usage: upbus simulate <ping|transaction-created|transaction-settled|transaction-deleted>
+                      [--to URL] [--secret-from-state] [--amount -12.50]
+                      [--description TEXT] [--category ID] [--transaction ID]
+
+Through the simulator (UP_API_BASE points at \`upbus up-sim\` and no --to is given): the
+simulator creates, settles or deletes a transaction (or pings each webhook) and delivers the
+event, signed, to every registered webhook; the command then reports each delivery.
+
+Directly (--to, or no simulator): the event is signed and POSTed once to --to, by default the
+newest webhook URL in DATA_DIR/webhooks.json. The secret is the first of UP_WEBHOOK_SECRETS,
+else (or with --secret-from-state) the one stored for that URL in DATA_DIR/webhooks.json.
+
+Options:
+  --to URL              send straight to this URL
+  --secret-from-state   sign with the secret register-webhook stored
+  --amount AMOUNT       signed amount in dollars (default -12.50)
+  --description TEXT    merchant or description (default "Campos Coffee")
+  --category ID         child category id (default restaurants-and-cafes)
+  --transaction ID      settled/deleted: which transaction (default the newest HELD one)
+  --data-dir DIR        where webhooks.json is (default DATA_DIR, else ./data)
+  --timeout SECONDS     how long to wait for deliveries through the simulator (default 15)`;
+
+interface Options {
+  eventType: WebhookEventType;
+  to?: string;
+  secretFromState: boolean;
+  amount: string;
+  description: string;
+  category: string;
+  transaction?: string;
+  dataDir: string;
+  timeoutMs: number;
+}
+
+function parse(args: string[], context: CliContext): Options {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        to: { type: "string" },
+        "secret-from-state": { type: "boolean" },
+        amount: { type: "string" },
+        description: { type: "string" },
+        category: { type: "string" },
+        transaction: { type: "string" },
+        "data-dir": { type: "string" },
+        timeout: { type: "string" },
+      },
+      allowPositionals: true,
+      strict: true,
+      allowNegative: false,
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      positionals.length === 0 ? "which event?" : `unexpected "${positionals[1]}"`,
+    );
+  }
+  const eventType = EVENTS[positionals[0]];
+  if (eventType === undefined) {
+    throw new UsageError(
+      `unknown event "${positionals[0]}", expected one of ${Object.keys(EVENTS).join(", ")}`,
+    );
+  }
+  const amount = values.amount ?? "-12.50";
+  try {
+    parseAmount(amount);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const timeout = values.timeout ?? "15";
+  if (!/^\d+$/.test(timeout)) throw new UsageError(`--timeout is "${timeout}", expected seconds`);
+  return {
+    eventType,
+    to: values.to,
+    secretFromState: values["secret-from-state"] ?? false,
+    amount,
+    description: values.description ?? "Campos Coffee",
+    category: values.category ?? "restaurants-and-cafes",
+    transaction: values.transaction,
+    dataDir: values["data-dir"] ?? context.env("DATA_DIR") ?? "./data",
+    timeoutMs: Number(timeout) * 1000,
+  };
+}
+
+/** Makes the event happen in the simulator, then reports each webhook's delivery. */
+async function simulateThroughSimulator(
+  options: Options,
+  context: CliContext,
+  api: { baseUrl: string; token: string },
+): Promise<number> {
+  const control = createSimulatorControl({ ...api, fetch: context.fetch });
+  await control.describe();
+  const up = createUpClient({
+    ...api,
+    fetch: context.fetch,
+    sleep: context.sleep,
+    now: context.now,
+  });
+  let events: FiredEvent[];
+  switch (options.eventType) {
+    case "PING": {
+      events = [];
+      for await (const webhook of up.webhooks.list()) {
+        const event = await up.webhooks.ping(webhook.id);
+        events.push({ webhookId: webhook.id, eventId: event.data.id });
+      }
+      context.out(`Pinged ${events.length} webhook(s)`);
+      break;
+    }
+    case "TRANSACTION_CREATED": {
+      const transaction = await control.createTransaction({
+        amount: options.amount,
+        description: options.description,
+        category: options.category,
+      });
+      events = transaction.events;
+      context.out(
+        `Created HELD transaction ${transaction.id}: ${transaction.attributes.amount.value} AUD, ${transaction.attributes.description}`,
+      );
+      break;
+    }
+    case "TRANSACTION_SETTLED": {
+      const transaction = await control.settleTransaction(options.transaction ?? "latest");
+      events = transaction.events;
+      context.out(`Settled transaction ${transaction.id}`);
+      break;
+    }
+    default: {
+      const deleted = await control.deleteTransaction(options.transaction ?? "latest");
+      events = deleted.events;
+      context.out(`Deleted transaction ${deleted.id}`);
+    }
+  }
+  if (events.length === 0) {
+    context.out(
+      "No webhook is registered with the simulator, so nothing was delivered. Run: deno task register-webhook --url http://127.0.0.1:8080/webhook",
+    );
+    return 1;
+  }
+  let failures = 0;
+  for (const fired of events) {
+    const outcome = await waitForDelivery(up, fired.webhookId, {
+      eventId: fired.eventId,
+      timeoutMs: options.timeoutMs,
+      pollMs: 200,
+      sleep: context.sleep,
+      now: context.now,
+    });
+    const webhook = await up.webhooks.get(fired.webhookId).catch(() => null);
+    const where = webhook?.attributes.url ?? fired.webhookId;
+    if (outcome.delivered) {
+      context.out(`${options.eventType} ${fired.eventId} delivered to ${where} (HTTP 200)`);
+    } else {
+      failures++;
+      const log = outcome.log;
+      const detail = log === null
+        ? `no delivery attempt within ${options.timeoutMs / 1000} s`
+        : `${log.attributes.deliveryStatus}${
+          log.attributes.response
+            ? ` (HTTP ${log.attributes.response.statusCode}: ${
+              log.attributes.response.body.slice(0, 200)
+            })`
+            : ""
+        }`;
+      context.out(`${options.eventType} ${fired.eventId} NOT delivered to ${where}: ${detail}`);
+    }
+  }
+  return failures === 0 ? 0 : 1;
+}
+
+/** Picks the secret to sign with for a direct send. */
+function chooseSecret(
+  options: Options,
+  context: CliContext,
+  entry: WebhookStateEntry | undefined,
+): string {
+  const fromEnv = (context.env("UP_WEBHOOK_SECRETS") ?? "").split(",").map((item) => item.trim())
+    .filter((item) => item !== "");
+  if (!options.secretFromState && fromEnv.length > 0) return fromEnv[0];
+  if (entry !== undefined) return entry.secretKey;
+  throw new Error(
+    "Cannot sign the event: UP_WEBHOOK_SECRETS is empty and DATA_DIR/webhooks.json holds no webhook, run `deno task register-webhook` first or set UP_WEBHOOK_SECRETS",
+  );
+}
+
+/** Signs one event and POSTs it straight to a URL. */
+async function simulateDirectly(options: Options, context: CliContext): Promise<number> {
+  const state = await readWebhookState(options.dataDir);
+  const newest = state.webhooks.at(-1);
+  const to = options.to ?? newest?.url;
+  if (to === undefined) {
+    throw new UsageError(
+      "where to? Pass --to URL, register a webhook first, or point UP_API_BASE at `upbus up-sim`",
+    );
+  }
+  const entry = state.webhooks.findLast((candidate) => candidate.url === to) ??
+    (options.to === undefined ? newest : options.secretFromState ? newest : undefined);
+  const secret = chooseSecret(options, context, entry);
+  const event = buildWebhookEvent(options.eventType, {
+    webhookId: entry?.id ?? crypto.randomUUID(),
+    transactionId: options.eventType === "PING"
+      ? undefined
+      : options.transaction ?? crypto.randomUUID(),
+    baseUrl: (context.env("UP_API_BASE") || "https://api.up.com.au/api/v1").replace(/\/+$/, ""),
+    createdAt: context.now(),
+  });
+  const attempt = await sendSignedEvent(to, encodeWebhookEvent(event), {
+    secret,
+    fetch: context.fetch,
+  });
+  const id = `${options.eventType} ${event.data.id}`;
+  if (attempt.deliveryStatus === "DELIVERED") {
+    context.out(`${id} delivered to ${to} (HTTP 200): ${attempt.response?.body.slice(0, 200)}`);
+    return 0;
+  }
+  context.out(
+    attempt.response === null
+      ? `${id} NOT delivered to ${to}: ${attempt.error}`
+      : `${id} NOT delivered to ${to}: HTTP ${attempt.response.statusCode}: ${
+        attempt.response.body.slice(0, 200)
+      }`,
+  );
+  return 1;
+}
+
+/**
+ * Creates the `simulate` command.
+ *
+ * @param overrides Parts of the outside world to replace (tests pass `env`, `out`).
+ * @returns The command.
+ *
+ * @example
+ * ```ts
+ * import { createSimulateCommand } from "./simulate.ts";
+ * if (createSimulateCommand().name !== "simulate") throw new Error("unexpected");
+ * ```
+ */
+export function createSimulateCommand(overrides: Partial<CliContext> = {}): Command {
+  return {
+    name: "simulate",
+    summary: "make one signed Up webhook event happen (through the simulator or straight to a URL)",
+    usage: USAGE,
+    async run(args) {
+      const context = cliContext(overrides);
+      const options = parse(args, context);
+      const baseUrl = context.env("UP_API_BASE")?.trim();
+      const token = context.env("UP_API_TOKEN")?.trim();
+      const viaSimulator = options.to === undefined && baseUrl && token &&
+        !baseUrl.startsWith("https://api.up.com.au");
+      try {
+        return viaSimulator
+          ? await simulateThroughSimulator(options, context, { baseUrl, token })
+          : await simulateDirectly(options, context);
+      } catch (error) {
+        if (error instanceof UsageError) throw error;
+        context.err(`upbus simulate: ${error instanceof Error ? error.message : error}`);
+        return 1;
+      }
+    },
+  };
+}
+
+/** The `simulate` command. */
+export const simulateCommand: Command = createSimulateCommand();

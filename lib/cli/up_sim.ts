@@ -1,0 +1,111 @@
+/**
+ * `upbus up-sim`: runs the local Up simulator until SIGINT or SIGTERM, and says which
+ * `UP_API_BASE` and `UP_API_TOKEN` to use with it.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { DEFAULT_SIM_TOKEN } from "../up/simulator/app.ts";
+import { serveUpSimulator } from "../up/simulator/server.ts";
+import type { Command } from "./command.ts";
+import { UsageError } from "./command.ts";
+import { type CliContext, cliContext } from "./context.ts";
+
+const USAGE = `Usage: upbus up-sim [--port 8787] [--hostname 127.0.0.1] [--token TOKEN]
+                    [--seed 25] [--retry-delays 1000,5000,30000,120000,600000]
+
+Runs a local Up API simulator for development and tests: /util/ping, accounts, transactions and
+webhooks under /api/v1, with signed webhook delivery (30 s timeout, only HTTP 200 counts,
+retries, delivery logs). Control it with \`upbus simulate\`, or its API under /__sim.
+
+Options:
+  --port N             port to listen on (default 8787)
+  --hostname HOST      interface to listen on (default 127.0.0.1)
+  --token TOKEN        bearer token to accept (default ${DEFAULT_SIM_TOKEN}, a fake)
+  --seed N             settled transactions to start with (default 25)
+  --retry-delays LIST  delivery retry delays in milliseconds, comma-separated`;
+
+function integer(value: string | undefined, name: string, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) > max) {
+    throw new UsageError(`--${name} is "${value}", expected a whole number from 0 to ${max}`);
+  }
+  return Number(value);
+}
+
+/**
+ * Creates the `up-sim` command.
+ *
+ * @param overrides Parts of the outside world to replace (tests pass `out` and `stopped`).
+ * @returns The command.
+ *
+ * @example
+ * ```ts
+ * import { createUpSimCommand } from "./up_sim.ts";
+ * if (createUpSimCommand().name !== "up-sim") throw new Error("unexpected");
+ * ```
+ */
+export function createUpSimCommand(overrides: Partial<CliContext> = {}): Command {
+  return {
+    name: "up-sim",
+    summary: "run a local Up API simulator that delivers signed webhook events",
+    usage: USAGE,
+    async run(args) {
+      const context = cliContext(overrides);
+      let values;
+      try {
+        ({ values } = parseArgs({
+          args,
+          options: {
+            port: { type: "string" },
+            hostname: { type: "string" },
+            token: { type: "string" },
+            seed: { type: "string" },
+            "retry-delays": { type: "string" },
+          },
+          strict: true,
+          allowPositionals: false,
+        }));
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+      const port = integer(values.port, "port", 8787, 65535);
+      const seedTransactions = integer(values.seed, "seed", 25, 10_000);
+      const retryDelaysMs = values["retry-delays"]?.split(",").map((item) =>
+        integer(item.trim(), "retry-delays", 0, 86_400_000)
+      );
+      const token = values.token ?? DEFAULT_SIM_TOKEN;
+      let sim;
+      try {
+        sim = serveUpSimulator({
+          port,
+          hostname: values.hostname ?? "127.0.0.1",
+          token,
+          seedTransactions,
+          retryDelaysMs,
+        });
+      } catch (error) {
+        if (error instanceof Deno.errors.AddrInUse) {
+          context.err(
+            `upbus up-sim: Cannot start the simulator: port ${port} is in use, pass --port`,
+          );
+          return 1;
+        }
+        throw error;
+      }
+      context.out(`Up simulator listening on ${sim.baseUrl}`);
+      context.out("Point upbus at it with:");
+      context.out(`  export UP_API_BASE=${sim.baseUrl}`);
+      context.out(`  export UP_API_TOKEN=${token}`);
+      context.out("Then: deno task register-webhook --url http://127.0.0.1:8080/webhook");
+      context.out("      deno task simulate transaction-created");
+      const signal = await context.stopped();
+      context.out(`Stopping the simulator (${signal})`);
+      await sim.shutdown();
+      return 0;
+    },
+  };
+}
+
+/** The `up-sim` command. */
+export const upSimCommand: Command = createUpSimCommand();
