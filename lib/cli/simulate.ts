@@ -60,11 +60,24 @@ interface Options {
   timeoutMs: number;
 }
 
+/** Lets `--amount -12.50` through: parseArgs would take `-12.50` for an option. */
+function joinNegativeAmount(args: string[]): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--amount" && /^-\d/.test(args[i + 1] ?? "")) {
+      joined.push(`--amount=${args[++i]}`);
+    } else {
+      joined.push(args[i]);
+    }
+  }
+  return joined;
+}
+
 function parse(args: string[], context: CliContext): Options {
   let parsed;
   try {
     parsed = parseArgs({
-      args,
+      args: joinNegativeAmount(args),
       options: {
         to: { type: "string" },
         "secret-from-state": { type: "boolean" },
