@@ -64,3 +64,30 @@ export function cliContext(overrides: Partial<CliContext> = {}): CliContext {
     ...overrides,
   };
 }
+
+/**
+ * An `onRetry` hook for the Up API client that tells the user, on stderr, why a command waits.
+ *
+ * @param context Where to write.
+ * @param command The command's name, for the message prefix.
+ * @returns The hook.
+ *
+ * @example
+ * ```ts
+ * import { cliContext, reportRetry } from "./context.ts";
+ * const lines: string[] = [];
+ * const onRetry = reportRetry(cliContext({ err: (line) => lines.push(line) }), "webhooks");
+ * onRetry({ delayMs: 1500, error: new Error("Cannot list webhooks: the Up API failed (HTTP 503)") });
+ * if (!lines[0].endsWith("retrying in 2 s")) throw new Error(lines[0]);
+ * ```
+ */
+export function reportRetry(
+  context: CliContext,
+  command: string,
+): (notice: { delayMs: number; error: Error }) => void {
+  return function reportRetry(notice) {
+    const seconds = Math.ceil(notice.delayMs / 1000);
+    const wait = seconds >= 120 ? `${Math.ceil(seconds / 60)} min` : `${seconds} s`;
+    context.err(`upbus ${command}: ${notice.error.message}; retrying in ${wait}`);
+  };
+}

@@ -20,7 +20,7 @@ import {
 } from "../up/webhook_state.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
-import { type CliContext, cliContext } from "./context.ts";
+import { type CliContext, cliContext, reportRetry } from "./context.ts";
 
 const USAGE = `Usage: upbus register-webhook [--url URL] [--port 8080] [--path /webhook]
                               [--description upbus] [--replace] [--timeout 30]
@@ -31,7 +31,9 @@ and waits until the PING reached the local server.
 
 The public URL is, in order: --url; the https tunnel of an ngrok agent already running (its API
 on 127.0.0.1:4040) to --port; or an ngrok tunnel opened in this process with NGROK_AUTHTOKEN,
-kept open until Ctrl-C.
+kept open until Ctrl-C. That tunnel loads ngrok's native add-on, which the register-webhook
+task's permissions do not allow: run it as
+  deno run -P=register-webhook --allow-read --allow-ffi main.ts register-webhook
 
 Running it again for the same URL rotates the secret: the new webhook is created and verified
 first, then the old one is deleted.
@@ -177,7 +179,7 @@ async function ngrokTunnel(
     throw new Error(
       `Cannot open an ngrok tunnel: the ngrok add-on could not load (${
         error instanceof Error ? error.message.split("\n")[0] : error
-      }), pass --url, or run the ngrok agent (ngrok http ${options.port}) and try again; under deno run the add-on needs --allow-ffi and --allow-read`,
+      }), pass --url, or run the ngrok agent (ngrok http ${options.port}) and try again (under deno run the add-on needs --allow-read --allow-ffi)`,
     );
   }
   let listener;
@@ -365,6 +367,7 @@ export function createRegisterWebhookCommand(options: RegisterWebhookCommandOpti
           fetch: context.fetch,
           sleep: context.sleep,
           now: context.now,
+          onRetry: reportRetry(context, "register-webhook"),
         });
         await checkToken(up, context);
         tunnel = await findPublicUrl(parsed, context, options);

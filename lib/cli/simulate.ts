@@ -16,7 +16,7 @@ import type { WebhookEventType } from "../up/types.ts";
 import { readWebhookState, type WebhookStateEntry } from "../up/webhook_state.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
-import { type CliContext, cliContext } from "./context.ts";
+import { type CliContext, cliContext, reportRetry } from "./context.ts";
 
 const EVENTS: Record<string, WebhookEventType> = {
   "ping": "PING",
@@ -141,6 +141,7 @@ async function simulateThroughSimulator(
     fetch: context.fetch,
     sleep: context.sleep,
     now: context.now,
+    onRetry: reportRetry(context, "simulate"),
   });
   let events: FiredEvent[];
   switch (options.eventType) {

@@ -11,7 +11,7 @@ import type { WebhookDeliveryLogResource } from "../up/types.ts";
 import { readWebhookState, writeWebhookState } from "../up/webhook_state.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
-import { type CliContext, cliContext } from "./context.ts";
+import { type CliContext, cliContext, reportRetry } from "./context.ts";
 import { formatTable } from "./table.ts";
 
 const USAGE = `Usage: upbus webhooks list [--json]
@@ -244,6 +244,7 @@ export function createWebhooksCommand(overrides: Partial<CliContext> = {}): Comm
           fetch: context.fetch,
           sleep: context.sleep,
           now: context.now,
+          onRetry: reportRetry(context, "webhooks"),
         });
         switch (action) {
           case "list":
