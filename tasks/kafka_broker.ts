@@ -6,13 +6,16 @@
  * Layout of a data directory (`.kafka/9092` by default for port 9092):
  * - `server.properties`, `log4j2.xml` (Kafka 4) or `log4j.properties` (Kafka 3): written on
  *   every start;
- * - `broker.json`: the pid file (pid, ports, version, owner pid), removed on stop;
+ * - `broker.json`: the pid file (pid, ports, version), removed on stop;
+ * - `owners/<pid>`: for a broker started with `ownerPid`, one empty file per process that uses
+ *   it; the broker shuts itself down once none of these processes is alive, writing `stopping`
+ *   first;
  * - `logs/server.log`: the broker's log; `logs/stdout.log`: anything the JVM prints itself;
  * - `data/`: the KRaft metadata log and the topic partitions, kept between starts.
  *
  * The jars are cached in `~/.cache/upbus/kafka/<version>/jars` (with the `pom.xml` that listed
  * them), together with a tiny compiled Java helper (`~/.cache/upbus/kafka/helper-<hash>`) that
- * starts the broker detached with its output in a file, stops it when an owner process exits,
+ * starts the broker detached with its output in a file, stops it when its owners have exited,
  * and checks or stops it by pid: Deno's `Deno.kill` needs unrestricted `--allow-run`, the
  * helper needs only `--allow-run=java`.
  *
@@ -107,10 +110,15 @@ interface Ran {
   output: string;
 }
 
-async function run(program: string, args: string[], action: string): Promise<Ran> {
+async function run(
+  program: string,
+  args: string[],
+  action: string,
+  detached = false,
+): Promise<Ran> {
   let result: Deno.CommandOutput;
   try {
-    result = await new Deno.Command(program, { args, stdin: "null" }).output();
+    result = await new Deno.Command(program, { args, stdin: "null", detached }).output();
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       const install = program === "mvn" ? "Maven (apt-get install maven)" : "a JDK 17 or later";
@@ -221,10 +229,17 @@ export async function ensureKafkaJars(options: KafkaJarsOptions = {}): Promise<s
 /**
  * The Java helper: `spawn` starts a command detached (stdin from /dev/null, output appended to a
  * file) and prints its pid; `broker` runs a main class and exits, running its shutdown hooks,
- * once an owner process is gone; `alive` and `stop` find a process by pid and a marker in its
- * command line, then report it or stop it (SIGTERM, SIGKILL after a timeout).
+ * once no process named in an owners directory is alive; `alive` and `stop` find a process by pid
+ * and a marker in its command line, then report it or stop it (SIGTERM, SIGKILL after a timeout).
+ *
+ * The owners protocol: a new owner creates `owners/<pid>` and only then checks for `stopping`;
+ * the broker, finding no live owner, writes `stopping` and only then looks once more, staying
+ * (and deleting `stopping`) if an owner appeared. So an owner either keeps the broker alive or
+ * sees it stopping, never neither.
  */
 const HELPER_SOURCE = `import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -236,11 +251,11 @@ public final class ${HELPER_CLASS} {
   public static void main(String[] args) throws Exception {
     switch (args.length == 0 ? "" : args[0]) {
       case "spawn" -> spawn(args[1], Arrays.copyOfRange(args, 2, args.length));
-      case "broker" -> broker(Long.parseLong(args[1]), args[2], Arrays.copyOfRange(args, 3, args.length));
+      case "broker" -> broker(args[1], args[2], Arrays.copyOfRange(args, 3, args.length));
       case "alive" -> System.exit(find(args[1], args[2]).isPresent() ? 0 : 1);
       case "stop" -> System.out.println(stop(args[1], args[2], Long.parseLong(args[3])));
       default -> {
-        System.err.println("usage: spawn LOG CMD... | broker OWNER_PID MAIN ARGS... | alive PID MARKER | stop PID MARKER TIMEOUT_MS");
+        System.err.println("usage: spawn LOG CMD... | broker OWNERS_DIR|- MAIN ARGS... | alive PID MARKER | stop PID MARKER TIMEOUT_MS");
         System.exit(2);
       }
     }
@@ -257,24 +272,54 @@ public final class ${HELPER_CLASS} {
     System.out.println(process.pid());
   }
 
-  static void broker(long ownerPid, String mainClass, String[] args) throws Exception {
-    if (ownerPid > 0) {
-      ProcessHandle owner = ProcessHandle.of(ownerPid).orElse(null);
-      if (owner == null) {
-        System.err.println("upbus: owner process " + ownerPid + " is gone; not starting");
-        System.exit(1);
-      }
+  static void broker(String ownersDir, String mainClass, String[] args) throws Exception {
+    if (!ownersDir.equals("-")) {
+      Path owners = Path.of(ownersDir);
+      Path stopping = owners.resolveSibling("stopping");
       Thread watch = new Thread(() -> {
-        while (owner.isAlive()) {
-          try { Thread.sleep(500); } catch (InterruptedException e) { return; }
+        try {
+          for (;;) {
+            Thread.sleep(500);
+            if (liveOwners(owners) > 0) continue;
+            Files.writeString(stopping, String.valueOf(ProcessHandle.current().pid()));
+            if (liveOwners(owners) > 0) {
+              Files.deleteIfExists(stopping);
+              continue;
+            }
+            System.err.println("upbus: every owner of the broker has exited; stopping it");
+            System.exit(0);
+          }
+        } catch (InterruptedException e) {
+          // the JVM is exiting
+        } catch (IOException e) {
+          System.err.println("upbus: cannot watch " + owners + ": " + e + "; stopping the broker");
+          System.exit(1);
         }
-        System.err.println("upbus: owner process " + ownerPid + " exited; stopping the broker");
-        System.exit(0);
       }, "upbus-owner-watch");
       watch.setDaemon(true);
       watch.start();
     }
     Class.forName(mainClass).getMethod("main", String[].class).invoke(null, (Object) args);
+  }
+
+  /** Counts the files of the owners directory named after a live pid; deletes the others. */
+  static int liveOwners(Path owners) throws IOException {
+    int live = 0;
+    List<Path> files;
+    try (var list = Files.list(owners)) {
+      files = list.toList();
+    }
+    for (Path file : files) {
+      long pid;
+      try {
+        pid = Long.parseLong(file.getFileName().toString());
+      } catch (NumberFormatException e) {
+        continue;
+      }
+      if (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) live++;
+      else Files.deleteIfExists(file);
+    }
+    return live;
   }
 
   static Optional<ProcessHandle> find(String pid, String marker) {
@@ -337,12 +382,14 @@ async function ensureHelper(cacheDir: string): Promise<string> {
   return dir;
 }
 
-async function helper(cacheDir: string, args: string[]): Promise<Ran> {
+/** Runs the helper; `detached` gives it (and so a broker it spawns) a session of its own. */
+async function helper(cacheDir: string, args: string[], detached = false): Promise<Ran> {
   const classes = await ensureHelper(cacheDir);
   return await run(
     "java",
     ["-Xshare:auto", "-XX:TieredStopAtLevel=1", "-cp", classes, HELPER_CLASS, ...args],
     "run the Kafka broker helper",
+    detached,
   );
 }
 
@@ -352,8 +399,16 @@ interface PidFile {
   port: number;
   controllerPort: number;
   version: string;
-  ownerPid: number | null;
+  /** Started with an owner: it stops once every process in `owners/` has exited. */
+  owned: boolean;
   startedAt: string;
+}
+
+/** Removes what only a running broker needs: the pid file and the `stopping` mark. */
+async function forget(dataDir: string): Promise<void> {
+  for (const name of [PID_FILE, "stopping"]) {
+    await Deno.remove(join(dataDir, name)).catch(() => {});
+  }
 }
 
 async function readPidFile(dataDir: string): Promise<PidFile | undefined> {
@@ -435,7 +490,7 @@ function portIsFree(port: number): boolean {
 export interface BrokerStatus {
   /**
    * `running`: its JVM is alive and answers Kafka requests; `starting`: its JVM is alive but
-   * does not answer yet; `stopping`: its JVM is alive but its owner process has exited, so it is
+   * does not answer yet; `stopping`: its JVM is alive but every owner has exited, so it is
    * shutting down; `stopped`: no JVM of this data directory runs.
    */
   state: "running" | "starting" | "stopping" | "stopped";
@@ -449,8 +504,11 @@ export interface BrokerStatus {
   pid?: number;
   /** The Kafka version it was started with, when it runs. */
   version?: string;
-  /** The process whose exit stops the broker, if any. */
-  ownerPid?: number;
+  /**
+   * The processes whose exit (all of them) stops the broker, when it was started with an owner;
+   * undefined for a broker that runs until stopped.
+   */
+  owners?: number[];
   /** The broker's log file. */
   logFile: string;
 }
@@ -466,6 +524,24 @@ export interface BrokerStatusOptions {
   port?: number;
   /** Cache root of the helper. Default {@linkcode defaultCacheDir}. */
   cacheDir?: string;
+}
+
+async function listOwners(dataDir: string): Promise<number[]> {
+  const owners: number[] = [];
+  try {
+    for await (const entry of Deno.readDir(join(dataDir, "owners"))) {
+      if (/^\d+$/.test(entry.name)) owners.push(Number(entry.name));
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return owners.sort((a, b) => a - b);
+}
+
+/** Marks `pid` as a user of the data directory's broker (see the owners protocol above). */
+async function addOwner(dataDir: string, pid: number): Promise<void> {
+  await Deno.mkdir(join(dataDir, "owners"), { recursive: true });
+  await Deno.writeTextFile(join(dataDir, "owners", String(pid)), "");
 }
 
 async function configuredPort(dataDir: string): Promise<number | undefined> {
@@ -501,18 +577,17 @@ export async function brokerStatus(options: BrokerStatusOptions = {}): Promise<B
     logFile: join(dataDir, "logs", "server.log"),
   };
   if (pidFile && await isBrokerAlive(cacheDir, dataDir, pidFile.pid)) {
-    const orphaned = pidFile.ownerPid !== null && pidFile.ownerPid !== Deno.pid &&
-      (await helper(cacheDir, ["alive", String(pidFile.ownerPid), ""])).code !== 0;
-    status.state = orphaned
+    const stopping = pidFile.owned && await exists(join(dataDir, "stopping"));
+    status.state = stopping
       ? "stopping"
       : listening && pidFile.port === port
       ? "running"
       : "starting";
     status.pid = pidFile.pid;
     status.version = pidFile.version;
-    status.ownerPid = pidFile.ownerPid ?? undefined;
+    if (pidFile.owned) status.owners = await listOwners(dataDir);
   } else if (pidFile) {
-    await Deno.remove(join(dataDir, PID_FILE)).catch(() => {});
+    await forget(dataDir);
   }
   return status;
 }
@@ -559,7 +634,7 @@ export async function stopBroker(options: StopBrokerOptions = {}): Promise<StopR
   if (code !== 0 || !["stopped", "killed", "not-running"].includes(result)) {
     throw new Error(`Cannot stop Kafka broker ${pidFile.pid}: helper failed\n${tail(output)}`);
   }
-  await Deno.remove(join(dataDir, PID_FILE)).catch(() => {});
+  await forget(dataDir);
   for (let i = 0; i < 100 && !portIsFree(pidFile.port); i++) await delay(100);
   return result;
 }
@@ -578,7 +653,11 @@ export interface StartBrokerOptions {
   cacheDir?: string;
   /** Maximum JVM heap, as for `-Xmx`. Default `"512m"`. */
   heap?: string;
-  /** Stop the broker when the process with this pid exits. Default: run until stopped. */
+  /**
+   * Stop the broker once the process with this pid has exited (checked every 0.5 s). With
+   * `reuse`, an owned broker that runs already gets this pid as one more owner, and stops once
+   * all of them have exited. Default: the broker runs until stopped.
+   */
   ownerPid?: number;
   /** If a broker of this data directory runs already, return it instead of throwing. Default false. */
   reuse?: boolean;
@@ -687,6 +766,7 @@ ${QUIET_LOGGERS.map((name) => `log4j.logger.${name}=WARN`).join("\n")}
 /** Loggers that print a line per partition, request or config key at INFO. */
 const QUIET_LOGGERS = [
   "org.apache.kafka.common.config",
+  "kafka.server.KafkaConfig",
   "kafka.request.logger",
   "state.change.logger",
   "kafka.cluster",
@@ -826,6 +906,8 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Bro
   };
 
   return await withStartLock(dataDir, timeoutMs, async () => {
+    // Owner first, then the look at `stopping` (see the owners protocol).
+    if (options.ownerPid !== undefined && options.reuse) await addOwner(dataDir, options.ownerPid);
     const running = await existing();
     if (running) return running;
     for (const p of [port, controllerPort]) {
@@ -872,13 +954,16 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Bro
       }
     }
 
+    const ownersDir = join(dataDir, "owners");
+    await Deno.remove(ownersDir, { recursive: true }).catch(() => {});
+    await Deno.remove(join(dataDir, "stopping")).catch(() => {});
+    if (options.ownerPid !== undefined) await addOwner(dataDir, options.ownerPid);
     const stdoutLog = join(logsDir, "stdout.log");
     const jvm = [
       "java",
       "-Xms64m",
       `-Xmx${options.heap ?? "512m"}`,
       "-XX:+UseSerialGC",
-      "-XX:TieredStopAtLevel=1",
       "-XX:+ExitOnOutOfMemoryError",
       "-Djava.awt.headless=true",
       `-Dkafka.logs.dir=${logsDir}`,
@@ -896,10 +981,10 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Bro
       ...jvm,
       HELPER_CLASS,
       "broker",
-      String(options.ownerPid ?? 0),
+      options.ownerPid === undefined ? "-" : ownersDir,
       "kafka.Kafka",
       propertiesPath,
-    ]);
+    ], true);
     const pid = Number(spawned.output.trim());
     if (spawned.code !== 0 || !Number.isInteger(pid) || pid <= 0) {
       throw new Error(`Cannot start Kafka broker: the JVM did not launch\n${tail(spawned.output)}`);
@@ -909,7 +994,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Bro
       port,
       controllerPort,
       version,
-      ownerPid: options.ownerPid ?? null,
+      owned: options.ownerPid !== undefined,
       startedAt: new Date().toISOString(),
     };
     await Deno.writeTextFile(join(dataDir, PID_FILE), JSON.stringify(pidFile, null, 2) + "\n");
@@ -919,7 +1004,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Bro
       if (await answersKafka(port)) break;
       // Checking the JVM costs a JVM start of its own: do it every 2 s only.
       if (attempt % 8 === 7 && !(await isBrokerAlive(cacheDir, dataDir, pid))) {
-        await Deno.remove(join(dataDir, PID_FILE)).catch(() => {});
+        await forget(dataDir);
         throw new Error(
           `Cannot start Kafka broker: the JVM exited during startup; see ${logsDir}\n${await logTails(
             logsDir,

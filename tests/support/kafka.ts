@@ -3,13 +3,15 @@
  * brokers that a test may stop and start again.
  *
  * Lifetime, chosen so that `deno test` never leaves a JVM behind: a broker started from here is
- * owned by the `deno test` process, and its JVM shuts itself down cleanly (in about 3 s) once that
- * process has exited, however it exited (passed, failed, Ctrl-C, kill -9). Deno runs each test
- * file in its own isolate but in one process, so every file of a run finds the shared broker
- * listening and reuses it; the first file pays the start (about 3-5 s, plus the jar download on
- * a new machine). A broker that already answers on 19092 without being owned by an earlier run,
- * e.g. one from `deno task kafka start --port 19092`, is reused and left running: start one that
- * way for faster reruns, and stop it with `deno task kafka stop --port 19092`.
+ * owned by the `deno test` process, and its JVM shuts itself down cleanly (in about 1-3 s) once
+ * that process has exited, however it exited (passed, failed, Ctrl-C, kill -9). Deno runs each
+ * test file in its own isolate but in one process, so every file of a run finds the shared
+ * broker listening and reuses it; the first file pays the start (about 3-5 s, plus the jar
+ * download on a new machine). A second `deno test` run at the same time (another engineer, or
+ * `--watch`) joins as a further owner, and the broker stops only once both have exited. A
+ * broker that answers on 19092 from another data directory, e.g. one from
+ * `deno task kafka start --port 19092`, is reused and left running: start one that way for
+ * faster reruns, and stop it with `deno task kafka stop --port 19092`.
  *
  * Permissions: `--allow-run=java,mvn` (and `kcat` for tests that use it),
  * `--allow-net=127.0.0.1`, `--allow-env=HOME`, `--allow-read` and `--allow-write` of `./.kafka`
