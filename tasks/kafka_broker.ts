@@ -178,7 +178,8 @@ function pom(version: string, major: number): string {
 /**
  * Fetches the jars of an Apache Kafka broker (`org.apache.kafka:kafka_2.13` and its runtime
  * dependencies, plus an slf4j logging binding) from Maven Central with `mvn`, unless they are
- * cached already.
+ * cached already; also compiles the small helper that starts and stops brokers. After this, a
+ * start needs no network.
  *
  * @param options The version and the cache root.
  * @returns The directory holding the jars, for a `-cp '<dir>/*'` class path.
@@ -194,7 +195,9 @@ function pom(version: string, major: number): string {
 export async function ensureKafkaJars(options: KafkaJarsOptions = {}): Promise<string> {
   const version = options.version ?? DEFAULT_KAFKA_VERSION;
   const major = checkVersion(version);
-  const versionDir = join(options.cacheDir ?? defaultCacheDir(), version);
+  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  await ensureHelper(cacheDir);
+  const versionDir = join(cacheDir, version);
   const jarsDir = join(versionDir, "jars");
   if (await exists(join(jarsDir, `kafka_2.13-${version}.jar`))) return jarsDir;
 
