@@ -44,7 +44,7 @@ Deno.test("every acknowledged append survives kill -9 of the writing process", a
   const acked = new Set<string>();
   for (const killAfter of [50, 400, 1500]) {
     await t.step(`killed after ${killAfter} acknowledgements`, async () => {
-      const child = new Deno.Command(Deno.execPath(), {
+      const child = new Deno.Command("deno", {
         args: [
           "run",
           "--allow-read",

@@ -31,7 +31,7 @@ export async function startServiceProcess(
   env: Record<string, string>,
   options: { permissionSet?: string } = {},
 ): Promise<ServiceProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command("deno", {
     args: ["run", `-P=${options.permissionSet ?? "serve"}`, "main.ts", "serve"],
     cwd: ROOT,
     clearEnv: true,
