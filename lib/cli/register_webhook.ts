@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseFlags, wholeNumber } from "./args.ts";
 import { type UpClient, upClientFromEnv } from "../up/client.ts";
 import { waitForDelivery } from "../up/delivery_wait.ts";
 import { UpApiError, UpNotFoundError } from "../up/errors.ts";
@@ -87,41 +87,32 @@ interface PublicUrl {
 }
 
 function parse(args: string[], context: CliContext): Options {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        url: { type: "string" },
-        port: { type: "string" },
-        path: { type: "string" },
-        domain: { type: "string" },
-        description: { type: "string" },
-        replace: { type: "boolean" },
-        timeout: { type: "string" },
-        "data-dir": { type: "string" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const port = values.port ?? context.env("PORT") ?? "8080";
-  if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
-    throw new UsageError(`--port is "${port}", expected a port from 1 to 65535`);
-  }
-  const timeout = values.timeout ?? "30";
-  if (!/^\d+$/.test(timeout)) throw new UsageError(`--timeout is "${timeout}", expected seconds`);
+  const { values } = parseFlags(args, {
+    url: { type: "string" },
+    port: { type: "string" },
+    path: { type: "string" },
+    domain: { type: "string" },
+    description: { type: "string" },
+    replace: { type: "boolean" },
+    timeout: { type: "string" },
+    "data-dir": { type: "string" },
+  });
+  const port = wholeNumber(values.port ?? context.env("PORT"), {
+    flag: "port",
+    fallback: 8080,
+    min: 1,
+    max: 65535,
+  });
+  const timeout = wholeNumber(values.timeout, { flag: "timeout", fallback: 30, max: 3600 });
   const path = values.path ?? "/webhook";
   return {
     url: values.url,
-    port: Number(port),
+    port,
     path: path.startsWith("/") ? path : `/${path}`,
     domain: values.domain,
     description: values.description ?? "upbus",
     replace: values.replace ?? false,
-    timeoutMs: Number(timeout) * 1000,
+    timeoutMs: timeout * 1000,
     dataDir: values["data-dir"] ?? context.env("DATA_DIR") ?? "./data",
   };
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseFlags, wholeNumber } from "./args.ts";
 import { createUpClient } from "../up/client.ts";
 import { waitForDelivery } from "../up/delivery_wait.ts";
 import { parseAmount } from "../up/simulator/bank.ts";
@@ -74,28 +74,16 @@ function joinNegativeAmount(args: string[]): string[] {
 }
 
 function parse(args: string[], context: CliContext): Options {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: joinNegativeAmount(args),
-      options: {
-        to: { type: "string" },
-        "secret-from-state": { type: "boolean" },
-        amount: { type: "string" },
-        description: { type: "string" },
-        category: { type: "string" },
-        transaction: { type: "string" },
-        "data-dir": { type: "string" },
-        timeout: { type: "string" },
-      },
-      allowPositionals: true,
-      strict: true,
-      allowNegative: false,
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseFlags(joinNegativeAmount(args), {
+    to: { type: "string" },
+    "secret-from-state": { type: "boolean" },
+    amount: { type: "string" },
+    description: { type: "string" },
+    category: { type: "string" },
+    transaction: { type: "string" },
+    "data-dir": { type: "string" },
+    timeout: { type: "string" },
+  }, { positionals: true });
   if (positionals.length !== 1) {
     throw new UsageError(
       positionals.length === 0 ? "which event?" : `unexpected "${positionals[1]}"`,
@@ -113,8 +101,7 @@ function parse(args: string[], context: CliContext): Options {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  const timeout = values.timeout ?? "15";
-  if (!/^\d+$/.test(timeout)) throw new UsageError(`--timeout is "${timeout}", expected seconds`);
+  const timeout = wholeNumber(values.timeout, { flag: "timeout", fallback: 15, max: 3600 });
   return {
     eventType,
     to: values.to,
@@ -124,7 +111,7 @@ function parse(args: string[], context: CliContext): Options {
     category: values.category ?? "restaurants-and-cafes",
     transaction: values.transaction,
     dataDir: values["data-dir"] ?? context.env("DATA_DIR") ?? "./data",
-    timeoutMs: Number(timeout) * 1000,
+    timeoutMs: timeout * 1000,
   };
 }
 

@@ -4,11 +4,10 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseFlags, wholeNumber } from "./args.ts";
 import { DEFAULT_SIM_TOKEN } from "../up/simulator/app.ts";
 import { serveUpSimulator } from "../up/simulator/server.ts";
 import type { Command } from "./command.ts";
-import { UsageError } from "./command.ts";
 import { type CliContext, cliContext } from "./context.ts";
 
 const USAGE = `Usage: upbus up-sim [--port 8787] [--hostname 127.0.0.1] [--token TOKEN]
@@ -24,14 +23,6 @@ Options:
   --token TOKEN        bearer token to accept (default ${DEFAULT_SIM_TOKEN}, a fake)
   --seed N             settled transactions to start with (default 25)
   --retry-delays LIST  delivery retry delays in milliseconds, comma-separated`;
-
-function integer(value: string | undefined, name: string, fallback: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) > max) {
-    throw new UsageError(`--${name} is "${value}", expected a whole number from 0 to ${max}`);
-  }
-  return Number(value);
-}
 
 /**
  * Creates the `up-sim` command.
@@ -52,27 +43,21 @@ export function createUpSimCommand(overrides: Partial<CliContext> = {}): Command
     usage: USAGE,
     async run(args) {
       const context = cliContext(overrides);
-      let values;
-      try {
-        ({ values } = parseArgs({
-          args,
-          options: {
-            port: { type: "string" },
-            hostname: { type: "string" },
-            token: { type: "string" },
-            seed: { type: "string" },
-            "retry-delays": { type: "string" },
-          },
-          strict: true,
-          allowPositionals: false,
-        }));
-      } catch (error) {
-        throw new UsageError((error as Error).message);
-      }
-      const port = integer(values.port, "port", 8787, 65535);
-      const seedTransactions = integer(values.seed, "seed", 25, 10_000);
+      const { values } = parseFlags(args, {
+        port: { type: "string" },
+        hostname: { type: "string" },
+        token: { type: "string" },
+        seed: { type: "string" },
+        "retry-delays": { type: "string" },
+      });
+      const port = wholeNumber(values.port, { flag: "port", fallback: 8787, max: 65535 });
+      const seedTransactions = wholeNumber(values.seed, {
+        flag: "seed",
+        fallback: 25,
+        max: 10_000,
+      });
       const retryDelaysMs = values["retry-delays"]?.split(",").map((item) =>
-        integer(item.trim(), "retry-delays", 0, 86_400_000)
+        wholeNumber(item.trim(), { flag: "retry-delays", fallback: 0, max: 86_400_000 })
       );
       const token = values.token ?? DEFAULT_SIM_TOKEN;
       let sim;

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseFlags, wholeNumber } from "./args.ts";
 import { type UpClient, upClientFromEnv } from "../up/client.ts";
 import { waitForDelivery } from "../up/delivery_wait.ts";
 import type { WebhookDeliveryLogResource } from "../up/types.ts";
@@ -201,23 +201,12 @@ export function createWebhooksCommand(overrides: Partial<CliContext> = {}): Comm
     usage: USAGE,
     async run(args) {
       const context = cliContext(overrides);
-      let parsed;
-      try {
-        parsed = parseArgs({
-          args,
-          options: {
-            json: { type: "boolean" },
-            limit: { type: "string" },
-            timeout: { type: "string" },
-            "data-dir": { type: "string" },
-          },
-          allowPositionals: true,
-          strict: true,
-        });
-      } catch (error) {
-        throw new UsageError((error as Error).message);
-      }
-      const { values, positionals } = parsed;
+      const { values, positionals } = parseFlags(args, {
+        json: { type: "boolean" },
+        limit: { type: "string" },
+        timeout: { type: "string" },
+        "data-dir": { type: "string" },
+      }, { positionals: true });
       const [action, id, extra] = positionals;
       if (action === undefined) throw new UsageError("which action? list, delete, ping or logs");
       if (!["list", "delete", "ping", "logs"].includes(action)) {
@@ -228,14 +217,8 @@ export function createWebhooksCommand(overrides: Partial<CliContext> = {}): Comm
           action === "list" ? `unexpected "${id}"` : `${action} takes one webhook id`,
         );
       }
-      const limit = values.limit ?? "20";
-      if (!/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > 100) {
-        throw new UsageError(`--limit is "${limit}", expected 1 to 100`);
-      }
-      const timeout = values.timeout ?? "15";
-      if (!/^\d+$/.test(timeout)) {
-        throw new UsageError(`--timeout is "${timeout}", expected seconds`);
-      }
+      const limit = wholeNumber(values.limit, { flag: "limit", fallback: 20, min: 1, max: 100 });
+      const timeout = wholeNumber(values.timeout, { flag: "timeout", fallback: 15, max: 3600 });
       const dataDir = values["data-dir"] ?? context.env("DATA_DIR") ?? "./data";
       const json = values.json ?? false;
       try {
@@ -252,9 +235,9 @@ export function createWebhooksCommand(overrides: Partial<CliContext> = {}): Comm
           case "delete":
             return await remove(up, id, dataDir, context);
           case "ping":
-            return await ping(up, id, { timeoutMs: Number(timeout) * 1000, json }, context);
+            return await ping(up, id, { timeoutMs: timeout * 1000, json }, context);
           default:
-            return await logs(up, id, { limit: Number(limit), json }, context);
+            return await logs(up, id, { limit, json }, context);
         }
       } catch (error) {
         context.err(`upbus webhooks: ${error instanceof Error ? error.message : error}`);

@@ -1,0 +1,78 @@
+/**
+ * Command-line flags: `node:util` parseArgs in strict mode, with every mistake turned into a
+ * {@linkcode UsageError} (usage printed, exit code 2), and whole-number flags checked alike.
+ *
+ * @module
+ */
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { UsageError } from "./command.ts";
+
+/**
+ * Parses flags strictly: unknown flags and missing values are usage errors.
+ *
+ * @param args The arguments after the command name.
+ * @param options The flags, as for `parseArgs`.
+ * @param config `positionals`: whether bare words are allowed (default false).
+ * @returns `{ values, positionals }`.
+ * @throws {UsageError} If the arguments do not fit.
+ *
+ * @example
+ * ```ts
+ * import { parseFlags } from "./args.ts";
+ * const { values } = parseFlags(["--json"], { json: { type: "boolean" } });
+ * if (values.json !== true) throw new Error("unexpected");
+ * ```
+ */
+export function parseFlags<const O extends ParseArgsOptionsConfig>(
+  args: string[],
+  options: O,
+  config: { positionals?: boolean } = {},
+) {
+  try {
+    return parseArgs({
+      args,
+      options,
+      strict: true,
+      allowPositionals: config.positionals ?? false,
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/** Options for {@linkcode wholeNumber}. */
+export interface WholeNumberOptions {
+  /** The flag's name without dashes, for the message. */
+  flag: string;
+  /** The value when the flag is absent. */
+  fallback: number;
+  /** Smallest accepted value; default 0. */
+  min?: number;
+  /** Largest accepted value. */
+  max: number;
+}
+
+/**
+ * Reads a whole-number flag.
+ *
+ * @param value The flag's text, or `undefined` when absent.
+ * @param options Name, default and range.
+ * @returns The number.
+ * @throws {UsageError} If the text is not a whole number in range.
+ *
+ * @example
+ * ```ts
+ * import { wholeNumber } from "./args.ts";
+ * if (wholeNumber("30", { flag: "timeout", fallback: 15, max: 3600 }) !== 30) throw new Error();
+ * ```
+ */
+export function wholeNumber(value: string | undefined, options: WholeNumberOptions): number {
+  if (value === undefined) return options.fallback;
+  const min = options.min ?? 0;
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > options.max) {
+    throw new UsageError(
+      `--${options.flag} is "${value}", expected a whole number from ${min} to ${options.max}`,
+    );
+  }
+  return Number(value);
+}
