@@ -5,6 +5,7 @@
  * @module
  */
 import { type Command, UsageError } from "./lib/cli/command.ts";
+import { enrichCommand } from "./lib/cli/enrich.ts";
 import { registerWebhookCommand } from "./lib/cli/register_webhook.ts";
 import { serveCommand } from "./lib/cli/serve.ts";
 import { simulateCommand } from "./lib/cli/simulate.ts";
@@ -18,6 +19,7 @@ export const COMMANDS: readonly Command[] = [
   webhooksCommand,
   simulateCommand,
   upSimCommand,
+  enrichCommand,
 ];
 
 function help(): string {

@@ -5,7 +5,6 @@
  */
 import { loadConfig } from "../config.ts";
 import { createLogger } from "../log.ts";
-import { startService } from "../service.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 
@@ -27,6 +26,9 @@ export const serveCommand: Command = {
     if (args.length > 0) throw new UsageError(`unexpected argument "${args[0]}"`);
     const config = loadConfig();
     const logger = createLogger({ level: config.logLevel });
+    // Loaded here, not at the top: kafkajs reads environment variables as it loads, and the
+    // other commands of the CLI have no business granting those.
+    const { startService } = await import("../service.ts");
     const service = await startService(config, { logger });
     const { promise: signalled, resolve } = Promise.withResolvers<string>();
     const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
