@@ -1,0 +1,85 @@
+/**
+ * @module Idempotent handlers
+ * Makes a handler idempotent per key: it remembers, in a small SQLite file, the last version
+ * (by default the offset) handled for each key, and skips a record it has already handled, as
+ * at-least-once delivery redelivers after a crash or a rebalance.
+ */
+import { DatabaseSync } from "node:sqlite";
+import type { ConsumerMessage } from "./consumer.ts";
+
+/** Options for {@linkcode idempotent}. */
+export interface IdempotentOptions {
+  /** The SQLite file that remembers handled versions, e.g. `DATA_DIR/consumers/ledger.db`. */
+  path: string;
+  /**
+   * The version of a record: one with a version at most the last handled one for its key is
+   * skipped. Default the offset, which grows within a key's partition.
+   */
+  version?: (message: ConsumerMessage) => number;
+}
+
+/** A handler wrapped by {@linkcode idempotent}. */
+export interface IdempotentHandler {
+  /** Handles a record unless its key has been handled at this version or a later one. */
+  (message: ConsumerMessage): Promise<void>;
+  /** Records skipped as already handled. */
+  readonly skipped: number;
+  /** Closes the SQLite file. */
+  close(): void;
+}
+
+/**
+ * Wraps a handler so that each (key, version) is handled once, across restarts. The version is
+ * remembered after the handler resolves: a crash in between handles the record once more, so a
+ * handler with outside effects should still make its own write idempotent where it can.
+ *
+ * @param handler The handler.
+ * @param options The SQLite file and the version of a record.
+ * @returns The wrapped handler, with `close()`.
+ *
+ * @example
+ * ```ts
+ * import { idempotent } from "./idempotent.ts";
+ * const dir = await Deno.makeTempDir();
+ * const seen: string[] = [];
+ * const handle = idempotent((message) => {
+ *   seen.push(message.offset);
+ * }, { path: `${dir}/seen.db` });
+ * const message = { topic: "t", partition: 0, offset: "7", key: "tx", value: null, headers: {}, timestamp: "0" };
+ * await handle(message);
+ * await handle(message);
+ * handle.close();
+ * if (seen.length !== 1) throw new Error("unexpected");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export function idempotent(
+  handler: (message: ConsumerMessage) => void | Promise<void>,
+  options: IdempotentOptions,
+): IdempotentHandler {
+  const db = new DatabaseSync(options.path);
+  db.exec("PRAGMA journal_mode = WAL");
+  db.exec(
+    "CREATE TABLE IF NOT EXISTS handled (key TEXT PRIMARY KEY, version INTEGER NOT NULL) STRICT",
+  );
+  const read = db.prepare("SELECT version FROM handled WHERE key = ?");
+  const write = db.prepare(
+    "INSERT INTO handled (key, version) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET version = excluded.version",
+  );
+  const versionOf = options.version ?? ((message: ConsumerMessage) => Number(message.offset));
+  let skipped = 0;
+  const wrapped = async function handleOnce(message: ConsumerMessage): Promise<void> {
+    const key = message.key ?? `${message.topic}/${message.partition}/${message.offset}`;
+    const version = versionOf(message);
+    const last = read.get(key) as { version: number } | undefined;
+    if (last !== undefined && version <= last.version) {
+      skipped++;
+      return;
+    }
+    await handler(message);
+    write.run(key, version);
+  } as IdempotentHandler;
+  Object.defineProperty(wrapped, "skipped", { get: () => skipped });
+  wrapped.close = () => db.close();
+  return wrapped;
+}

@@ -1,0 +1,121 @@
+/**
+ * @module Pipeline configuration
+ * Configuration of the commands that work on Kafka beyond the webhook service (`enrich`,
+ * `consume`, `backfill`): the service's Kafka settings, validated the same way, plus the
+ * enriched topic and the dashboard's address. Read once at startup.
+ */
+import { type ConfigVariable, loadConfig, type LogLevel } from "./config.ts";
+import { DEFAULT_TRANSACTIONS_TOPIC } from "./kafka/transaction_record.ts";
+
+/** The variables these commands read; their `deno.json` permission sets list the same. */
+export const PIPELINE_VARIABLES = [
+  "KAFKA_BROKERS",
+  "KAFKA_TOPIC",
+  "KAFKA_CLIENT_ID",
+  "KAFKA_TOPIC_PARTITIONS",
+  "KAFKA_REPLICATION_FACTOR",
+  "TRANSACTIONS_TOPIC",
+  "DATA_DIR",
+  "LOG_LEVEL",
+  "DASHBOARD_PORT",
+  "DASHBOARD_HOST",
+  "RECONCILE_SECONDS",
+  "TZ",
+] as const;
+
+/** Configuration of `enrich`, `consume` and `backfill`. */
+export interface PipelineConfig {
+  /** `KAFKA_BROKERS`, required. */
+  kafkaBrokers: string[];
+  /** Topic of the webhook events. `KAFKA_TOPIC`, default `up.webhook-events`. */
+  kafkaTopic: string;
+  /** `KAFKA_CLIENT_ID`, default `upbus`. */
+  kafkaClientId: string;
+  /** `KAFKA_TOPIC_PARTITIONS`, default 3. */
+  kafkaTopicPartitions: number;
+  /** `KAFKA_REPLICATION_FACTOR`, default -1 (the broker's). */
+  kafkaReplicationFactor: number;
+  /** The enriched topic. `TRANSACTIONS_TOPIC`, default `up.transactions`. */
+  transactionsTopic: string;
+  /** `DATA_DIR`, default `./data`: consumer state, ledger files, backfill checkpoints. */
+  dataDir: string;
+  /** `LOG_LEVEL`, default `info`. */
+  logLevel: LogLevel;
+  /** Port of the position dashboard. `DASHBOARD_PORT`, default 8081; 0 picks a free one. */
+  dashboardPort: number;
+  /** Interface of the position dashboard. `DASHBOARD_HOST`, default `127.0.0.1`. */
+  dashboardHost: string;
+  /** Seconds between reconciliations with `GET /accounts`. `RECONCILE_SECONDS`, default 300;
+   * 0 turns them off. */
+  reconcileSeconds: number;
+  /** Time zone of "today" and "this month". `TZ`, default `Australia/Sydney`. */
+  timeZone: string;
+}
+
+const TOPIC = /^[A-Za-z0-9._-]{1,245}$/;
+
+function integer(raw: string | undefined, name: string, fallback: number, max: number): number {
+  if (raw === undefined || raw.trim() === "") return fallback;
+  if (!/^\d+$/.test(raw.trim()) || Number(raw) > max) {
+    throw new RangeError(
+      `Cannot load config: ${name} is "${raw}", expected a whole number from 0 to ${max}`,
+    );
+  }
+  return Number(raw);
+}
+
+/**
+ * Loads and validates the configuration.
+ *
+ * @param env Reads one variable; default `Deno.env.get`.
+ * @returns The configuration.
+ * @throws {RangeError} If a variable is malformed or `KAFKA_BROKERS` is unset; the message
+ * names the variable and what a valid value looks like.
+ *
+ * @example
+ * ```ts
+ * import { loadPipelineConfig } from "./pipeline_config.ts";
+ * const env: Record<string, string> = { KAFKA_BROKERS: "127.0.0.1:9092" };
+ * const config = loadPipelineConfig((name) => env[name]);
+ * if (config.transactionsTopic !== "up.transactions") throw new Error("unexpected");
+ * ```
+ */
+export function loadPipelineConfig(
+  env: (name: string) => string | undefined = (name) => Deno.env.get(name),
+): PipelineConfig {
+  const allowed = new Set<string>(PIPELINE_VARIABLES);
+  const base = loadConfig((name: ConfigVariable) => allowed.has(name) ? env(name) : undefined);
+  if (base.kafkaBrokers.length === 0) {
+    throw new RangeError(
+      'Cannot load config: KAFKA_BROKERS is not set, expected for example "127.0.0.1:9092" (embedded mode is not supported by this command)',
+    );
+  }
+  const transactionsTopic = env("TRANSACTIONS_TOPIC")?.trim() || DEFAULT_TRANSACTIONS_TOPIC;
+  if (!TOPIC.test(transactionsTopic)) {
+    throw new RangeError(
+      `Cannot load config: TRANSACTIONS_TOPIC is "${transactionsTopic}", expected 1 to 245 letters, digits, ".", "_" or "-"`,
+    );
+  }
+  const timeZone = env("TZ")?.trim() || "Australia/Sydney";
+  try {
+    new Intl.DateTimeFormat("en-AU", { timeZone });
+  } catch {
+    throw new RangeError(
+      `Cannot load config: TZ is "${timeZone}", expected an IANA time zone such as "Australia/Sydney"`,
+    );
+  }
+  return {
+    kafkaBrokers: base.kafkaBrokers,
+    kafkaTopic: base.kafkaTopic,
+    kafkaClientId: base.kafkaClientId,
+    kafkaTopicPartitions: base.kafkaTopicPartitions,
+    kafkaReplicationFactor: base.kafkaReplicationFactor,
+    transactionsTopic,
+    dataDir: base.dataDir,
+    logLevel: base.logLevel,
+    dashboardPort: integer(env("DASHBOARD_PORT"), "DASHBOARD_PORT", 8081, 65535),
+    dashboardHost: env("DASHBOARD_HOST")?.trim() || "127.0.0.1",
+    reconcileSeconds: integer(env("RECONCILE_SECONDS"), "RECONCILE_SECONDS", 300, 86_400),
+    timeZone,
+  };
+}
