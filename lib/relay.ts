@@ -53,7 +53,8 @@ export interface Relay {
    */
   drained(timeoutMs?: number): Promise<void>;
   /**
-   * Stops: tries to publish what is left for up to `flushMs`, then disconnects.
+   * Stops: tries to publish what is left for up to `flushMs` (a send under way gets one second
+   * more), then disconnects. What is not acknowledged by then stays in the store.
    *
    * @param flushMs How long to keep publishing; default 5000.
    */
@@ -217,7 +218,12 @@ export function startRelay(store: EventStore, options: RelayOptions): Relay {
       stopDeadline = Date.now() + flushMs;
       unsubscribe();
       nudge();
-      await running;
+      // A send stuck on an unreachable broker must not hold the shutdown: what it carried stays
+      // unpublished in the store and is sent after the next start.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const deadline = new Promise<void>((resolve) => timer = setTimeout(resolve, flushMs + 1000));
+      await Promise.race([running, deadline]);
+      clearTimeout(timer);
       await dropProducer();
     },
   };

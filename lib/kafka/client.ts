@@ -53,6 +53,8 @@ export function createKafka(options: KafkaOptions): Kafka {
     connectionTimeout: options.connectionTimeout ?? 3000,
     logLevel: logLevel.INFO,
     logCreator: routeLogs(options.logger),
-    retry: { initialRetryTime: 200, retries: 5, maxRetryTime: 5000 },
+    // Few retries inside kafkajs: the relay retries with its own backoff, and a send must not
+    // hold a shutdown for long.
+    retry: { initialRetryTime: 200, retries: 2, maxRetryTime: 2000 },
   });
 }
