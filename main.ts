@@ -5,6 +5,7 @@
  * @module
  */
 import { type Command, UsageError } from "./lib/cli/command.ts";
+import { consumeCommand } from "./lib/cli/consume.ts";
 import { enrichCommand } from "./lib/cli/enrich.ts";
 import { registerWebhookCommand } from "./lib/cli/register_webhook.ts";
 import { serveCommand } from "./lib/cli/serve.ts";
@@ -20,6 +21,7 @@ export const COMMANDS: readonly Command[] = [
   simulateCommand,
   upSimCommand,
   enrichCommand,
+  consumeCommand,
 ];
 
 function help(): string {

@@ -1,0 +1,164 @@
+/**
+ * @module consume command
+ * `upbus consume <name>`: runs one built-in consumer of `up.transactions` until SIGINT or
+ * SIGTERM: `console`, `position` (with the live dashboard) or `ledger`.
+ */
+import type { Kafka } from "kafkajs";
+import type { Consumer } from "../consumers/consumer.ts";
+import { createConsoleConsumer } from "../consumers/console.ts";
+import { idempotent } from "../consumers/idempotent.ts";
+import { createLedgerConsumer } from "../consumers/ledger.ts";
+import { createPositionConsumer } from "../consumers/position_consumer.ts";
+import { startConsumer } from "../consumers/runner.ts";
+import { createKafka } from "../kafka/client.ts";
+import { ensureTopics } from "../kafka/topics.ts";
+import { TRANSACTIONS_TOPIC_CONFIG } from "../kafka/transaction_record.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { loadPipelineConfig, type PipelineConfig } from "../pipeline_config.ts";
+import { type UpClient, upClientFromEnv } from "../up/client.ts";
+import type { Command } from "./command.ts";
+import { UsageError } from "./command.ts";
+import { type CliContext, cliContext } from "./context.ts";
+
+const USAGE = `Usage: upbus consume <console|position|ledger>
+
+Runs a built-in consumer of TRANSACTIONS_TOPIC (up.transactions) in its consumer group
+(upbus-<name>), at least once:
+  console   one line per transaction as it happens (DATA_DIR/consumers/console.db remembers
+            what was printed)
+  position  settled and held amounts per account, spend by category today and this month,
+            rebuilt from the topic on start, reconciled with GET /accounts every
+            RECONCILE_SECONDS (300) when UP_API_TOKEN is set; live dashboard on
+            http://DASHBOARD_HOST:DASHBOARD_PORT/ (127.0.0.1:8081)
+  ledger    each settled transaction once in DATA_DIR/ledger/transactions.csv and
+            DATA_DIR/ledger/journal.ledger (hledger -f DATA_DIR/ledger/journal.ledger balance)
+
+Needs KAFKA_BROKERS. TZ (Australia/Sydney) sets the time zone of dates and of "today".`;
+
+/** Builds a consumer of the given name, with its resources. */
+type Builder = (setup: {
+  config: PipelineConfig;
+  kafka: Kafka;
+  up: UpClient | undefined;
+  logger: Logger;
+  context: CliContext;
+}) => Promise<Consumer>;
+
+const BUILT_IN: Record<string, Builder> = {
+  console({ config, context }) {
+    const consumer = createConsoleConsumer({
+      out: context.out,
+      topic: config.transactionsTopic,
+      timeZone: config.timeZone,
+    });
+    const handle = idempotent(consumer.handle, {
+      path: `${config.dataDir}/consumers/console.db`,
+    });
+    return Promise.resolve({ ...consumer, handle, close: () => handle.close() });
+  },
+  async position({ config, kafka, up, logger }) {
+    const admin = kafka.admin();
+    await admin.connect();
+    let endOffsets: Record<number, string>;
+    try {
+      const offsets = await admin.fetchTopicOffsets(config.transactionsTopic);
+      endOffsets = Object.fromEntries(offsets.map((entry) => [entry.partition, entry.high]));
+    } finally {
+      await admin.disconnect();
+    }
+    const consumer = createPositionConsumer({
+      topic: config.transactionsTopic,
+      endOffsets,
+      up,
+      reconcileMs: config.reconcileSeconds * 1000,
+      dashboard: { port: config.dashboardPort, hostname: config.dashboardHost },
+      timeZone: config.timeZone,
+      logger,
+    });
+    logger.info("dashboard listening", { url: consumer.dashboard?.url });
+    return consumer;
+  },
+  async ledger({ config, up, logger }) {
+    const accountNames: Record<string, string> = {};
+    if (up !== undefined) {
+      for await (const account of up.listAccounts({ pageSize: 100 })) {
+        accountNames[account.id] = account.attributes.displayName;
+      }
+    }
+    const consumer = await createLedgerConsumer({
+      dir: `${config.dataDir}/ledger`,
+      topic: config.transactionsTopic,
+      accountNames,
+      timeZone: config.timeZone,
+    });
+    logger.info("ledger files", { csv: consumer.csvPath, journal: consumer.journalPath });
+    return consumer;
+  },
+};
+
+/** The names `consume` accepts. */
+export const CONSUMER_NAMES: readonly string[] = Object.keys(BUILT_IN);
+
+/**
+ * Creates the `consume` command.
+ *
+ * @param overrides Parts of the outside world to replace (tests pass `env`, `out`, `stopped`).
+ * @returns The command.
+ *
+ * @example
+ * ```ts
+ * import { createConsumeCommand } from "./consume.ts";
+ * if (createConsumeCommand().name !== "consume") throw new Error("unexpected");
+ * ```
+ */
+export function createConsumeCommand(overrides: Partial<CliContext> = {}): Command {
+  return {
+    name: "consume",
+    summary: "run a consumer of up.transactions: console, position (dashboard) or ledger",
+    usage: USAGE,
+    async run(args) {
+      if (args.length !== 1) {
+        throw new UsageError(args.length === 0 ? "which consumer?" : `unexpected "${args[1]}"`);
+      }
+      const build = BUILT_IN[args[0]];
+      if (build === undefined) {
+        throw new UsageError(
+          `unknown consumer "${args[0]}", expected one of ${CONSUMER_NAMES.join(", ")}`,
+        );
+      }
+      const context = cliContext(overrides);
+      const config = loadPipelineConfig(context.env);
+      const logger = createLogger({ level: config.logLevel }).child({ consumer: args[0] });
+      await Deno.mkdir(`${config.dataDir}/consumers`, { recursive: true, mode: 0o700 });
+      const up = context.env("UP_API_TOKEN")
+        ? upClientFromEnv({ env: context.env, fetch: context.fetch, maxRateLimitWaitMs: 10_000 })
+        : undefined;
+      const kafka = createKafka({
+        brokers: config.kafkaBrokers,
+        clientId: config.kafkaClientId,
+        logger,
+      });
+      await ensureTopics(kafka, [config.transactionsTopic], {
+        partitions: config.kafkaTopicPartitions,
+        replicationFactor: config.kafkaReplicationFactor,
+        configs: { [config.transactionsTopic]: { ...TRANSACTIONS_TOPIC_CONFIG } },
+      });
+      const consumer = await build({ config, kafka, up, logger, context });
+      let running;
+      try {
+        running = await startConsumer(consumer, { kafka, logger });
+      } catch (error) {
+        await consumer.close?.();
+        throw error;
+      }
+      logger.info("consumer running", { topic: consumer.topic, group: running.groupId });
+      const signal = await context.stopped();
+      logger.info("shutting down", { signal, handled: running.handled });
+      await running.stop();
+      return 0;
+    },
+  };
+}
+
+/** The `consume` command. */
+export const consumeCommand: Command = createConsumeCommand();
