@@ -50,10 +50,24 @@ export function createIntake(options: IntakeOptions): {
 } {
   const { ring, store, metrics, logger } = options;
   const now = options.now ?? (() => new Date());
+
+  /** Verifies; on a mismatch, looks at the state file again in case a webhook just appeared. */
+  async function verifyWithRing(raw: Uint8Array<ArrayBuffer>, signature: string | null) {
+    const keys = await ring.keys();
+    try {
+      await verifySignature(raw, signature, { keys });
+    } catch (error) {
+      if (!(error instanceof SignatureError) || error.reason !== "mismatch") throw error;
+      const fresh = await ring.keys({ fresh: true });
+      if (fresh.length === keys.length && fresh.every((key, i) => key === keys[i])) throw error;
+      await verifySignature(raw, signature, { keys: fresh });
+    }
+  }
+
   return {
     async accept(raw, signature) {
       try {
-        await verifySignature(raw, signature, { keys: await ring.keys() });
+        await verifyWithRing(raw, signature);
       } catch (error) {
         if (error instanceof SignatureError) metrics.rejected.inc({ reason: error.reason });
         throw error;

@@ -17,7 +17,8 @@ export interface SecretRingOptions {
   readState?: (path: string) => Promise<string[]>;
   /** Told when the state file cannot be read; the keys read before stay. Default: ignored. */
   onStateError?: (error: Error) => void;
-  /** Least time between two looks at the file's modification time, in ms; default 0 (a `stat` per request, far cheaper than the commit). */
+  /** Least time between two looks at the file, in ms; default 1000. A signature that matches
+   * no key makes the ring look again at once (see {@linkcode SecretRing.keys}). */
   recheckMs?: number;
   /** The clock, in ms; default `Date.now`. */
   now?: () => number;
@@ -25,8 +26,13 @@ export interface SecretRingOptions {
 
 /** The accepted keys, kept current. */
 export interface SecretRing {
-  /** The keys to verify against now (re-reads the state file when it changed). */
-  keys(): Promise<CryptoKey[]>;
+  /**
+   * The keys to verify against now; re-reads the state file when it changed.
+   *
+   * @param options `fresh`: look at the file now even if it was looked at less than
+   * `recheckMs` ago (after a mismatch, so a webhook registered a moment ago is accepted).
+   */
+  keys(options?: { fresh?: boolean }): Promise<CryptoKey[]>;
   /** How many secrets are accepted now; 0 means every webhook is refused. */
   size(): number;
 }
@@ -57,15 +63,15 @@ async function modified(path: string): Promise<string | null> {
  */
 export async function createSecretRing(options: SecretRingOptions): Promise<SecretRing> {
   const now = options.now ?? Date.now;
-  const recheckMs = options.recheckMs ?? 0;
+  const recheckMs = options.recheckMs ?? 1000;
   const fixed = await Promise.all([...new Set(options.secrets)].map(importSecret));
   let fromState: CryptoKey[] = [];
   let stateVersion: string | null = null;
   let checkedAt = -Infinity;
 
-  async function refresh(): Promise<void> {
+  async function refresh(fresh: boolean): Promise<void> {
     if (options.stateFile === undefined || options.readState === undefined) return;
-    if (now() - checkedAt < recheckMs) return;
+    if (!fresh && now() - checkedAt < recheckMs) return;
     checkedAt = now();
     const version = await modified(options.stateFile);
     if (version === stateVersion) return;
@@ -80,10 +86,10 @@ export async function createSecretRing(options: SecretRingOptions): Promise<Secr
     stateVersion = version;
   }
 
-  await refresh();
+  await refresh(true);
   return {
-    async keys() {
-      await refresh();
+    async keys({ fresh = false } = {}) {
+      await refresh(fresh);
       return [...fixed, ...fromState];
     },
     size: () => fixed.length + fromState.length,

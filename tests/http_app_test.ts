@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { SIGNATURE_HEADER, signBody } from "../lib/signature.ts";
+import { writeWebhookState } from "../lib/up/webhook_state.ts";
 import { eventBody, readTestdata, SECRET, signedPost, testApp } from "./support/app.ts";
 
 const EVENT_ID = "011308c1-861c-4d04-ba85-f867eadf202d";
@@ -104,6 +105,26 @@ Deno.test("POST /webhook accepts either secret during a rotation", async () => {
     assert.equal((await t.app.request("/webhook", await signedPost(body, secret))).status, 200);
   }
   assert.equal(t.store.counts().total, 2);
+});
+
+Deno.test("POST /webhook accepts a webhook registered a moment ago, without a restart", async () => {
+  await using t = await testApp();
+  const body = eventBody({ id: "just-registered", type: "PING" });
+  const before = await t.app.request("/webhook", await signedPost(body, "brand-new-secret"));
+  assert.equal(before.status, 401);
+  await writeWebhookState(t.dir, {
+    version: 1,
+    webhooks: [{
+      id: "w-new",
+      url: "https://example.test/webhook",
+      description: "upbus",
+      secretKey: "brand-new-secret",
+      createdAt: "2024-08-06T12:19:06+10:00",
+    }],
+  });
+  const after = await t.app.request("/webhook", await signedPost(body, "brand-new-secret"));
+  assert.equal(after.status, 200, "a mismatch makes the ring look at the state file at once");
+  assert.equal(t.store.counts().total, 1);
 });
 
 Deno.test("POST /webhook answers 413 past the body cap and stops reading", async (t) => {

@@ -30,6 +30,7 @@ Deno.test("the secret ring picks up a webhook registered after startup without a
     stateFile: webhookStatePath(dir),
     readState: async () => webhookSecretsFrom(await readWebhookState(dir)),
     onStateError: (error) => errors.push(error),
+    recheckMs: 0,
   });
   assert.equal(ring.size(), 1);
   assert.equal(await accepts(ring, "registered-later"), false);
@@ -61,4 +62,37 @@ Deno.test("the secret ring may start empty, and then refuses everything", async 
   const ring = await createSecretRing({ secrets: [] });
   assert.equal(ring.size(), 0);
   assert.equal(await accepts(ring, "anything"), false);
+});
+
+Deno.test("the secret ring looks at the state file at most once a second unless asked to", async () => {
+  const dir = await Deno.makeTempDir();
+  let clock = 0;
+  let reads = 0;
+  const ring = await createSecretRing({
+    secrets: [],
+    stateFile: webhookStatePath(dir),
+    readState: async () => {
+      reads++;
+      return webhookSecretsFrom(await readWebhookState(dir));
+    },
+    now: () => clock,
+  });
+  await writeWebhookState(dir, {
+    version: 1,
+    webhooks: [{
+      id: "w1",
+      url: "https://example.test/webhook",
+      description: null,
+      secretKey: "new",
+      createdAt: "2024-08-05T12:20:07+10:00",
+    }],
+  });
+  clock = 999;
+  assert.equal((await ring.keys()).length, 0, "not looked at again within the second");
+  assert.equal((await ring.keys({ fresh: true })).length, 1, "fresh looks at once");
+  assert.equal(reads, 1);
+  clock = 5000;
+  await ring.keys();
+  assert.equal(reads, 1, "an unchanged file is not read again");
+  await Deno.remove(dir, { recursive: true });
 });

@@ -11,6 +11,11 @@ import { createMetrics, type ServiceMetrics } from "../../lib/metrics.ts";
 import { createSecretRing } from "../../lib/secret_ring.ts";
 import { SIGNATURE_HEADER, signBody } from "../../lib/signature.ts";
 import { type EventStore, openEventStore } from "../../lib/store/event_store.ts";
+import {
+  readWebhookState,
+  webhookSecretsFrom,
+  webhookStatePath,
+} from "../../lib/up/webhook_state.ts";
 
 export const SECRET = "TIGC3OcKKJOBQ7jClQQ5oLCiDlYPFYsKgKTr";
 
@@ -31,7 +36,11 @@ export async function testApp(
   const metrics = createMetrics();
   const logs: string[] = [];
   const logger = createLogger({ level: "debug", write: (line) => logs.push(line) });
-  const ring = await createSecretRing({ secrets: options.secrets ?? [SECRET] });
+  const ring = await createSecretRing({
+    secrets: options.secrets ?? [SECRET],
+    stateFile: webhookStatePath(dir),
+    readState: async () => webhookSecretsFrom(await readWebhookState(dir)),
+  });
   const app = createApp({
     store,
     ring,
