@@ -5,6 +5,7 @@
  * @module
  */
 import { type Command, UsageError } from "./lib/cli/command.ts";
+import { backfillCommand } from "./lib/cli/backfill.ts";
 import { consumeCommand } from "./lib/cli/consume.ts";
 import { enrichCommand } from "./lib/cli/enrich.ts";
 import { registerWebhookCommand } from "./lib/cli/register_webhook.ts";
@@ -22,6 +23,7 @@ export const COMMANDS: readonly Command[] = [
   upSimCommand,
   enrichCommand,
   consumeCommand,
+  backfillCommand,
 ];
 
 function help(): string {

@@ -1,0 +1,174 @@
+/**
+ * @module backfill command
+ * `upbus backfill --since <date> [--until <date>] [--account <id>]`: imports history into
+ * `up.transactions`, resumable, inside Up's hourly request budget, with a progress bar.
+ */
+import { Buffer } from "node:buffer";
+import { parseArgs } from "node:util";
+import { Partitioners } from "kafkajs";
+import { backfill, checkpointName, readCheckpoint } from "../backfill.ts";
+import { createKafka } from "../kafka/client.ts";
+import { ensureTopics } from "../kafka/topics.ts";
+import { transactionRecord, TRANSACTIONS_TOPIC_CONFIG } from "../kafka/transaction_record.ts";
+import { createLogger } from "../log.ts";
+import { loadPipelineConfig } from "../pipeline_config.ts";
+import { upClientFromEnv } from "../up/client.ts";
+import { createRequestBudget } from "../up/request_budget.ts";
+import type { Command } from "./command.ts";
+import { UsageError } from "./command.ts";
+import { type CliContext, cliContext, reportRetry } from "./context.ts";
+import { progressLine } from "./progress.ts";
+
+const USAGE = `Usage: upbus backfill --since <date> [--until <date>] [--account <id>] [--budget 900]
+
+Pages the accounts and their transactions (page[size]=100) from the Up API into
+TRANSACTIONS_TOPIC (up.transactions), keyed by transaction id like the enricher. A checkpoint in
+DATA_DIR/backfill/ is saved after every page: run the same command again after an interruption
+and it resumes. Dates are ISO 8601 (2024-01-01 or 2024-01-01T00:00:00+10:00).
+
+Options:
+  --since DATE    oldest transaction to import (required)
+  --until DATE    newest, exclusive (default now)
+  --account ID    only this account (default every account)
+  --budget N      most requests in any hour (default 900 of Up's 1000, leaving room for the
+                  enricher); the budget survives a restart
+
+Needs KAFKA_BROKERS and UP_API_TOKEN (UP_API_BASE for the simulator).`;
+
+function date(value: string | undefined, name: string): Date | undefined {
+  if (value === undefined) return undefined;
+  const parsed = new Date(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(parsed.getTime())) {
+    throw new UsageError(`--${name} is "${value}", expected a date such as 2024-01-01`);
+  }
+  return parsed;
+}
+
+/**
+ * Creates the `backfill` command.
+ *
+ * @param overrides Parts of the outside world to replace (tests pass `env`, `err`, `now`).
+ * @returns The command.
+ *
+ * @example
+ * ```ts
+ * import { createBackfillCommand } from "./backfill.ts";
+ * if (createBackfillCommand().name !== "backfill") throw new Error("unexpected");
+ * ```
+ */
+export function createBackfillCommand(overrides: Partial<CliContext> = {}): Command {
+  return {
+    name: "backfill",
+    summary: "import transaction history into up.transactions (resumable)",
+    usage: USAGE,
+    async run(args) {
+      let values;
+      try {
+        ({ values } = parseArgs({
+          args,
+          options: {
+            since: { type: "string" },
+            until: { type: "string" },
+            account: { type: "string" },
+            budget: { type: "string" },
+          },
+          strict: true,
+          allowPositionals: false,
+        }));
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+      const since = date(values.since, "since");
+      if (since === undefined) throw new UsageError("--since is required");
+      const until = date(values.until, "until");
+      const budgetText = values.budget ?? "900";
+      if (!/^\d+$/.test(budgetText) || Number(budgetText) < 1 || Number(budgetText) > 1000) {
+        throw new UsageError(`--budget is "${budgetText}", expected a whole number from 1 to 1000`);
+      }
+      const context = cliContext(overrides);
+      const config = loadPipelineConfig(context.env);
+      const logger = createLogger({ level: config.logLevel });
+      const dir = `${config.dataDir}/backfill`;
+      await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+      const checkpointPath = `${dir}/${checkpointName(since, until, values.account)}`;
+      const earlier = await readCheckpoint(checkpointPath);
+      if (earlier !== null) context.err(`upbus backfill: resuming from ${checkpointPath}`);
+      const budget = createRequestBudget({
+        perHour: Number(budgetText),
+        history: earlier?.requests,
+        now: context.now,
+        sleep: context.sleep,
+        onWait: (at) =>
+          context.err(
+            `\nupbus backfill: request budget used up; waiting until ${new Date(at).toISOString()}`,
+          ),
+      });
+      const up = upClientFromEnv({
+        env: context.env,
+        fetch: budget.wrap(context.fetch),
+        now: context.now,
+        sleep: context.sleep,
+        onRetry: reportRetry(context, "backfill"),
+      });
+      const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: config.kafkaClientId });
+      await ensureTopics(kafka, [config.transactionsTopic], {
+        partitions: config.kafkaTopicPartitions,
+        replicationFactor: config.kafkaReplicationFactor,
+        configs: { [config.transactionsTopic]: { ...TRANSACTIONS_TOPIC_CONFIG } },
+      });
+      const producer = kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        createPartitioner: Partitioners.DefaultPartitioner,
+        allowAutoTopicCreation: false,
+      });
+      await producer.connect();
+      const started = context.now();
+      const tty = Deno.stderr.isTerminal();
+      try {
+        const result = await backfill({
+          up,
+          since,
+          until,
+          account: values.account,
+          checkpointPath,
+          requests: budget.history,
+          now: context.now,
+          async publish(transactions) {
+            await producer.send({
+              topic: config.transactionsTopic,
+              acks: -1,
+              messages: transactions.map((transaction) => {
+                const record = transactionRecord(transaction, "backfill");
+                return { ...record, value: Buffer.from(record.value ?? "") };
+              }),
+            });
+          },
+          onProgress(progress) {
+            const line = progressLine(progress.fraction, {
+              elapsedMs: context.now() - started,
+              count: progress.written,
+              unit: "transactions",
+            }) + `  ${budget.history().length} requests this hour`;
+            if (tty) Deno.stderr.writeSync(new TextEncoder().encode(`\r${line}`));
+            else context.err(line);
+          },
+        });
+        const written = Object.values(result.progress).reduce((sum, e) => sum + e.written, 0);
+        context.err("");
+        context.out(
+          `Backfilled ${result.accounts?.length ?? 0} accounts: ${written} transaction records ` +
+            `published to ${config.transactionsTopic} (a resumed page boundary is fetched again).`,
+        );
+        context.out(`Checkpoint: ${checkpointPath} (delete it to run the same range again).`);
+        logger.debug("backfill done", { checkpointPath });
+        return 0;
+      } finally {
+        await producer.disconnect();
+      }
+    },
+  };
+}
+
+/** The `backfill` command. */
+export const backfillCommand: Command = createBackfillCommand();
