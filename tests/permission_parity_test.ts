@@ -5,24 +5,24 @@
  * source: up-sim, serve with Kafka, register-webhook, simulate and webhooks, end to end.
  */
 import assert from "node:assert/strict";
-import { DatabaseSync } from "node:sqlite";
 import { COMMANDS } from "../main.ts";
 import { BINARY_PERMISSION_SET, compileArgs } from "../tasks/compile.ts";
-import { testBrokers } from "./support/kafka.ts";
-import { serviceDataDir } from "./support/service_process.ts";
-import {
-  PROJECT_ROOT,
-  runUpbus,
-  sourceProgram,
-  startServe,
-  startUpSim,
-} from "./support/upbus_program.ts";
+import { exerciseSubcommands } from "./support/subcommands.ts";
+import { PROJECT_ROOT, sourceProgram } from "./support/upbus_program.ts";
 
 /** Paths the binary may use beyond its subcommands' sets: the systemd unit's StateDirectory. */
 const DEPLOY_PATHS: Record<string, string[]> = {
   read: ["/var/lib/upbus"],
   write: ["/var/lib/upbus"],
 };
+
+function* libFiles(dir: string): Generator<string> {
+  for (const entry of Deno.readDirSync(dir)) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory) yield* libFiles(path);
+    else if (entry.name.endsWith(".ts")) yield path;
+  }
+}
 
 type PermissionSet = Record<string, boolean | string[]>;
 
@@ -39,13 +39,22 @@ function notCoveredBy(set: PermissionSet, other: PermissionSet, kind: string): s
   return mine.filter((value) => !(theirs || []).includes(value));
 }
 
-Deno.test("the compile task bakes in the binary's permission set and includes the store worker", () => {
+Deno.test("the compile task bakes in the binary's permission set and includes every Worker and asset", () => {
   const args = compileArgs();
   assert.ok(args.includes(`-P=${BINARY_PERMISSION_SET}`));
   assert.ok(args.includes("--no-prompt"));
   const included = args.flatMap((arg, i) => args[i - 1] === "--include" ? [arg] : []);
   assert.ok(included.includes("lib/store/store_worker.ts"), "the store's Worker module");
   for (const path of included) Deno.statSync(`${PROJECT_ROOT}${path}`);
+  // Workers and assets are reached with `new URL("...", import.meta.url)`, outside the module
+  // graph: each one must be included, or the binary fails when it first needs it.
+  for (const file of libFiles(`${PROJECT_ROOT}lib`)) {
+    const source = Deno.readTextFileSync(file);
+    for (const [, relative] of source.matchAll(/new URL\(\s*"([^"]+)",\s*import\.meta\.url\)/g)) {
+      const path = new URL(relative, `file://${file}`).pathname.slice(PROJECT_ROOT.length);
+      assert.ok(included.includes(path), `${path} (used by ${file}) is not in RUNTIME_INCLUDES`);
+    }
+  }
   const tasks = JSON.parse(Deno.readTextFileSync(`${PROJECT_ROOT}deno.json`)).tasks;
   assert.match(tasks.compile, /tasks\/compile\.ts$/);
   assert.match(tasks["compile:pi"], /tasks\/compile\.ts --target aarch64-unknown-linux-gnu$/);
@@ -89,98 +98,6 @@ Deno.test("the binary's permission set is every subcommand's set together, and n
   }
 });
 
-const TOKEN = "up:sim:permission-parity";
-
 Deno.test("every subcommand works under exactly the binary's permissions", async (t) => {
-  const program = sourceProgram();
-  const brokers = await testBrokers();
-  const dataDir = await serviceDataDir();
-  const topic = `upbus-parity-${crypto.randomUUID()}`;
-  const [sim, api] = await startUpSim(program, TOKEN);
-  const [serve, url] = await startServe(program, {
-    DATA_DIR: dataDir,
-    KAFKA_BROKERS: brokers,
-    KAFKA_TOPIC: topic,
-    KAFKA_TOPIC_PARTITIONS: "1",
-  });
-  const env = { ...api, DATA_DIR: dataDir };
-  try {
-    await t.step("serve: /healthz answers, /readyz says no secret yet", async () => {
-      const health = await fetch(`${url}/healthz`);
-      assert.equal(health.status, 200);
-      await health.body?.cancel();
-      const ready = await fetch(`${url}/readyz`);
-      assert.equal(ready.status, 503);
-      await ready.body?.cancel();
-    });
-
-    await t.step("register-webhook --url: created, secret stored, PING delivered", async () => {
-      const run = await runUpbus(program, [
-        "register-webhook",
-        "--url",
-        `${url}/webhook`,
-        "--timeout",
-        "20",
-      ], { env });
-      assert.equal(run.code, 0, run.stdout + run.stderr);
-      assert.match(run.stdout, /PING delivered/);
-    });
-
-    await t.step("serve: /readyz is ready (store, Kafka, secret)", async () => {
-      let status = 0;
-      let body = "";
-      for (let i = 0; i < 100 && status !== 200; i++) {
-        if (i > 0) await new Promise((resolve) => setTimeout(resolve, 100));
-        const response = await fetch(`${url}/readyz`);
-        status = response.status;
-        body = await response.text();
-      }
-      assert.equal(status, 200, body);
-    });
-
-    await t.step("simulate transaction-created: a signed event delivered and stored", async () => {
-      const run = await runUpbus(program, ["simulate", "transaction-created"], { env });
-      assert.equal(run.code, 0, run.stdout + run.stderr);
-    });
-
-    await t.step("webhooks list: shows the registered webhook", async () => {
-      const run = await runUpbus(program, ["webhooks", "list"], { env });
-      assert.equal(run.code, 0, run.stdout + run.stderr);
-      assert.ok(run.stdout.includes(`${url}/webhook`), run.stdout);
-    });
-
-    await t.step(
-      "register-webhook without ngrok's add-on: says to use --url or the agent",
-      async () => {
-        const run = await runUpbus(program, ["register-webhook", "--port", "9"], {
-          env: { ...env, NGROK_AUTHTOKEN: "not-a-real-token" },
-        });
-        assert.equal(run.code, 1, run.stdout + run.stderr);
-        assert.match(run.stderr, /Cannot open an ngrok tunnel: the ngrok add-on could not load/);
-        assert.match(run.stderr, /pass --url/);
-        assert.match(run.stderr, /ngrok http 9/);
-      },
-    );
-
-    await t.step(
-      "serve: stops on SIGTERM with exit 0, both events stored and published",
-      async () => {
-        const { code } = await serve.stop("SIGTERM");
-        assert.equal(code, 0, serve.err.join("\n"));
-        const db = new DatabaseSync(`${dataDir}/events.db`, { readOnly: true });
-        try {
-          const rows = db.prepare("SELECT type, published_at FROM events ORDER BY seq").all();
-          assert.deepEqual(rows.map((row) => row.type), ["PING", "TRANSACTION_CREATED"]);
-          assert.ok(rows.every((row) => row.published_at !== null), JSON.stringify(rows));
-        } finally {
-          db.close();
-        }
-      },
-    );
-  } finally {
-    await serve.stop("SIGKILL");
-    const { code } = await sim.stop("SIGTERM");
-    assert.equal(code, 0, sim.err.join("\n"));
-    await Deno.remove(dataDir, { recursive: true });
-  }
+  await exerciseSubcommands(t, sourceProgram());
 });
