@@ -52,6 +52,8 @@ export function compileArgs(options: CompileOptions = {}): string[] {
     // A missing permission fails at once instead of asking on a terminal nobody watches.
     "--no-prompt",
     "--frozen",
+    // Only the npm packages main.ts reaches: test-only ones in deno.json stay out of the binary.
+    "--exclude-unused-npm",
     ...RUNTIME_INCLUDES.flatMap((path) => ["--include", path]),
     "--target",
     target,
