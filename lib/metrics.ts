@@ -20,8 +20,14 @@ interface Metric {
   render(): string[];
 }
 
+/** Anything that counts: a {@linkcode Counter}, or a proxy that forwards counts elsewhere. */
+export interface Increment {
+  /** Adds `amount` (default 1) to the series `labels` (default none). */
+  inc(labels?: Labels, amount?: number): void;
+}
+
 /** A monotonically increasing count, optionally split by labels. */
-export class Counter implements Metric {
+export class Counter implements Metric, Increment {
   #values = new Map<string, number>();
   constructor(readonly name: string, readonly help: string) {}
 

@@ -7,10 +7,10 @@
  */
 import type { Config } from "./config.ts";
 import { createApp } from "./http/app.ts";
-import { createKafka } from "./kafka/client.ts";
 import type { Logger } from "./log.ts";
 import { createMetrics, type ServiceMetrics } from "./metrics.ts";
-import { type Relay, startRelay } from "./relay.ts";
+import type { Relay } from "./relay.ts";
+import { startRelayThread } from "./relay_thread.ts";
 import { createSecretRing } from "./secret_ring.ts";
 import { type EventStore, openEventStore } from "./store/event_store.ts";
 import { readWebhookState, webhookSecretsFrom, webhookStatePath } from "./up/webhook_state.ts";
@@ -74,16 +74,13 @@ export async function startService(config: Config, options: ServiceOptions): Pro
 
   let relay: Relay | undefined;
   if (config.kafkaBrokers.length > 0) {
-    const kafka = createKafka({
+    relay = startRelayThread(store, {
       brokers: config.kafkaBrokers,
       clientId: config.kafkaClientId,
-      logger: logger.child({ component: "kafkajs" }),
-    });
-    relay = startRelay(store, {
-      kafka,
       topic: config.kafkaTopic,
       partitions: config.kafkaTopicPartitions,
       replicationFactor: config.kafkaReplicationFactor,
+      logLevel: config.logLevel,
       logger: logger.child({ component: "relay" }),
       metrics,
     });

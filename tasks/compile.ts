@@ -15,9 +15,12 @@ export const BINARY_PERMISSION_SET = "upbus";
 
 /**
  * Modules the binary loads that the module graph does not show, so `deno compile` would leave
- * them out: the store's writer runs in a Worker, and event_store.ts imports only its types.
+ * them out: the store's writer and the relay run in Workers, and their hosts import only types.
  */
-export const RUNTIME_INCLUDES: readonly string[] = ["lib/store/store_worker.ts"];
+export const RUNTIME_INCLUDES: readonly string[] = [
+  "lib/store/store_worker.ts",
+  "lib/relay_worker.ts",
+];
 
 /** The Raspberry Pi's target (64-bit Raspberry Pi OS: Pi 3, 4, 5, Zero 2 W). */
 export const PI_TARGET = "aarch64-unknown-linux-gnu";

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { TextLineStream } from "./support/lines.ts";
 import { openEventStore } from "../lib/store/event_store.ts";
+import { SqliteRelaySource } from "../lib/store/relay_source.ts";
 import { type NewEvent, StoreUnavailableError } from "../lib/store/types.ts";
 
 function event(eventId: string, size = 64): NewEvent {
@@ -27,13 +28,17 @@ Deno.test("concurrent appends share commits (group commit) and each id is stored
   const { appends, commits } = store.stats();
   assert.equal(appends, 400);
   assert.ok(commits <= 10, `${commits} commits for 400 concurrent appends`);
-  assert.deepEqual(store.unpublished(3).map((e) => e.eventId), ["e0", "e1", "e2"]);
+  const relaySide = new SqliteRelaySource(store.path);
+  assert.deepEqual(relaySide.unpublished(3).map((e) => e.eventId), ["e0", "e1", "e2"]);
   for (const file of ["events.db", "events.db-wal", "events.db-shm"]) {
     assert.equal((await Deno.stat(`${dir}/${file}`)).mode! & 0o777, 0o600, `${file} is owner-only`);
   }
-  await store.markPublished([1, 2]);
-  assert.deepEqual(store.unpublished(2).map((e) => e.eventId), ["e2", "e3"]);
-  assert.equal(store.counts().unpublished, 298);
+  relaySide.markPublished([1, 2]);
+  assert.deepEqual(relaySide.unpublished(2).map((e) => e.eventId), ["e2", "e3"]);
+  assert.equal(store.counts().unpublished, 298, "the intake's reader sees the relay's marks");
+  assert.ok(store.get("e0")?.publishedAt);
+  assert.equal(store.get("e2")?.publishedAt, undefined);
+  relaySide.close();
   await store.close();
   await Deno.remove(dir, { recursive: true });
 });

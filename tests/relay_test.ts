@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { createKafka } from "../lib/kafka/client.ts";
 import { createLogger } from "../lib/log.ts";
 import { createMetrics } from "../lib/metrics.ts";
-import { startRelay } from "../lib/relay.ts";
+import { startRelayThread } from "../lib/relay_thread.ts";
 import { signBody } from "../lib/signature.ts";
 import { eventBody, readTestdata, SECRET, signedPost, testApp } from "./support/app.ts";
 import { consumeWithKafkajs, consumeWithKcat, kcatHeaders } from "./support/consume.ts";
@@ -31,10 +30,12 @@ Deno.test("the relay publishes each event byte for byte, keyed by transaction, w
   );
 
   const metrics = createMetrics();
-  const relay = startRelay(t.store, {
-    kafka: createKafka({ brokers: [brokers] }),
+  const relay = startRelayThread(t.store, {
+    brokers: [brokers],
+    clientId: "upbus-test",
     topic,
     partitions: 2,
+    logLevel: "error",
     logger: quiet,
     metrics,
   });
@@ -87,11 +88,13 @@ Deno.test("a transaction's events keep their order in one partition", async () =
       assert.equal((await t.app.request("/webhook", await signedPost(body))).status, 200);
     }
   }
-  const relay = startRelay(t.store, {
-    kafka: createKafka({ brokers: [brokers] }),
+  const relay = startRelayThread(t.store, {
+    brokers: [brokers],
+    clientId: "upbus-test",
     topic,
     partitions: 4,
     batchSize: 5,
+    logLevel: "error",
     logger: quiet,
     metrics: createMetrics(),
   });
@@ -117,9 +120,11 @@ Deno.test("events stored in embedded mode are relayed once brokers are configure
     assert.equal((await t.app.request("/webhook", await signedPost(body))).status, 200);
   }
   assert.equal(t.store.counts().unpublished, 25);
-  const relay = startRelay(t.store, {
-    kafka: createKafka({ brokers: [brokers] }),
+  const relay = startRelayThread(t.store, {
+    brokers: [brokers],
+    clientId: "upbus-test",
     topic,
+    logLevel: "error",
     logger: quiet,
     metrics: createMetrics(),
   });

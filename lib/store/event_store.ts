@@ -7,12 +7,15 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import type { WriterReply, WriterRequest } from "./store_worker.ts";
+import { countEvents, selectEvent, type StoreCounts } from "./queries.ts";
 import {
   type AppendOutcome,
   type NewEvent,
   type StoredEvent,
   StoreUnavailableError,
 } from "./types.ts";
+
+export type { StoreCounts };
 
 type WriterOp = WriterRequest extends infer R ? R extends { op: infer O } ? O : never : never;
 type Payload<O extends WriterOp> = Omit<Extract<WriterRequest, { op: O }>, "id" | "op">;
@@ -28,47 +31,10 @@ interface QueuedAppend {
   reject(error: Error): void;
 }
 
-/** Counts for `/metrics` and `/readyz`. */
-export interface StoreCounts {
-  /** Rows in the store. */
-  total: number;
-  /** Rows not yet acknowledged by Kafka. */
-  unpublished: number;
-}
-
 /** Options for {@linkcode openEventStore}. */
 export interface EventStoreOptions {
   /** Path of the SQLite database file; created with its directory when missing. */
   path: string;
-}
-
-interface EventRow {
-  seq: number;
-  event_id: string;
-  type: string | null;
-  webhook_id: string | null;
-  transaction_id: string | null;
-  created_at: string | null;
-  invalid_reason: string | null;
-  body: Uint8Array;
-  signature: string;
-  received_at: string;
-}
-
-function fromRow(row: EventRow): StoredEvent {
-  const event: StoredEvent = {
-    seq: row.seq,
-    eventId: row.event_id,
-    body: row.body,
-    signature: row.signature,
-    receivedAt: row.received_at,
-  };
-  if (row.type !== null) event.type = row.type;
-  if (row.webhook_id !== null) event.webhookId = row.webhook_id;
-  if (row.transaction_id !== null) event.transactionId = row.transaction_id;
-  if (row.created_at !== null) event.createdAt = row.created_at;
-  if (row.invalid_reason !== null) event.invalidReason = row.invalid_reason;
-  return event;
 }
 
 /** The event store. Create it with {@linkcode openEventStore}; close it on shutdown. */
@@ -83,6 +49,7 @@ export class EventStore {
   #failure: Error | undefined;
   #commitListeners = new Set<() => void>();
   #commits = 0;
+  #path = "";
   #appended = 0;
 
   /** Use {@linkcode openEventStore}. */
@@ -97,10 +64,16 @@ export class EventStore {
     };
   }
 
+  /** The database file. */
+  get path(): string {
+    return this.#path;
+  }
+
   /** @internal Opens the database in the writer, then the reader here. */
   async open(path: string): Promise<void> {
     await this.#call("open", { path });
     this.#reader = new DatabaseSync(path, { readOnly: true });
+    this.#path = path;
   }
 
   #settle(reply: WriterReply): void {
@@ -183,35 +156,13 @@ export class EventStore {
   }
 
   /**
-   * Reads events not yet published, oldest first.
-   *
-   * @param limit How many at most.
-   * @param options `afterSeq`: skip events up to this position (those already in flight).
-   * @returns The events, in arrival order.
-   */
-  unpublished(limit: number, options: { afterSeq?: number } = {}): StoredEvent[] {
-    const rows = this.#readerOrThrow().prepare(
-      `SELECT seq, event_id, type, webhook_id, transaction_id, created_at, invalid_reason, body,
-         signature, received_at
-       FROM events WHERE published_at IS NULL AND seq > ? ORDER BY seq LIMIT ?`,
-    ).all(options.afterSeq ?? 0, limit) as unknown as EventRow[];
-    return rows.map(fromRow);
-  }
-
-  /**
    * Reads one event by its id.
    *
    * @param eventId Up's event id (or a dead letter's `sha256:` key).
    * @returns The event with its publish time, or `undefined` when it is not stored.
    */
   get(eventId: string): (StoredEvent & { publishedAt?: string }) | undefined {
-    const row = this.#readerOrThrow().prepare(
-      `SELECT seq, event_id, type, webhook_id, transaction_id, created_at, invalid_reason, body,
-         signature, received_at, published_at FROM events WHERE event_id = ?`,
-    ).get(eventId) as unknown as (EventRow & { published_at: string | null }) | undefined;
-    if (row === undefined) return undefined;
-    const event = fromRow(row);
-    return row.published_at === null ? event : { ...event, publishedAt: row.published_at };
+    return selectEvent(this.#readerOrThrow(), eventId);
   }
 
   /** @returns Appends committed and the commits they took: the group-commit ratio. */
@@ -221,32 +172,7 @@ export class EventStore {
 
   /** @returns The number of stored and of unpublished events. */
   counts(): StoreCounts {
-    const row = this.#readerOrThrow().prepare(
-      `SELECT count(*) AS total, (SELECT count(*) FROM events WHERE published_at IS NULL)
-         AS unpublished FROM events`,
-    ).get() as { total: number; unpublished: number };
-    return { total: row.total, unpublished: row.unpublished };
-  }
-
-  /**
-   * Records that Kafka acknowledged these events.
-   *
-   * @param seqs Their positions.
-   * @param options `at`: the acknowledgement time; defaults to now.
-   */
-  async markPublished(seqs: number[], options: { at?: Date } = {}): Promise<void> {
-    if (seqs.length === 0) return;
-    await this.#call("published", { seqs, at: (options.at ?? new Date()).toISOString() });
-  }
-
-  /**
-   * Counts one more failed publish attempt for these events.
-   *
-   * @param seqs Their positions.
-   */
-  async markFailed(seqs: number[]): Promise<void> {
-    if (seqs.length === 0) return;
-    await this.#call("failed", { seqs });
+    return countEvents(this.#readerOrThrow());
   }
 
   /**

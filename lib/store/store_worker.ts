@@ -6,6 +6,7 @@
  */
 /// <reference lib="deno.worker" />
 import { DatabaseSync } from "node:sqlite";
+import { inTransaction } from "./queries.ts";
 import { SCHEMA } from "./schema.ts";
 import type { AppendOutcome, NewEvent } from "./types.ts";
 
@@ -13,8 +14,6 @@ import type { AppendOutcome, NewEvent } from "./types.ts";
 export type WriterRequest =
   | { id: number; op: "open"; path: string }
   | { id: number; op: "append"; events: NewEvent[] }
-  | { id: number; op: "published"; seqs: number[]; at: string }
-  | { id: number; op: "failed"; seqs: number[] }
   | { id: number; op: "probe"; at: string }
   | { id: number; op: "close" };
 
@@ -33,22 +32,15 @@ function open(path: string): void {
   db.exec(SCHEMA);
 }
 
-function inTransaction<T>(work: (db: DatabaseSync) => T): T {
+function connection(): DatabaseSync {
   if (db === undefined) throw new Error("Cannot write: the store is not open");
-  db.exec("BEGIN IMMEDIATE");
-  try {
-    const result = work(db);
-    db.exec("COMMIT");
-    return result;
-  } catch (error) {
-    if (db.isTransaction) db.exec("ROLLBACK");
-    throw error;
-  }
+  return db;
 }
 
 function append(events: NewEvent[]): AppendOutcome[] {
-  return inTransaction((db) => {
-    const insert = db.prepare(
+  const conn = connection();
+  return inTransaction(conn, () => {
+    const insert = conn.prepare(
       `INSERT INTO events (event_id, type, webhook_id, transaction_id, created_at,
          invalid_reason, body, signature, received_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -71,13 +63,6 @@ function append(events: NewEvent[]): AppendOutcome[] {
   });
 }
 
-function update(sql: string, seqs: number[], ...params: string[]): void {
-  inTransaction((db) => {
-    const statement = db.prepare(sql);
-    for (const seq of seqs) statement.run(...params, seq);
-  });
-}
-
 function handle(request: WriterRequest): WriterReply {
   switch (request.op) {
     case "open":
@@ -85,28 +70,16 @@ function handle(request: WriterRequest): WriterReply {
       return { id: request.id, ok: true };
     case "append":
       return { id: request.id, ok: true, outcomes: append(request.events) };
-    case "published":
-      // Not worth an fsync: lost to a power cut, the mark only means a record is sent twice.
-      // The next append's synchronous commit makes it durable anyway (same WAL).
-      db!.exec("PRAGMA synchronous = NORMAL");
-      try {
-        update("UPDATE events SET published_at = ? WHERE seq = ?", request.seqs, request.at);
-      } finally {
-        db!.exec("PRAGMA synchronous = FULL");
-      }
-      return { id: request.id, ok: true };
-    case "failed":
-      update(
-        "UPDATE events SET publish_attempts = publish_attempts + 1 WHERE seq = ?",
-        request.seqs,
+    case "probe": {
+      const conn = connection();
+      inTransaction(
+        conn,
+        () =>
+          conn.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('probed_at', ?)")
+            .run(request.at),
       );
       return { id: request.id, ok: true };
-    case "probe":
-      inTransaction((db) =>
-        db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('probed_at', ?)")
-          .run(request.at)
-      );
-      return { id: request.id, ok: true };
+    }
     case "close":
       db?.close();
       db = undefined;

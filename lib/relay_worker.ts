@@ -1,0 +1,104 @@
+/**
+ * The relay's worker: runs {@linkcode startRelay} off the HTTP thread, with its own store
+ * connection and its own Kafka client, so that encoding and sending batches never delays a
+ * webhook's answer. {@linkcode startRelayThread} is its other half.
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import type { LogLevel } from "./config.ts";
+import { createKafka } from "./kafka/client.ts";
+import { createLogger } from "./log.ts";
+import { type Relay, type RelayStatus, startRelay } from "./relay.ts";
+import { SqliteRelaySource } from "./store/relay_source.ts";
+
+/** How to start the relay in the worker. */
+export interface RelayWorkerConfig {
+  /** The event store's database file. */
+  path: string;
+  brokers: string[];
+  clientId: string;
+  topic: string;
+  partitions?: number;
+  replicationFactor?: number;
+  batchSize?: number;
+  lingerMs?: number;
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  logLevel: LogLevel;
+}
+
+/** A message to the worker. */
+export type RelayWorkerRequest =
+  | { op: "start"; config: RelayWorkerConfig }
+  | { op: "wake" }
+  | { op: "drained"; id: number; timeoutMs: number }
+  | { op: "stop"; id: number; flushMs: number };
+
+/** A message from the worker. */
+export type RelayWorkerReply =
+  | { type: "status"; status: RelayStatus }
+  | { type: "published"; count: number }
+  | { type: "publishError" }
+  | { type: "done"; id: number; error?: string };
+
+let relay: Relay | undefined;
+let source: SqliteRelaySource | undefined;
+const post = (reply: RelayWorkerReply) => self.postMessage(reply);
+
+function start(config: RelayWorkerConfig): void {
+  const logger = createLogger({ level: config.logLevel, fields: { component: "relay" } });
+  source = new SqliteRelaySource(config.path);
+  relay = startRelay(source, {
+    kafka: createKafka({
+      brokers: config.brokers,
+      clientId: config.clientId,
+      logger: logger.child({ component: "kafkajs" }),
+    }),
+    topic: config.topic,
+    partitions: config.partitions,
+    replicationFactor: config.replicationFactor,
+    batchSize: config.batchSize,
+    lingerMs: config.lingerMs,
+    initialBackoffMs: config.initialBackoffMs,
+    maxBackoffMs: config.maxBackoffMs,
+    logger,
+    metrics: {
+      published: { inc: (_labels, count = 1) => post({ type: "published", count }) },
+      publishErrors: { inc: () => post({ type: "publishError" }) },
+    },
+    onStatus: (status) => post({ type: "status", status }),
+  });
+}
+
+async function answer(id: number, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+    post({ type: "done", id });
+  } catch (error) {
+    post({ type: "done", id, error: (error as Error).message });
+  }
+}
+
+self.onmessage = (message: MessageEvent<RelayWorkerRequest>) => {
+  const request = message.data;
+  switch (request.op) {
+    case "start":
+      start(request.config);
+      break;
+    case "wake":
+      source?.notifyCommit();
+      break;
+    case "drained":
+      answer(request.id, () => relay!.drained(request.timeoutMs));
+      break;
+    case "stop":
+      answer(request.id, async () => {
+        await relay?.stop(request.flushMs);
+        source?.close();
+        relay = undefined;
+        source = undefined;
+      });
+      break;
+  }
+};
