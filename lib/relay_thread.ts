@@ -27,57 +27,66 @@ export interface RelayThreadOptions extends Omit<RelayWorkerConfig, "path"> {
  */
 export function startRelayThread(store: EventStore, options: RelayThreadOptions): Relay {
   const { logger, metrics, ...config } = options;
-  const worker = new Worker(new URL("./relay_worker.ts", import.meta.url).href, {
-    type: "module",
-    name: "upbus-relay",
-  });
   let status: RelayStatus = { connected: false };
   let nextId = 1;
-  let dead: Error | undefined;
+  let stopping = false;
+  let respawnTimer: ReturnType<typeof setTimeout> | undefined;
   const waiters = new Map<number, { resolve(): void; reject(error: Error): void }>();
-  const send = (request: RelayWorkerRequest) => worker.postMessage(request);
+  let worker = spawn();
 
-  worker.onmessage = (message: MessageEvent<RelayWorkerReply>) => {
-    const reply = message.data;
-    if (reply.type === "status") status = reply.status;
-    else if (reply.type === "published") metrics.published.inc({}, reply.count);
-    else if (reply.type === "publishError") metrics.publishErrors.inc();
-    else {
-      const waiter = waiters.get(reply.id);
-      waiters.delete(reply.id);
-      if (reply.error === undefined) waiter?.resolve();
-      else waiter?.reject(new Error(reply.error));
-    }
-  };
-  worker.onerror = (event: ErrorEvent) => {
-    event.preventDefault();
-    dead = new Error(`Cannot relay to Kafka: the relay worker died (${event.message})`);
-    status = { connected: false, lastError: dead.message };
-    logger.error("relay worker died; events stay stored and are published after a restart", {
-      error: event.message,
+  /** Starts a worker; if one dies, the next starts a second later (nothing is lost meanwhile:
+   * the backlog stays in the store and the new worker begins from it). */
+  function spawn(): Worker {
+    const fresh = new Worker(new URL("./relay_worker.ts", import.meta.url).href, {
+      type: "module",
+      name: "upbus-relay",
     });
-    for (const waiter of waiters.values()) waiter.reject(dead);
-    waiters.clear();
-  };
+    fresh.onmessage = (message: MessageEvent<RelayWorkerReply>) => {
+      const reply = message.data;
+      if (reply.type === "status") status = reply.status;
+      else if (reply.type === "published") metrics.published.inc({}, reply.count);
+      else if (reply.type === "publishError") metrics.publishErrors.inc();
+      else {
+        const waiter = waiters.get(reply.id);
+        waiters.delete(reply.id);
+        if (reply.error === undefined) waiter?.resolve();
+        else waiter?.reject(new Error(reply.error));
+      }
+    };
+    fresh.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      fresh.terminate();
+      const error = new Error(`Cannot relay to Kafka: the relay worker died (${event.message})`);
+      status = { connected: false, lastError: error.message };
+      logger.error("relay worker died; events stay stored, starting a new one in 1 s", {
+        error: event.message,
+      });
+      for (const waiter of waiters.values()) waiter.reject(error);
+      waiters.clear();
+      if (!stopping) respawnTimer = setTimeout(() => worker = spawn(), 1000);
+    };
+    fresh.postMessage({ op: "start", config: { ...config, path: store.path } });
+    return fresh;
+  }
 
   function call(
     request: { op: "drained"; timeoutMs: number } | { op: "stop"; flushMs: number },
   ): Promise<void> {
-    if (dead !== undefined) return Promise.reject(dead);
     const id = nextId++;
     return new Promise((resolve, reject) => {
       waiters.set(id, { resolve, reject });
-      send({ ...request, id });
+      worker.postMessage({ ...request, id } satisfies RelayWorkerRequest);
     });
   }
 
-  const unsubscribe = store.onCommit(() => send({ op: "wake" }));
-  send({ op: "start", config: { ...config, path: store.path } });
+  const unsubscribe = store.onCommit(() => worker.postMessage({ op: "wake" }));
 
   return {
     status: () => status,
     drained: (timeoutMs = 30_000) => call({ op: "drained", timeoutMs }),
     async stop(flushMs = 5000) {
+      stopping = true;
+      clearTimeout(respawnTimer);
       unsubscribe();
       let timer: ReturnType<typeof setTimeout> | undefined;
       try {

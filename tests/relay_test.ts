@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createLogger } from "../lib/log.ts";
 import { createMetrics } from "../lib/metrics.ts";
 import { startRelayThread } from "../lib/relay_thread.ts";
+import type { EventStore } from "../lib/store/event_store.ts";
 import { signBody } from "../lib/signature.ts";
 import { eventBody, readTestdata, SECRET, signedPost, testApp } from "./support/app.ts";
 import { consumeWithKafkajs, consumeWithKcat, kcatHeaders } from "./support/consume.ts";
@@ -132,4 +133,31 @@ Deno.test("events stored in embedded mode are relayed once brokers are configure
   assert.equal(t.store.counts().unpublished, 0);
   const ids = (await consumeWithKcat(brokers, topic)).map((r) => kcatHeaders(r).ce_id).sort();
   assert.deepEqual(ids, Array.from({ length: 25 }, (_, i) => `backlog-${i}`).sort());
+});
+
+Deno.test("a relay worker that dies is replaced, and stop() ends the cycle", async () => {
+  const dir = await Deno.makeTempDir();
+  const lines: string[] = [];
+  // A directory where the database should be: every worker dies opening it.
+  const brokenStore = { path: dir, onCommit: () => () => {} } as unknown as EventStore;
+  const relay = startRelayThread(brokenStore, {
+    brokers: ["127.0.0.1:1"],
+    clientId: "upbus-test",
+    topic: "never-used",
+    logLevel: "error",
+    logger: createLogger({ write: (line) => lines.push(line) }),
+    metrics: createMetrics(),
+  });
+  const deadline = Date.now() + 15_000;
+  while (lines.filter((line) => line.includes("relay worker died")).length < 2) {
+    assert.ok(Date.now() < deadline, "the worker was not replaced");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.equal(relay.status().connected, false);
+  assert.match(relay.status().lastError ?? "", /relay worker died/);
+  await relay.stop(100);
+  const after = lines.length;
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  assert.equal(lines.length, after, "no worker is started after stop()");
+  await Deno.remove(dir, { recursive: true });
 });
