@@ -8,7 +8,7 @@ import type { Consumer } from "../consumers/consumer.ts";
 import { createConsoleConsumer } from "../consumers/console.ts";
 import { idempotent } from "../consumers/idempotent.ts";
 import { createLedgerConsumer } from "../consumers/ledger.ts";
-import { createPositionConsumer } from "../consumers/position_consumer.ts";
+import { createPositionConsumer, topicEndOffsets } from "../consumers/position_consumer.ts";
 import { startConsumer } from "../consumers/runner.ts";
 import { createKafka } from "../kafka/client.ts";
 import { ensureTopics } from "../kafka/topics.ts";
@@ -57,18 +57,9 @@ const BUILT_IN: Record<string, Builder> = {
     return Promise.resolve({ ...consumer, handle, close: () => handle.close() });
   },
   async position({ config, kafka, up, logger }) {
-    const admin = kafka.admin();
-    await admin.connect();
-    let endOffsets: Record<number, string>;
-    try {
-      const offsets = await admin.fetchTopicOffsets(config.transactionsTopic);
-      endOffsets = Object.fromEntries(offsets.map((entry) => [entry.partition, entry.high]));
-    } finally {
-      await admin.disconnect();
-    }
     const consumer = createPositionConsumer({
       topic: config.transactionsTopic,
-      endOffsets,
+      endOffsets: await topicEndOffsets(kafka, config.transactionsTopic),
       up,
       reconcileMs: config.reconcileSeconds * 1000,
       dashboard: { port: config.dashboardPort, hostname: config.dashboardHost },

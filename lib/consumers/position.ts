@@ -89,6 +89,7 @@ export function positionTransaction(resource: TransactionResource): PositionTran
 export class Position {
   readonly #transactions = new Map<string, PositionTransaction>();
   readonly #anchors = new Map<string, number>();
+  readonly #anchoredAt = new Map<string, number>();
   readonly #drift = new Map<string, number>();
   readonly #names = new Map<string, string>();
   readonly #day: Intl.DateTimeFormat;
@@ -120,6 +121,12 @@ export class Position {
       return null;
     }
     const facts = positionTransaction(resource);
+    const anchoredAt = this.#anchoredAt.get(facts.accountId);
+    if (!this.#transactions.has(id) && anchoredAt !== undefined && facts.createdAt < anchoredAt) {
+      // History arriving after the anchor (a backfill, a late event): Up's balance already held
+      // it when it was read, so it moves the anchor, not the balance.
+      this.#anchors.set(facts.accountId, this.#anchors.get(facts.accountId)! - facts.amountCents);
+    }
     this.#transactions.set(id, facts);
     return facts;
   }
@@ -198,8 +205,9 @@ export class Position {
 
   /**
    * Compares with Up's balances. The first time an account is seen its balance anchors ours
-   * (Up knows the opening balance, the transactions do not); after that, any difference is
-   * drift: a transaction missed, or one not yet enriched.
+   * (Up knows the opening balance, the transactions do not); a transaction created before that
+   * moment and seen only later (history from a backfill) then moves the anchor, not the balance.
+   * After that, any difference is drift: a transaction missed, or one not yet enriched.
    *
    * @param accounts What `GET /accounts` returned.
    * @returns The accounts whose balance differs from ours.
@@ -215,6 +223,7 @@ export class Position {
       const anchor = this.#anchors.get(account.id);
       if (anchor === undefined) {
         this.#anchors.set(account.id, upCents - known);
+        this.#anchoredAt.set(account.id, this.#now());
         this.#drift.set(account.id, 0);
         continue;
       }

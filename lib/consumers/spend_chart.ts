@@ -69,7 +69,7 @@ export function spendChartSvg(
   const empty = entries.length === 0
     ? `<text x="0" y="${top + 16}" font-size="13" fill="#777">No spend yet</text>`
     : "";
-  return `<svg xmlns="http://www.w3.org/2000/svg" role="img" width="${width}" height="${height}" ` +
+  return `<svg xmlns="http://www.w3.org/2000/svg" role="img" width="100%" style="max-width:${width}px" ` +
     `viewBox="0 0 ${width} ${height}" aria-label="${escapeXml(options.title)}">` +
     `<text x="0" y="16" font-size="14" font-weight="bold">${escapeXml(options.title)}</text>` +
     rows.join("") + empty + `</svg>`;
