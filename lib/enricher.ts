@@ -11,12 +11,11 @@
 import { type Kafka, Partitioners, type Producer } from "kafkajs";
 import type { ConsumerMessage } from "./consumers/consumer.ts";
 import { type RunningConsumer, startConsumer } from "./consumers/runner.ts";
-import { ensureTopics } from "./kafka/topics.ts";
 import {
+  ensureTransactionsTopic,
   tombstoneRecord,
   type TransactionRecord,
   transactionRecord,
-  TRANSACTIONS_TOPIC_CONFIG,
 } from "./kafka/transaction_record.ts";
 import type { Logger } from "./log.ts";
 import type { UpClient } from "./up/client.ts";
@@ -122,10 +121,10 @@ export async function startEnricher(options: EnricherOptions): Promise<Enricher>
   const sourceTopic = options.sourceTopic ?? "up.webhook-events";
   const targetTopic = options.targetTopic ?? "up.transactions";
   const stats: EnricherStats = { published: 0, tombstones: 0, ignored: 0, failures: 0 };
-  const created = await ensureTopics(kafka, [sourceTopic, targetTopic], {
+  const created = await ensureTransactionsTopic(kafka, targetTopic, {
     partitions: options.partitions,
     replicationFactor: options.replicationFactor,
-    configs: { [targetTopic]: { ...TRANSACTIONS_TOPIC_CONFIG } },
+    others: [sourceTopic],
   });
   if (created.length > 0) logger.info("created Kafka topics", { topics: created });
   const producer: Producer = kafka.producer({

@@ -5,11 +5,10 @@ import { idempotent } from "../lib/consumers/idempotent.ts";
 import { createLedgerConsumer } from "../lib/consumers/ledger.ts";
 import { createPositionConsumer } from "../lib/consumers/position_consumer.ts";
 import { startConsumer } from "../lib/consumers/runner.ts";
-import { ensureTopics } from "../lib/kafka/topics.ts";
 import {
+  ensureTransactionsTopic,
   tombstoneRecord,
   transactionRecord,
-  TRANSACTIONS_TOPIC_CONFIG,
 } from "../lib/kafka/transaction_record.ts";
 import { createLogger } from "../lib/log.ts";
 import { SimulatedBank } from "../lib/up/simulator/bank.ts";
@@ -23,10 +22,7 @@ const BASE = "http://up.test/api/v1";
 async function transactionsTopic(brokers: string) {
   const kafka = quietKafka(brokers);
   const topic = `upbus-test-transactions-${crypto.randomUUID()}`;
-  await ensureTopics(kafka, [topic], {
-    partitions: 2,
-    configs: { [topic]: { ...TRANSACTIONS_TOPIC_CONFIG } },
-  });
+  await ensureTransactionsTopic(kafka, topic, { partitions: 2 });
   const bank = new SimulatedBank({ seedTransactions: 0 });
   const [spending, savings] = bank.accounts;
   const made = [

@@ -8,8 +8,7 @@ import { parseArgs } from "node:util";
 import { Partitioners } from "kafkajs";
 import { backfill, checkpointName, readCheckpoint } from "../backfill.ts";
 import { createKafka } from "../kafka/client.ts";
-import { ensureTopics } from "../kafka/topics.ts";
-import { transactionRecord, TRANSACTIONS_TOPIC_CONFIG } from "../kafka/transaction_record.ts";
+import { ensureTransactionsTopic, transactionRecord } from "../kafka/transaction_record.ts";
 import { createLogger } from "../log.ts";
 import { loadPipelineConfig } from "../pipeline_config.ts";
 import { upClientFromEnv } from "../up/client.ts";
@@ -111,10 +110,9 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
         onRetry: reportRetry(context, "backfill"),
       });
       const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: config.kafkaClientId });
-      await ensureTopics(kafka, [config.transactionsTopic], {
+      await ensureTransactionsTopic(kafka, config.transactionsTopic, {
         partitions: config.kafkaTopicPartitions,
         replicationFactor: config.kafkaReplicationFactor,
-        configs: { [config.transactionsTopic]: { ...TRANSACTIONS_TOPIC_CONFIG } },
       });
       const producer = kafka.producer({
         idempotent: true,

@@ -11,8 +11,7 @@ import { createLedgerConsumer } from "../consumers/ledger.ts";
 import { createPositionConsumer, topicEndOffsets } from "../consumers/position_consumer.ts";
 import { startConsumer } from "../consumers/runner.ts";
 import { createKafka } from "../kafka/client.ts";
-import { ensureTopics } from "../kafka/topics.ts";
-import { TRANSACTIONS_TOPIC_CONFIG } from "../kafka/transaction_record.ts";
+import { ensureTransactionsTopic } from "../kafka/transaction_record.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { loadPipelineConfig, type PipelineConfig } from "../pipeline_config.ts";
 import { type UpClient, upClientFromEnv } from "../up/client.ts";
@@ -129,10 +128,9 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
         clientId: config.kafkaClientId,
         logger,
       });
-      await ensureTopics(kafka, [config.transactionsTopic], {
+      await ensureTransactionsTopic(kafka, config.transactionsTopic, {
         partitions: config.kafkaTopicPartitions,
         replicationFactor: config.kafkaReplicationFactor,
-        configs: { [config.transactionsTopic]: { ...TRANSACTIONS_TOPIC_CONFIG } },
       });
       const consumer = await build({ config, kafka, up, logger, context });
       let running;

@@ -3,7 +3,9 @@
  * The `up.transactions` topic: compacted, keyed by transaction id, each value the full Up
  * `TransactionResource` as JSON, a tombstone (null value) once Up deleted the transaction.
  */
+import type { Kafka } from "kafkajs";
 import type { TransactionResource } from "../up/types.ts";
+import { ensureTopics } from "./topics.ts";
 
 /** Default name of the enriched topic. */
 export const DEFAULT_TRANSACTIONS_TOPIC = "up.transactions";
@@ -97,4 +99,54 @@ export function readTransactionRecord(
     );
   }
   return { id: key, transaction: parsed as TransactionResource };
+}
+
+/** Options for {@linkcode ensureTransactionsTopic}. */
+export interface EnsureTransactionsTopicOptions {
+  /** Partitions of created topics. Default 3. */
+  partitions?: number;
+  /** Replication factor of created topics. Default -1 (the broker's). */
+  replicationFactor?: number;
+  /** Other topics to create with default configs, e.g. the webhook-events topic. Default none. */
+  others?: string[];
+  /** Attempts before giving up. Default 5. */
+  attempts?: number;
+}
+
+/**
+ * Creates the enriched topic (compacted) and any others when missing. Tries again after a short
+ * pause on failure: another process (the service's relay, another consumer) may be creating the
+ * same topic at that moment, and on a broker that has just started kafkajs can report a new
+ * topic unknown while it waits for its leaders.
+ *
+ * @param kafka The Kafka client.
+ * @param topic The enriched topic.
+ * @param options Partitions, replication, other topics and attempts.
+ * @returns The names of the topics created.
+ * @throws {Error} The last failure, once every attempt failed.
+ *
+ * @example
+ * ```ts ignore
+ * import { ensureTransactionsTopic } from "./transaction_record.ts";
+ * await ensureTransactionsTopic(kafka, "up.transactions", { others: ["up.webhook-events"] });
+ * ```
+ */
+export async function ensureTransactionsTopic(
+  kafka: Kafka,
+  topic: string,
+  options: EnsureTransactionsTopicOptions = {},
+): Promise<string[]> {
+  const attempts = options.attempts ?? 5;
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await ensureTopics(kafka, [...(options.others ?? []), topic], {
+        partitions: options.partitions,
+        replicationFactor: options.replicationFactor,
+        configs: { [topic]: { ...TRANSACTIONS_TOPIC_CONFIG } },
+      });
+    } catch (error) {
+      if (attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 300 * attempt));
+    }
+  }
 }

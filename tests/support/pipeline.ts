@@ -55,7 +55,16 @@ export async function produceWebhookEvents(
   topic: string,
   events: Array<{ type: WebhookEventType; transactionId?: string }>,
 ): Promise<void> {
-  await ensureTopics(kafka, [topic]);
+  // Retried: on a broker that has just started, kafkajs may report a new topic unknown.
+  for (let attempt = 1;; attempt++) {
+    try {
+      await ensureTopics(kafka, [topic]);
+      break;
+    } catch (error) {
+      if (attempt >= 5) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 300 * attempt));
+    }
+  }
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   try {
