@@ -13,20 +13,41 @@ export interface EnsureTopicsOptions {
   replicationFactor?: number;
   /** Topic configs (`cleanup.policy`, ...) keyed by topic name. */
   configs?: Record<string, Record<string, string>>;
+  /** Attempts before giving up; default 5. */
+  attempts?: number;
 }
 
 /**
- * Creates the topics that do not exist yet; leaves existing ones as they are.
+ * Creates the topics that do not exist yet; leaves existing ones as they are. Tries again after
+ * a short pause on failure: another process may be creating the same topic at that moment, and
+ * a broker that has just started can call a new topic unknown while its leaders are elected.
  *
  * @param kafka The process's Kafka client.
  * @param topics The topic names.
- * @param options Partitions, replication and per-topic configs.
+ * @param options Partitions, replication, per-topic configs and attempts.
  * @returns The names of the topics it created.
+ * @throws {Error} The last failure, once every attempt failed.
  */
 export async function ensureTopics(
   kafka: Kafka,
   topics: string[],
   options: EnsureTopicsOptions = {},
+): Promise<string[]> {
+  const attempts = options.attempts ?? 5;
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await createMissing(kafka, topics, options);
+    } catch (error) {
+      if (attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 300 * attempt));
+    }
+  }
+}
+
+async function createMissing(
+  kafka: Kafka,
+  topics: string[],
+  options: EnsureTopicsOptions,
 ): Promise<string[]> {
   const admin = kafka.admin();
   await admin.connect();

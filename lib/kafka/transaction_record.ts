@@ -114,10 +114,8 @@ export interface EnsureTransactionsTopicOptions {
 }
 
 /**
- * Creates the enriched topic (compacted) and any others when missing. Tries again after a short
- * pause on failure: another process (the service's relay, another consumer) may be creating the
- * same topic at that moment, and on a broker that has just started kafkajs can report a new
- * topic unknown while it waits for its leaders.
+ * Creates the enriched topic (compacted) and any others when missing, with
+ * {@linkcode ensureTopics}'s retries.
  *
  * @param kafka The Kafka client.
  * @param topic The enriched topic.
@@ -136,17 +134,10 @@ export async function ensureTransactionsTopic(
   topic: string,
   options: EnsureTransactionsTopicOptions = {},
 ): Promise<string[]> {
-  const attempts = options.attempts ?? 5;
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await ensureTopics(kafka, [...(options.others ?? []), topic], {
-        partitions: options.partitions,
-        replicationFactor: options.replicationFactor,
-        configs: { [topic]: { ...TRANSACTIONS_TOPIC_CONFIG } },
-      });
-    } catch (error) {
-      if (attempt >= attempts) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 300 * attempt));
-    }
-  }
+  return await ensureTopics(kafka, [...(options.others ?? []), topic], {
+    partitions: options.partitions,
+    replicationFactor: options.replicationFactor,
+    configs: { [topic]: { ...TRANSACTIONS_TOPIC_CONFIG } },
+    attempts: options.attempts,
+  });
 }
