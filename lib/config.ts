@@ -60,6 +60,50 @@ export interface Config {
 /** Reads one variable; returns `undefined` when unset. Defaults to `Deno.env.get`. */
 export type EnvReader = (name: ConfigVariable) => string | undefined;
 
+/**
+ * Reads a whole-number variable.
+ *
+ * @param raw The variable's value, or `undefined` when unset.
+ * @param options Its name (for the message), default and range.
+ * @returns The number, or the default when unset or blank.
+ * @throws {RangeError} If it is not a whole number in range.
+ */
+export function readWholeNumber(
+  raw: string | undefined,
+  options: { name: string; fallback: number; min: number; max: number },
+): number {
+  const text = raw?.trim();
+  if (text === undefined || text === "") return options.fallback;
+  const value = Number(text);
+  if (!/^-?\d+$/.test(text) || value < options.min || value > options.max) {
+    throw new RangeError(
+      `Cannot load config: ${options.name} is "${text}", expected a whole number from ${options.min} to ${options.max}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Reads a Kafka topic name variable.
+ *
+ * @param raw The variable's value, or `undefined` when unset.
+ * @param options Its name (for the message) and default.
+ * @returns The topic.
+ * @throws {RangeError} If it is not a valid topic name.
+ */
+export function readTopic(
+  raw: string | undefined,
+  options: { name: string; fallback: string },
+): string {
+  const topic = raw?.trim() || options.fallback;
+  if (!TOPIC.test(topic)) {
+    throw new RangeError(
+      `Cannot load config: ${options.name} is "${topic}", expected 1 to 245 letters, digits, ".", "_" or "-"`,
+    );
+  }
+  return topic;
+}
+
 function readInteger(
   env: EnvReader,
   name: ConfigVariable,
@@ -67,15 +111,7 @@ function readInteger(
   min: number,
   max: number,
 ): number {
-  const raw = env(name)?.trim();
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!/^-?\d+$/.test(raw) || value < min || value > max) {
-    throw new RangeError(
-      `Cannot load config: ${name} is "${raw}", expected a whole number from ${min} to ${max}`,
-    );
-  }
-  return value;
+  return readWholeNumber(env(name), { name, fallback, min, max });
 }
 
 function readList(env: EnvReader, name: ConfigVariable): string[] {
@@ -109,12 +145,10 @@ export function loadConfig(env: EnvReader = (name) => Deno.env.get(name)): Confi
       );
     }
   }
-  const kafkaTopic = env("KAFKA_TOPIC")?.trim() || "up.webhook-events";
-  if (!TOPIC.test(kafkaTopic)) {
-    throw new RangeError(
-      `Cannot load config: KAFKA_TOPIC is "${kafkaTopic}", expected 1 to 245 letters, digits, ".", "_" or "-"`,
-    );
-  }
+  const kafkaTopic = readTopic(env("KAFKA_TOPIC"), {
+    name: "KAFKA_TOPIC",
+    fallback: "up.webhook-events",
+  });
   const logLevel = (env("LOG_LEVEL")?.trim().toLowerCase() || "info") as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new RangeError(

@@ -4,7 +4,13 @@
  * `consume`, `backfill`): the service's Kafka settings, validated the same way, plus the
  * enriched topic and the dashboard's address. Read once at startup.
  */
-import { type ConfigVariable, loadConfig, type LogLevel } from "./config.ts";
+import {
+  type ConfigVariable,
+  loadConfig,
+  type LogLevel,
+  readTopic,
+  readWholeNumber,
+} from "./config.ts";
 import { DEFAULT_TRANSACTIONS_TOPIC } from "./kafka/transaction_record.ts";
 
 /** The variables these commands read; their `deno.json` permission sets list the same. */
@@ -52,18 +58,6 @@ export interface PipelineConfig {
   timeZone: string;
 }
 
-const TOPIC = /^[A-Za-z0-9._-]{1,245}$/;
-
-function integer(raw: string | undefined, name: string, fallback: number, max: number): number {
-  if (raw === undefined || raw.trim() === "") return fallback;
-  if (!/^\d+$/.test(raw.trim()) || Number(raw) > max) {
-    throw new RangeError(
-      `Cannot load config: ${name} is "${raw}", expected a whole number from 0 to ${max}`,
-    );
-  }
-  return Number(raw);
-}
-
 /**
  * Loads and validates the configuration.
  *
@@ -90,12 +84,10 @@ export function loadPipelineConfig(
       'Cannot load config: KAFKA_BROKERS is not set, expected for example "127.0.0.1:9092" (embedded mode is not supported by this command)',
     );
   }
-  const transactionsTopic = env("TRANSACTIONS_TOPIC")?.trim() || DEFAULT_TRANSACTIONS_TOPIC;
-  if (!TOPIC.test(transactionsTopic)) {
-    throw new RangeError(
-      `Cannot load config: TRANSACTIONS_TOPIC is "${transactionsTopic}", expected 1 to 245 letters, digits, ".", "_" or "-"`,
-    );
-  }
+  const transactionsTopic = readTopic(env("TRANSACTIONS_TOPIC"), {
+    name: "TRANSACTIONS_TOPIC",
+    fallback: DEFAULT_TRANSACTIONS_TOPIC,
+  });
   const timeZone = env("TZ")?.trim() || "Australia/Sydney";
   try {
     new Intl.DateTimeFormat("en-AU", { timeZone });
@@ -113,9 +105,19 @@ export function loadPipelineConfig(
     transactionsTopic,
     dataDir: base.dataDir,
     logLevel: base.logLevel,
-    dashboardPort: integer(env("DASHBOARD_PORT"), "DASHBOARD_PORT", 8081, 65535),
+    dashboardPort: readWholeNumber(env("DASHBOARD_PORT"), {
+      name: "DASHBOARD_PORT",
+      fallback: 8081,
+      min: 0,
+      max: 65535,
+    }),
     dashboardHost: env("DASHBOARD_HOST")?.trim() || "127.0.0.1",
-    reconcileSeconds: integer(env("RECONCILE_SECONDS"), "RECONCILE_SECONDS", 300, 86_400),
+    reconcileSeconds: readWholeNumber(env("RECONCILE_SECONDS"), {
+      name: "RECONCILE_SECONDS",
+      fallback: 300,
+      min: 0,
+      max: 86_400,
+    }),
     timeZone,
   };
 }

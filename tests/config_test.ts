@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { type ConfigVariable, loadConfig } from "../lib/config.ts";
+import { loadPipelineConfig } from "../lib/pipeline_config.ts";
 
 function env(values: Partial<Record<ConfigVariable, string>>) {
   return (name: ConfigVariable) => values[name];
@@ -48,6 +49,26 @@ Deno.test("loadConfig() names the variable and a valid value when one is wrong",
         assert.match(error.message, message);
         return true;
       });
+    });
+  }
+});
+
+Deno.test("loadPipelineConfig() needs brokers and names each bad variable", async (t) => {
+  const base = { KAFKA_BROKERS: "127.0.0.1:9092" };
+  const config = loadPipelineConfig((name) => (base as Record<string, string>)[name]);
+  assert.equal(config.transactionsTopic, "up.transactions");
+  assert.equal(config.dashboardPort, 8081);
+  assert.equal(config.timeZone, "Australia/Sydney");
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{}, /KAFKA_BROKERS is not set/],
+    [{ ...base, TRANSACTIONS_TOPIC: "a b" }, /TRANSACTIONS_TOPIC is "a b"/],
+    [{ ...base, DASHBOARD_PORT: "99999" }, /DASHBOARD_PORT is "99999", expected a whole number/],
+    [{ ...base, RECONCILE_SECONDS: "soon" }, /RECONCILE_SECONDS is "soon"/],
+    [{ ...base, TZ: "Mars/Olympus" }, /TZ is "Mars\/Olympus", expected an IANA time zone/],
+  ];
+  for (const [values, message] of cases) {
+    await t.step(JSON.stringify(values), () => {
+      assert.throws(() => loadPipelineConfig((name) => values[name]), message);
     });
   }
 });
