@@ -6,7 +6,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { type Kafka, type Message, Partitioners, type Producer } from "kafkajs";
+import { type Admin, type Kafka, type Message, Partitioners, type Producer } from "kafkajs";
 import { eventRecord } from "./kafka/record.ts";
 import { ensureTopics } from "./kafka/topics.ts";
 import type { Logger } from "./log.ts";
@@ -29,6 +29,8 @@ export interface RelayOptions {
   /** After a partial batch, how long to let the next one fill, in ms; default 20. An idle relay
    * is woken by the next commit at once: this only spaces out sends under load. */
   lingerMs?: number;
+  /** How often an idle relay checks that the broker answers, in ms; default 10000. */
+  idleCheckMs?: number;
   /** First retry delay in ms after a failure; doubles up to `maxBackoffMs`. Default 250. */
   initialBackoffMs?: number;
   /** Longest retry delay in ms; default 30000. */
@@ -79,10 +81,12 @@ export function startRelay(store: RelaySource, options: RelayOptions): Relay {
   const dlqTopic = `${topic}.dlq`;
   const batchSize = options.batchSize ?? 500;
   const lingerMs = options.lingerMs ?? 20;
+  const idleCheckMs = options.idleCheckMs ?? 10_000;
   const initialBackoff = options.initialBackoffMs ?? 250;
   const maxBackoff = options.maxBackoffMs ?? 30_000;
   let status: RelayStatus = { connected: false };
   let producer: Producer | undefined;
+  let admin: Admin | undefined;
   let topicsReady = false;
   let stopping = false;
   let stopDeadline = Infinity;
@@ -100,24 +104,38 @@ export function startRelay(store: RelaySource, options: RelayOptions): Relay {
     status = next;
     if (changed) options.onStatus?.(next);
   };
+  /** Waits `ms`, or less when a commit wakes the relay; resolves `true` when woken. */
   const pause = (ms: number) =>
-    new Promise<void>((resolve) => {
+    new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => {
         wake = undefined;
-        resolve();
+        resolve(false);
       }, ms);
       wake = () => {
         clearTimeout(timer);
-        resolve();
+        resolve(true);
       };
     });
 
   async function dropProducer(): Promise<void> {
-    const old = producer;
+    const [oldProducer, oldAdmin] = [producer, admin];
     producer = undefined;
-    try {
-      await old?.disconnect();
-    } catch { /* already broken */ }
+    admin = undefined;
+    for (const client of [oldProducer, oldAdmin]) {
+      try {
+        await client?.disconnect();
+      } catch { /* already broken */ }
+    }
+  }
+
+  /** While idle, proves the broker still answers, so that /readyz does not go stale. */
+  async function checkBroker(): Promise<void> {
+    if (admin === undefined) {
+      const fresh = kafka.admin();
+      await fresh.connect();
+      admin = fresh;
+    }
+    await admin.fetchTopicMetadata({ topics: [topic] });
   }
 
   async function connected(): Promise<Producer> {
@@ -172,7 +190,8 @@ export function startRelay(store: RelaySource, options: RelayOptions): Relay {
         if (batch.length === 0) {
           for (const resolve of drainWaiters.splice(0)) resolve();
           if (stopping) return;
-          await pause(60_000);
+          const woken = await pause(idleCheckMs);
+          if (!woken && !stopping) await checkBroker();
           continue;
         }
         seqs = batch.map((event) => event.seq);

@@ -23,6 +23,7 @@ export interface RelayWorkerConfig {
   replicationFactor?: number;
   batchSize?: number;
   lingerMs?: number;
+  idleCheckMs?: number;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
   logLevel: LogLevel;
@@ -60,6 +61,7 @@ function start(config: RelayWorkerConfig): void {
     replicationFactor: config.replicationFactor,
     batchSize: config.batchSize,
     lingerMs: config.lingerMs,
+    idleCheckMs: config.idleCheckMs,
     initialBackoffMs: config.initialBackoffMs,
     maxBackoffMs: config.maxBackoffMs,
     logger,

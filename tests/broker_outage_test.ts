@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
+import { createLogger } from "../lib/log.ts";
+import { createMetrics } from "../lib/metrics.ts";
+import { startRelayThread } from "../lib/relay_thread.ts";
 import { signBody } from "../lib/signature.ts";
-import { eventBody } from "./support/app.ts";
+import { eventBody, testApp } from "./support/app.ts";
 import { consumeWithKcat, kcatHeaders } from "./support/consume.ts";
 import { startTestBroker } from "./support/kafka.ts";
 import { serviceDataDir, startServiceProcess } from "./support/service_process.ts";
@@ -94,5 +97,33 @@ Deno.test("the broker stopped and restarted under load: every acknowledged event
     await load.catch(() => {});
     assert.equal(await service.stop(), 0);
     await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("an idle relay notices a broker outage, and the broker's return", async () => {
+  await using broker = await startTestBroker();
+  await using t = await testApp();
+  const relay = startRelayThread(t.store, {
+    brokers: [broker.bootstrap],
+    clientId: "upbus-test",
+    topic: `upbus-idle-${crypto.randomUUID()}`,
+    idleCheckMs: 500,
+    maxBackoffMs: 2000,
+    logLevel: "error",
+    logger: createLogger({ write: () => {} }),
+    metrics: createMetrics(),
+  });
+  try {
+    await until("the relay to connect", () => Promise.resolve(relay.status().connected), 60_000);
+    await broker.stop();
+    await until(
+      "the idle relay to notice",
+      () => Promise.resolve(!relay.status().connected),
+      20_000,
+    );
+    await broker.start();
+    await until("the relay to reconnect", () => Promise.resolve(relay.status().connected), 60_000);
+  } finally {
+    await relay.stop();
   }
 });

@@ -24,9 +24,10 @@ function routeLogs(logger: Logger | undefined): logCreator {
     if (logger === undefined) return;
     const { message, ...fields } = log;
     const line = `kafkajs: ${message}`;
-    if (level === logLevel.ERROR) logger.error(line, fields);
-    else if (level === logLevel.WARN) logger.warn(line, fields);
-    else if (level === logLevel.INFO) logger.debug(line, fields);
+    // kafkajs reports every failed attempt as an error, even those it or upbus retries; upbus
+    // logs what it could not do itself, so kafkajs's own lines stay a level lower.
+    if (level === logLevel.ERROR) logger.warn(line, fields);
+    else if (level <= logLevel.INFO) logger.debug(line, fields);
   };
 }
 
