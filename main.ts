@@ -78,5 +78,6 @@ export async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  Deno.exitCode = await main(Deno.args);
+  // Exit once the command is done, even if a client still holds a connection open.
+  Deno.exit(await main(Deno.args));
 }

@@ -30,8 +30,13 @@ export interface Service {
   metrics: ServiceMetrics;
   /** The relay; absent in embedded mode. */
   relay?: Relay;
-  /** Stops in order; resolves when everything is closed. */
-  shutdown(options?: { flushMs?: number }): Promise<void>;
+  /**
+   * Stops in order; resolves when everything is closed.
+   *
+   * @param options `drainMs`: how long in-flight requests may take (default 10000);
+   * `flushMs`: how long the relay may keep publishing (default 5000).
+   */
+  shutdown(options?: { flushMs?: number; drainMs?: number }): Promise<void>;
 }
 
 /**
@@ -121,9 +126,17 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     store,
     metrics,
     relay,
-    shutdown({ flushMs = 5000 } = {}) {
+    shutdown({ flushMs = 5000, drainMs = 10_000 } = {}) {
       stopped ??= (async () => {
-        await server.shutdown();
+        // In-flight requests finish; a client that holds one open longer does not hold the
+        // shutdown: its request gets no 200 unless its event was already committed.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const drained = await Promise.race([
+          server.shutdown().then(() => true),
+          new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), drainMs)),
+        ]);
+        clearTimeout(timer);
+        if (!drained) logger.warn("requests still open after the drain time; closing anyway");
         await relay?.stop(flushMs);
         const { unpublished } = store.counts();
         await store.close();

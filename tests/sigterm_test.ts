@@ -10,7 +10,7 @@ import { SIGNATURE_HEADER, signBody } from "../lib/signature.ts";
 import { eventBody } from "./support/app.ts";
 import { consumeWithKcat, kcatHeaders } from "./support/consume.ts";
 import { testBrokers } from "./support/kafka.ts";
-import { serviceDataDir } from "./support/service_process.ts";
+import { serviceDataDir, startServiceProcess } from "./support/service_process.ts";
 import { sourceProgram, startServe } from "./support/upbus_program.ts";
 
 const SECRET = "sigterm-test-secret";
@@ -171,4 +171,25 @@ Deno.test("SIGTERM under load: every event answered 200 is stored, and the proce
       }
     },
   );
+});
+
+Deno.test("SIGTERM with a client holding a request open: the process still exits 0", async () => {
+  const dataDir = await serviceDataDir();
+  const service = await startServiceProcess({ UP_WEBHOOK_SECRETS: SECRET, DATA_DIR: dataDir });
+  const { hostname, port } = new URL(service.url);
+  const stalled = await Deno.connect({ hostname, port: Number(port) });
+  try {
+    // Headers promise 1000 bytes; 10 arrive, then nothing.
+    await stalled.write(new TextEncoder().encode(
+      "POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789",
+    ));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const started = Date.now();
+    assert.equal(await service.stop(), 0);
+    const took = Date.now() - started;
+    assert.ok(took < 10_000 + 5_000, `exit took ${took} ms`);
+  } finally {
+    stalled.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
 });
