@@ -9,17 +9,13 @@
  * and the new key its own record: the topic always holds each transaction's latest state.
  */
 import { type Kafka, Partitioners, type Producer } from "kafkajs";
-import type { ConsumerMessage } from "./consumers/consumer.ts";
 import { type RunningConsumer, startConsumer } from "./consumers/runner.ts";
-import {
-  ensureTransactionsTopic,
-  tombstoneRecord,
-  type TransactionRecord,
-  transactionRecord,
-} from "./kafka/transaction_record.ts";
+import { createEnrichment, type EnricherStats } from "./enrichment.ts";
+import { ensureTransactionsTopic, type TransactionRecord } from "./kafka/transaction_record.ts";
 import type { Logger } from "./log.ts";
 import type { UpClient } from "./up/client.ts";
-import { UpNotFoundError } from "./up/errors.ts";
+
+export type { EnricherStats };
 
 /** Options for {@linkcode startEnricher}. */
 export interface EnricherOptions {
@@ -45,53 +41,12 @@ export interface EnricherOptions {
   logger: Logger;
 }
 
-/** What the enricher did since start. */
-export interface EnricherStats {
-  /** Transactions fetched and published. */
-  published: number;
-  /** Tombstones published. */
-  tombstones: number;
-  /** Events with nothing to enrich (PING, unknown types). */
-  ignored: number;
-  /** Failed attempts, each retried. */
-  failures: number;
-}
-
 /** A running enricher. */
 export interface Enricher {
   /** Counts since start. */
   stats(): EnricherStats;
   /** Stops consuming, then disconnects the producer. */
   stop(): Promise<void>;
-}
-
-interface WebhookFacts {
-  eventType: string | undefined;
-  transactionId: string | undefined;
-}
-
-const CE_TYPES: Record<string, string> = {
-  "au.com.up.webhook.transaction.created": "TRANSACTION_CREATED",
-  "au.com.up.webhook.transaction.settled": "TRANSACTION_SETTLED",
-  "au.com.up.webhook.transaction.deleted": "TRANSACTION_DELETED",
-  "au.com.up.webhook.ping": "PING",
-};
-
-/** The event type and transaction id: from the CloudEvents headers, else from the body. */
-function readFacts(message: ConsumerMessage): WebhookFacts {
-  const fromHeader = CE_TYPES[message.headers.ce_type ?? ""];
-  if (fromHeader !== undefined) {
-    return { eventType: fromHeader, transactionId: message.headers.ce_subject };
-  }
-  try {
-    const body = JSON.parse(new TextDecoder().decode(message.value ?? new Uint8Array()));
-    return {
-      eventType: body?.data?.attributes?.eventType,
-      transactionId: body?.data?.relationships?.transaction?.data?.id,
-    };
-  } catch {
-    return { eventType: undefined, transactionId: undefined };
-  }
 }
 
 /**
@@ -120,7 +75,6 @@ export async function startEnricher(options: EnricherOptions): Promise<Enricher>
   const { kafka, up, logger } = options;
   const sourceTopic = options.sourceTopic ?? "up.webhook-events";
   const targetTopic = options.targetTopic ?? "up.transactions";
-  const stats: EnricherStats = { published: 0, tombstones: 0, ignored: 0, failures: 0 };
   const created = await ensureTransactionsTopic(kafka, targetTopic, {
     partitions: options.partitions,
     replicationFactor: options.replicationFactor,
@@ -139,34 +93,8 @@ export async function startEnricher(options: EnricherOptions): Promise<Enricher>
     await producer.send({ topic: targetTopic, acks: -1, messages: [record] });
   }
 
-  async function handle(message: ConsumerMessage): Promise<void> {
-    const { eventType, transactionId } = readFacts(message);
-    const isTransactionEvent = eventType === "TRANSACTION_CREATED" ||
-      eventType === "TRANSACTION_SETTLED" || eventType === "TRANSACTION_DELETED";
-    if (!isTransactionEvent || transactionId === undefined) {
-      stats.ignored++;
-      return;
-    }
-    if (eventType === "TRANSACTION_DELETED") {
-      await publish(tombstoneRecord(transactionId, "enricher"));
-      stats.tombstones++;
-      return;
-    }
-    let record: TransactionRecord;
-    try {
-      record = transactionRecord(await up.getTransaction(transactionId), "enricher");
-    } catch (error) {
-      if (!(error instanceof UpNotFoundError)) throw error;
-      // Deleted before we asked: its latest state is "gone"; the DELETED event follows.
-      logger.info("transaction no longer exists; publishing a tombstone", { transactionId });
-      await publish(tombstoneRecord(transactionId, "enricher"));
-      stats.tombstones++;
-      return;
-    }
-    await publish(record);
-    stats.published++;
-    logger.debug("enriched transaction", { transactionId, eventType });
-  }
+  const enrichment = createEnrichment({ up, publish, logger });
+  const handle = enrichment.handle;
 
   let running: RunningConsumer;
   try {
@@ -186,7 +114,7 @@ export async function startEnricher(options: EnricherOptions): Promise<Enricher>
   }
   logger.info("enricher running", { from: sourceTopic, to: targetTopic, group: running.groupId });
   return {
-    stats: () => ({ ...stats, failures: running.failures }),
+    stats: () => ({ ...enrichment.stats(), failures: running.failures }),
     async stop() {
       try {
         await running.stop();

@@ -2,7 +2,8 @@
  * @module Pipeline configuration
  * Configuration of the commands that work on Kafka beyond the webhook service (`enrich`,
  * `consume`, `backfill`): the service's Kafka settings, validated the same way, plus the
- * enriched topic and the dashboard's address. Read once at startup.
+ * enriched topic and the dashboard's address. Read once at startup. Without `KAFKA_BROKERS`
+ * the commands run in embedded mode, on the local store and the local log in `DATA_DIR`.
  */
 import {
   type ConfigVariable,
@@ -31,7 +32,7 @@ export const PIPELINE_VARIABLES = [
 
 /** Configuration of `enrich`, `consume` and `backfill`. */
 export interface PipelineConfig {
-  /** `KAFKA_BROKERS`, required. */
+  /** `KAFKA_BROKERS`; empty means embedded mode (the local store and the local log). */
   kafkaBrokers: string[];
   /** Topic of the webhook events. `KAFKA_TOPIC`, default `up.webhook-events`. */
   kafkaTopic: string;
@@ -63,8 +64,8 @@ export interface PipelineConfig {
  *
  * @param env Reads one variable; default `Deno.env.get`.
  * @returns The configuration.
- * @throws {RangeError} If a variable is malformed or `KAFKA_BROKERS` is unset; the message
- * names the variable and what a valid value looks like.
+ * @throws {RangeError} If a variable is malformed; the message names the variable and what a
+ * valid value looks like.
  *
  * @example
  * ```ts
@@ -79,11 +80,6 @@ export function loadPipelineConfig(
 ): PipelineConfig {
   const allowed = new Set<string>(PIPELINE_VARIABLES);
   const base = loadConfig((name: ConfigVariable) => allowed.has(name) ? env(name) : undefined);
-  if (base.kafkaBrokers.length === 0) {
-    throw new RangeError(
-      'Cannot load config: KAFKA_BROKERS is not set, expected for example "127.0.0.1:9092" (embedded mode is not supported by this command)',
-    );
-  }
   const transactionsTopic = readTopic(env("TRANSACTIONS_TOPIC"), {
     name: "TRANSACTIONS_TOPIC",
     fallback: DEFAULT_TRANSACTIONS_TOPIC,

@@ -53,14 +53,14 @@ Deno.test("loadConfig() names the variable and a valid value when one is wrong",
   }
 });
 
-Deno.test("loadPipelineConfig() needs brokers and names each bad variable", async (t) => {
+Deno.test("loadPipelineConfig() takes no brokers as embedded mode and names each bad variable", async (t) => {
   const base = { KAFKA_BROKERS: "127.0.0.1:9092" };
   const config = loadPipelineConfig((name) => (base as Record<string, string>)[name]);
   assert.equal(config.transactionsTopic, "up.transactions");
   assert.equal(config.dashboardPort, 8081);
   assert.equal(config.timeZone, "Australia/Sydney");
+  assert.deepEqual(loadPipelineConfig(() => undefined).kafkaBrokers, [], "embedded mode");
   const cases: Array<[Record<string, string>, RegExp]> = [
-    [{}, /KAFKA_BROKERS is not set/],
     [{ ...base, TRANSACTIONS_TOPIC: "a b" }, /TRANSACTIONS_TOPIC is "a b"/],
     [{ ...base, DASHBOARD_PORT: "99999" }, /DASHBOARD_PORT is "99999", expected a whole number/],
     [{ ...base, RECONCILE_SECONDS: "soon" }, /RECONCILE_SECONDS is "soon"/],

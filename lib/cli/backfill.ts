@@ -11,8 +11,10 @@ import { createKafka } from "../kafka/client.ts";
 import { ensureTransactionsTopic, transactionRecord } from "../kafka/transaction_record.ts";
 import { createLogger } from "../log.ts";
 import { loadPipelineConfig } from "../pipeline_config.ts";
+import { openLocalLog } from "../store/local_log.ts";
 import { upClientFromEnv } from "../up/client.ts";
 import { createRequestBudget } from "../up/request_budget.ts";
+import type { TransactionResource } from "../up/types.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { type CliContext, cliContext, reportRetry } from "./context.ts";
@@ -32,7 +34,8 @@ Options:
   --budget N      most requests in any hour (default 900 of Up's 1000, leaving room for the
                   enricher); the budget survives a restart
 
-Needs KAFKA_BROKERS and UP_API_TOKEN (UP_API_BASE for the simulator).`;
+Needs UP_API_TOKEN (UP_API_BASE for the simulator). Without KAFKA_BROKERS (embedded mode) it
+appends to the local log DATA_DIR/pipeline.db instead, which consume reads.`;
 
 function date(value: string | undefined, name: string): Date | undefined {
   if (value === undefined) return undefined;
@@ -109,18 +112,52 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
         sleep: context.sleep,
         onRetry: reportRetry(context, "backfill"),
       });
-      const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: config.kafkaClientId });
-      await ensureTransactionsTopic(kafka, config.transactionsTopic, {
-        partitions: config.kafkaTopicPartitions,
-        replicationFactor: config.kafkaReplicationFactor,
-      });
-      const producer = kafka.producer({
-        idempotent: true,
-        maxInFlightRequests: 1,
-        createPartitioner: Partitioners.DefaultPartitioner,
-        allowAutoTopicCreation: false,
-      });
-      await producer.connect();
+      let publish: (transactions: TransactionResource[]) => Promise<void>;
+      let close: () => Promise<void>;
+      let destination = config.transactionsTopic;
+      if (config.kafkaBrokers.length === 0) {
+        const log = await openLocalLog(config.dataDir);
+        logger.info(
+          "embedded mode: KAFKA_BROKERS is not set, so the backfill appends to the local log",
+          { log: log.path, topic: config.transactionsTopic },
+        );
+        destination = `${config.transactionsTopic} in the local log ${log.path}`;
+        publish = (transactions) => {
+          log.append(
+            config.transactionsTopic,
+            transactions.map((transaction) => transactionRecord(transaction, "backfill")),
+          );
+          return Promise.resolve();
+        };
+        close = () => Promise.resolve(log.close());
+      } else {
+        const kafka = createKafka({
+          brokers: config.kafkaBrokers,
+          clientId: config.kafkaClientId,
+        });
+        await ensureTransactionsTopic(kafka, config.transactionsTopic, {
+          partitions: config.kafkaTopicPartitions,
+          replicationFactor: config.kafkaReplicationFactor,
+        });
+        const producer = kafka.producer({
+          idempotent: true,
+          maxInFlightRequests: 1,
+          createPartitioner: Partitioners.DefaultPartitioner,
+          allowAutoTopicCreation: false,
+        });
+        await producer.connect();
+        publish = async (transactions) => {
+          await producer.send({
+            topic: config.transactionsTopic,
+            acks: -1,
+            messages: transactions.map((transaction) => {
+              const record = transactionRecord(transaction, "backfill");
+              return { ...record, value: Buffer.from(record.value ?? "") };
+            }),
+          });
+        };
+        close = () => producer.disconnect();
+      }
       const started = context.now();
       const tty = Deno.stderr.isTerminal();
       try {
@@ -132,16 +169,7 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
           checkpointPath,
           requests: budget.history,
           now: context.now,
-          async publish(transactions) {
-            await producer.send({
-              topic: config.transactionsTopic,
-              acks: -1,
-              messages: transactions.map((transaction) => {
-                const record = transactionRecord(transaction, "backfill");
-                return { ...record, value: Buffer.from(record.value ?? "") };
-              }),
-            });
-          },
+          publish,
           onProgress(progress) {
             const line = progressLine(progress.fraction, {
               elapsedMs: context.now() - started,
@@ -156,13 +184,13 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
         context.err("");
         context.out(
           `Backfilled ${result.accounts?.length ?? 0} accounts: ${written} transaction records ` +
-            `published to ${config.transactionsTopic} (a resumed page boundary is fetched again).`,
+            `published to ${destination} (a resumed page boundary is fetched again).`,
         );
         context.out(`Checkpoint: ${checkpointPath} (delete it to run the same range again).`);
         logger.debug("backfill done", { checkpointPath });
         return 0;
       } finally {
-        await producer.disconnect();
+        await close();
       }
     },
   };

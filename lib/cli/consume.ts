@@ -3,17 +3,18 @@
  * `upbus consume <name>`: runs one built-in consumer of `up.transactions` until SIGINT or
  * SIGTERM: `console`, `position` (with the live dashboard) or `ledger`.
  */
-import type { Kafka } from "kafkajs";
 import type { Consumer } from "../consumers/consumer.ts";
 import { createConsoleConsumer } from "../consumers/console.ts";
+import { startEmbeddedConsumer } from "../consumers/embedded_runner.ts";
 import { idempotent } from "../consumers/idempotent.ts";
 import { createLedgerConsumer } from "../consumers/ledger.ts";
 import { createPositionConsumer, topicEndOffsets } from "../consumers/position_consumer.ts";
-import { startConsumer } from "../consumers/runner.ts";
+import { type RunningConsumer, startConsumer } from "../consumers/runner.ts";
 import { createKafka } from "../kafka/client.ts";
 import { ensureTransactionsTopic } from "../kafka/transaction_record.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { loadPipelineConfig, type PipelineConfig } from "../pipeline_config.ts";
+import { type LocalLog, openLocalLog } from "../store/local_log.ts";
 import { type UpClient, upClientFromEnv } from "../up/client.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
@@ -32,12 +33,15 @@ Runs a built-in consumer of TRANSACTIONS_TOPIC (up.transactions) in its consumer
   ledger    each settled transaction once in DATA_DIR/ledger/transactions.csv and
             DATA_DIR/ledger/journal.ledger (hledger -f DATA_DIR/ledger/journal.ledger balance)
 
-Needs KAFKA_BROKERS. TZ (Australia/Sydney) sets the time zone of dates and of "today".`;
+Without KAFKA_BROKERS (embedded mode) it reads the local log DATA_DIR/pipeline.db that
+enrich and backfill write, and commits its offsets there. TZ (Australia/Sydney) sets the
+time zone of dates and of "today".`;
 
 /** Builds a consumer of the given name, with its resources. */
 type Builder = (setup: {
   config: PipelineConfig;
-  kafka: Kafka;
+  /** The topic's end offsets now, by partition. */
+  endOffsets: () => Promise<Record<number, string>>;
   up: UpClient | undefined;
   logger: Logger;
   context: CliContext;
@@ -55,10 +59,10 @@ const BUILT_IN: Record<string, Builder> = {
     });
     return Promise.resolve({ ...consumer, handle, close: () => handle.close() });
   },
-  async position({ config, kafka, up, logger }) {
+  async position({ config, endOffsets, up, logger }) {
     const consumer = createPositionConsumer({
       topic: config.transactionsTopic,
-      endOffsets: await topicEndOffsets(kafka, config.transactionsTopic),
+      endOffsets: await endOffsets(),
       up,
       reconcileMs: config.reconcileSeconds * 1000,
       dashboard: { port: config.dashboardPort, hostname: config.dashboardHost },
@@ -123,27 +127,47 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
       const up = context.env("UP_API_TOKEN")
         ? upClientFromEnv({ env: context.env, fetch: context.fetch, maxRateLimitWaitMs: 10_000 })
         : undefined;
-      const kafka = createKafka({
-        brokers: config.kafkaBrokers,
-        clientId: config.kafkaClientId,
-        logger,
-      });
-      await ensureTransactionsTopic(kafka, config.transactionsTopic, {
-        partitions: config.kafkaTopicPartitions,
-        replicationFactor: config.kafkaReplicationFactor,
-      });
-      const consumer = await build({ config, kafka, up, logger, context });
-      let running;
-      try {
-        running = await startConsumer(consumer, { kafka, logger });
-      } catch (error) {
-        await consumer.close?.();
-        throw error;
+      const topic = config.transactionsTopic;
+      let log: LocalLog | undefined;
+      let start: (consumer: Consumer) => Promise<RunningConsumer>;
+      let endOffsets: () => Promise<Record<number, string>>;
+      if (config.kafkaBrokers.length === 0) {
+        const local = log = await openLocalLog(config.dataDir);
+        logger.info(
+          "embedded mode: KAFKA_BROKERS is not set, so the consumer reads the local log",
+          { log: local.path, topic },
+        );
+        start = (consumer) => startEmbeddedConsumer(consumer, { log: local, logger });
+        endOffsets = () => Promise.resolve({ 0: String(local.end(topic)) });
+      } else {
+        const kafka = createKafka({
+          brokers: config.kafkaBrokers,
+          clientId: config.kafkaClientId,
+          logger,
+        });
+        await ensureTransactionsTopic(kafka, topic, {
+          partitions: config.kafkaTopicPartitions,
+          replicationFactor: config.kafkaReplicationFactor,
+        });
+        start = (consumer) => startConsumer(consumer, { kafka, logger });
+        endOffsets = () => topicEndOffsets(kafka, topic);
       }
-      logger.info("consumer running", { topic: consumer.topic, group: running.groupId });
-      const signal = await context.stopped();
-      logger.info("shutting down", { signal, handled: running.handled });
-      await running.stop();
+      try {
+        const consumer = await build({ config, endOffsets, up, logger, context });
+        let running;
+        try {
+          running = await start(consumer);
+        } catch (error) {
+          await consumer.close?.();
+          throw error;
+        }
+        logger.info("consumer running", { topic: consumer.topic, group: running.groupId });
+        const signal = await context.stopped();
+        logger.info("shutting down", { signal, handled: running.handled });
+        await running.stop();
+      } finally {
+        log?.close();
+      }
       return 0;
     },
   };

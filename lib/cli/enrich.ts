@@ -1,12 +1,14 @@
 /**
  * @module enrich command
  * `upbus enrich`: runs the enricher until SIGINT or SIGTERM: webhook events in, full
- * transactions out on `up.transactions`.
+ * transactions out on `up.transactions` (in Kafka, or in the local log in embedded mode).
  */
-import { startEnricher } from "../enricher.ts";
+import { startEmbeddedEnricher } from "../embedded_enricher.ts";
+import { type Enricher, startEnricher } from "../enricher.ts";
 import { createKafka } from "../kafka/client.ts";
 import { createLogger } from "../log.ts";
 import { loadPipelineConfig } from "../pipeline_config.ts";
+import { type LocalLog, openLocalLog } from "../store/local_log.ts";
 import { upClientFromEnv } from "../up/client.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
@@ -18,8 +20,10 @@ Reads the webhook events from KAFKA_TOPIC (up.webhook-events) in the consumer gr
 upbus-enricher, fetches each created or settled transaction from the Up API, and publishes it
 to TRANSACTIONS_TOPIC (up.transactions, compacted, key = transaction id); a deleted transaction
 becomes a tombstone. Offsets are committed after the publish; on 429 or 5xx it pauses and
-retries. Needs KAFKA_BROKERS (no embedded mode), UP_API_TOKEN, and UP_API_BASE for the
-simulator.`;
+retries. Needs UP_API_TOKEN, and UP_API_BASE for the simulator.
+
+Without KAFKA_BROKERS (embedded mode) it reads the events the service stored in
+DATA_DIR/events.db and appends to the local log DATA_DIR/pipeline.db, which consume reads.`;
 
 /**
  * Creates the `enrich` command.
@@ -51,23 +55,50 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
         onRetry: (notice) =>
           logger.warn("Up API retry", { action: notice.action, delayMs: notice.delayMs }),
       });
-      const kafka = createKafka({
-        brokers: config.kafkaBrokers,
-        clientId: config.kafkaClientId,
-        logger,
-      });
-      const enricher = await startEnricher({
-        kafka,
-        up,
-        sourceTopic: config.kafkaTopic,
-        targetTopic: config.transactionsTopic,
-        partitions: config.kafkaTopicPartitions,
-        replicationFactor: config.kafkaReplicationFactor,
-        logger,
-      });
+      let log: LocalLog | undefined;
+      let enricher: Enricher;
+      if (config.kafkaBrokers.length === 0) {
+        const dataDir = config.dataDir.replace(/\/+$/, "");
+        log = await openLocalLog(dataDir);
+        logger.info(
+          "embedded mode: KAFKA_BROKERS is not set, so the enricher reads the local store and appends to the local log",
+          { events: `${dataDir}/events.db`, log: log.path },
+        );
+        try {
+          enricher = await startEmbeddedEnricher({
+            log,
+            eventsPath: `${dataDir}/events.db`,
+            up,
+            targetTopic: config.transactionsTopic,
+            logger,
+          });
+        } catch (error) {
+          log.close();
+          throw error;
+        }
+      } else {
+        const kafka = createKafka({
+          brokers: config.kafkaBrokers,
+          clientId: config.kafkaClientId,
+          logger,
+        });
+        enricher = await startEnricher({
+          kafka,
+          up,
+          sourceTopic: config.kafkaTopic,
+          targetTopic: config.transactionsTopic,
+          partitions: config.kafkaTopicPartitions,
+          replicationFactor: config.kafkaReplicationFactor,
+          logger,
+        });
+      }
       const signal = await context.stopped();
       logger.info("shutting down", { signal, ...enricher.stats() });
-      await enricher.stop();
+      try {
+        await enricher.stop();
+      } finally {
+        log?.close();
+      }
       return 0;
     },
   };

@@ -49,8 +49,20 @@ function decodeHeaders(headers: KafkaMessage["headers"]): Record<string, string>
   return decoded;
 }
 
-/** How long an error that carries `retryAt` (a rate limit's reset) asks to wait; else 0. */
-function retryAtDelay(error: unknown, now: () => number): number {
+/**
+ * How long an error that carries `retryAt` (a rate limit's reset) asks to wait.
+ *
+ * @param error What the handler threw.
+ * @param now The clock, epoch ms.
+ * @returns Milliseconds until `retryAt`, or 0 when the error carries none.
+ *
+ * @example
+ * ```ts
+ * import { retryAtDelay } from "./runner.ts";
+ * if (retryAtDelay({ retryAt: new Date(1500) }, () => 1000) !== 500) throw new Error("unexpected");
+ * ```
+ */
+export function retryAtDelay(error: unknown, now: () => number): number {
   const retryAt = (error as { retryAt?: unknown })?.retryAt;
   return retryAt instanceof Date ? Math.max(0, retryAt.getTime() - now()) : 0;
 }
