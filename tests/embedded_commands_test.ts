@@ -1,8 +1,8 @@
 /**
- * The Raspberry Pi without Kafka: `backfill`, `enrich` and `consume position` run as a user runs
- * them (`deno run -P=<their permission set> main.ts ...`, no KAFKA_BROKERS), say at startup that
- * they are in embedded mode, and together put history and a new simulated transaction on the
- * dashboard, from the local store and the local log alone.
+ * The Raspberry Pi without Kafka: `backfill`, `enrich`, `consume position` and `consume console`
+ * run as a user runs them (`deno run -P=<their permission set> main.ts ...`, no KAFKA_BROKERS),
+ * say at startup that they are in embedded mode, and together put history and a new simulated
+ * transaction on the dashboard and the console, from the local store and the local log alone.
  *
  * Permissions: as the test task (`--allow-run=deno`, the env of a `deno` child).
  */
@@ -27,7 +27,7 @@ function embeddedLine(log: Record<string, unknown> | undefined): boolean {
   return typeof log?.msg === "string" && log.msg.startsWith("embedded mode: KAFKA_BROKERS");
 }
 
-Deno.test("backfill, enrich and consume position work without Kafka, each under its own permission set", async (t) => {
+Deno.test("backfill, enrich and consume work without Kafka, each under its own permission set", async (t) => {
   const dataDir = await serviceDataDir();
   const sim = serveUpSimulator({ port: 0, seedTransactions: 3, retryDelaysMs: [100, 500] });
   const webhook = sim.bank.addWebhook("http://127.0.0.1:1/webhook", "upbus");
@@ -63,6 +63,10 @@ Deno.test("backfill, enrich and consume position work without Kafka, each under 
       env: { ...commandEnv, DASHBOARD_PORT: "0" },
       ready: (_line, log) => log?.msg === "dashboard listening" ? String(log.url) : undefined,
     });
+    const [printer] = await startUpbus(task("consume"), ["consume", "console"], {
+      env: commandEnv,
+      ready: (_line, log) => log?.msg === "consumer running" ? true : undefined,
+    });
     const page = async () => {
       const response = await fetch(dashboardUrl);
       return await response.text();
@@ -71,6 +75,7 @@ Deno.test("backfill, enrich and consume position work without Kafka, each under 
       await t.step("each long-running command says it runs in embedded mode", () => {
         assert.ok(enricher.logs.some(embeddedLine), enricher.err.join("\n"));
         assert.ok(position.logs.some(embeddedLine), position.err.join("\n"));
+        assert.ok(printer.logs.some(embeddedLine), printer.err.join("\n"));
       });
       await t.step("the dashboard shows the backfilled history", async () => {
         await waitFor(async () => (await page()).includes(seeded[0]), "the history");
@@ -83,9 +88,19 @@ Deno.test("backfill, enrich and consume position work without Kafka, each under 
           await waitFor(async () => (await page()).includes("Embedded Cafe"), "the new one");
         },
       );
+      await t.step(
+        "consume console prints it, and only what happened after it started",
+        async () => {
+          await waitFor(() => printer.out.some((line) => line.includes("Embedded Cafe")), "a line");
+          assert.equal(printer.out.length, 1, printer.out.join("\n"));
+          assert.match(printer.out[0], /HELD\s+-\$23\.45\s+Embedded Cafe$/);
+        },
+      );
     } finally {
-      const stops = await Promise.all([enricher.stop("SIGTERM"), position.stop("SIGTERM")]);
-      assert.deepEqual(stops.map((stop) => stop.code), [0, 0]);
+      const stops = await Promise.all(
+        [enricher, position, printer].map((command) => command.stop("SIGTERM")),
+      );
+      assert.deepEqual(stops.map((stop) => stop.code), [0, 0, 0]);
     }
   } finally {
     await service.shutdown();

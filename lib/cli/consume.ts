@@ -25,7 +25,7 @@ const USAGE = `Usage: upbus consume <console|position|ledger>
 Runs a built-in consumer of TRANSACTIONS_TOPIC (up.transactions) in its consumer group
 (upbus-<name>), at least once:
   console   one line per transaction as it happens (DATA_DIR/consumers/console.db remembers
-            what was printed)
+            what was printed; console.local.db in embedded mode)
   position  settled and held amounts per account, spend by category today and this month,
             rebuilt from the topic on start, reconciled with GET /accounts every
             RECONCILE_SECONDS (300) when UP_API_TOKEN is set; live dashboard on
@@ -54,8 +54,11 @@ const BUILT_IN: Record<string, Builder> = {
       topic: config.transactionsTopic,
       timeZone: config.timeZone,
     });
+    // Offsets are the versions it remembers: the local log's are not Kafka's, so each mode
+    // keeps its own file (a switch to Kafka must not skip keys seen at a higher local offset).
+    const embedded = config.kafkaBrokers.length === 0;
     const handle = idempotent(consumer.handle, {
-      path: `${config.dataDir}/consumers/console.db`,
+      path: `${config.dataDir}/consumers/console${embedded ? ".local" : ""}.db`,
     });
     return Promise.resolve({ ...consumer, handle, close: () => handle.close() });
   },
