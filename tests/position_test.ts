@@ -111,3 +111,34 @@ Deno.test("spendChartSvg() draws one bar per category, largest first, escaping n
   assert.ok(svg.includes("$30.00"));
   assert.ok(!svg.includes("a<b"));
 });
+
+Deno.test("a transaction from the anchor's own second moves the balance, not the anchor", () => {
+  // Up's createdAt has whole seconds: one made 400 ms after the balance was read at NOW + 600 ms
+  // reads as NOW, earlier than the anchor's moment, yet Up's balance did not hold it.
+  let clock = NOW + 600;
+  const bank = new SimulatedBank({ now: () => NOW, seedTransactions: 0 });
+  const [spending] = bank.accounts;
+  const position = new Position({ timeZone: "Australia/Sydney", now: () => clock });
+  const accounts = () =>
+    bank.accounts.map((account) =>
+      accountResource(account, { balanceCents: bank.balanceOf(account.id), baseUrl: BASE })
+    );
+  position.reconcile(accounts());
+  const before = position.accounts().find((a) => a.accountId === spending.id)!.balanceCents!;
+  clock = NOW + 1000;
+  const fresh = bank.addTransaction({ amountCents: -500, description: "Fresh", createdAt: NOW });
+  position.apply(fresh.id, transactionResource(fresh, BASE));
+  const after = position.accounts().find((a) => a.accountId === spending.id)!.balanceCents!;
+  assert.equal(after, before - 500);
+  const older = bank.addTransaction({
+    amountCents: -700,
+    description: "Older",
+    createdAt: NOW - 1000,
+  });
+  position.apply(older.id, transactionResource(older, BASE));
+  assert.equal(
+    position.accounts().find((a) => a.accountId === spending.id)!.balanceCents,
+    after,
+    "one from an earlier second is history that Up's balance already held",
+  );
+});

@@ -122,7 +122,15 @@ export class Position {
     }
     const facts = positionTransaction(resource);
     const anchoredAt = this.#anchoredAt.get(facts.accountId);
-    if (!this.#transactions.has(id) && anchoredAt !== undefined && facts.createdAt < anchoredAt) {
+    // Up's createdAt has whole seconds, so a transaction made just after the balance was read
+    // can look older than the anchor by up to a second: only those from an earlier second count
+    // as history.
+    const anchorSecond = anchoredAt === undefined
+      ? undefined
+      : Math.floor(anchoredAt / 1000) * 1000;
+    if (
+      !this.#transactions.has(id) && anchorSecond !== undefined && facts.createdAt < anchorSecond
+    ) {
       // History arriving after the anchor (a backfill, a late event): Up's balance already held
       // it when it was read, so it moves the anchor, not the balance.
       this.#anchors.set(facts.accountId, this.#anchors.get(facts.accountId)! - facts.amountCents);
