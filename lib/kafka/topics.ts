@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { ITopicConfig, Kafka } from "kafkajs";
+import type { Admin, ITopicConfig, Kafka } from "kafkajs";
 
 /** Options for {@linkcode ensureTopics}. */
 export interface EnsureTopicsOptions {
@@ -44,6 +44,19 @@ export async function ensureTopics(
   }
 }
 
+/** Resolves once every partition of `topics` has a leader; throws (to be retried) if not. */
+async function leadersOf(admin: Admin, topics: string[]): Promise<void> {
+  const { topics: metadata } = await admin.fetchTopicMetadata({ topics });
+  const leaderless = metadata.filter((topic) =>
+    topic.partitions.length === 0 || topic.partitions.some((partition) => partition.leader < 0)
+  );
+  if (leaderless.length > 0) {
+    throw new Error(
+      `Cannot use topics: no leader yet for ${leaderless.map((topic) => topic.name).join(", ")}`,
+    );
+  }
+}
+
 async function createMissing(
   kafka: Kafka,
   topics: string[],
@@ -54,7 +67,11 @@ async function createMissing(
   try {
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((topic) => !existing.has(topic));
-    if (missing.length === 0) return [];
+    if (missing.length === 0) {
+      // Listed is not ready: a topic another process has just created can still lack leaders.
+      await leadersOf(admin, topics);
+      return [];
+    }
     const specs: ITopicConfig[] = missing.map((topic) => ({
       topic,
       numPartitions: options.partitions ?? 3,
@@ -65,6 +82,7 @@ async function createMissing(
       })),
     }));
     await admin.createTopics({ topics: specs, waitForLeaders: true });
+    await leadersOf(admin, topics);
     return missing;
   } finally {
     await admin.disconnect();
