@@ -332,3 +332,28 @@ Deno.test("the simulator enforces Up's limits", async (t) => {
     await sim.shutdown();
   }
 });
+
+Deno.test("the simulator's control API settles and deletes, refusing what cannot be done", async (t) => {
+  const sim = serveUpSimulator({ port: 0, token: TOKEN, seedTransactions: 0 });
+  try {
+    const control = createSimulatorControl({ baseUrl: sim.baseUrl, token: TOKEN });
+    const data = await control.createTransaction({ amount: "-4.20", description: "Tea" });
+    await t.step("a HELD transaction settles once; settling again is a 409", async () => {
+      assert.equal((await control.settleTransaction(data.id)).attributes.status, "SETTLED");
+      await assert.rejects(control.settleTransaction(data.id), /409/);
+    });
+    await t.step("an unknown transaction is a 404, for settle and delete alike", async () => {
+      await assert.rejects(control.settleTransaction("no-such-id"), /404/);
+      await assert.rejects(control.deleteTransaction("no-such-id"), /404/);
+    });
+    await t.step("a SETTLED transaction cannot be deleted; a HELD one can", async () => {
+      await assert.rejects(control.deleteTransaction(data.id), /409/);
+      const held = await control.createTransaction({ amount: "-1.00", description: "Gum" });
+      assert.equal((await control.deleteTransaction(held.id)).id, held.id);
+      const up = createUpClient({ token: TOKEN, baseUrl: sim.baseUrl, maxRetries: 0 });
+      await assert.rejects(up.getTransaction(held.id), /404|not found/i);
+    });
+  } finally {
+    await sim.shutdown();
+  }
+});

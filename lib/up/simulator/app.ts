@@ -526,31 +526,32 @@ export function createUpSimulator(options: UpSimulatorOptions = {}): UpSimulator
     return c.json({ data: transactionResource(transaction, baseUrl), meta: { events } }, 201);
   });
 
-  control.post("/transactions/:id/settle", function settleTransaction(c) {
-    const transaction = bank.findTransaction(c.req.param("id"));
+  /** The transaction named in the path, changed by `change`: 404 if none, 409 if refused. */
+  function changeTransaction(
+    id: string,
+    change: (transaction: SimTransaction) => void,
+  ): SimTransaction {
+    const transaction = bank.findTransaction(id);
     if (transaction === undefined) {
       throw new HttpProblem(404, 'No such transaction (or no HELD one for "latest").');
     }
     try {
-      bank.settle(transaction);
+      change(transaction);
     } catch (error) {
       throw new HttpProblem(409, (error as Error).message);
     }
+    return transaction;
+  }
+
+  control.post("/transactions/:id/settle", function settleTransaction(c) {
+    const transaction = changeTransaction(c.req.param("id"), (t) => bank.settle(t));
     const baseUrl = apiBase(c);
     const events = fire("TRANSACTION_SETTLED", transaction.id, baseUrl);
     return c.json({ data: transactionResource(transaction, baseUrl), meta: { events } });
   });
 
   control.delete("/transactions/:id", function deleteTransaction(c) {
-    const transaction = bank.findTransaction(c.req.param("id"));
-    if (transaction === undefined) {
-      throw new HttpProblem(404, 'No such transaction (or no HELD one for "latest").');
-    }
-    try {
-      bank.remove(transaction);
-    } catch (error) {
-      throw new HttpProblem(409, (error as Error).message);
-    }
+    const transaction = changeTransaction(c.req.param("id"), (t) => bank.remove(t));
     const events = fire("TRANSACTION_DELETED", transaction.id, apiBase(c));
     return c.json({ data: { type: "transactions", id: transaction.id }, meta: { events } });
   });
