@@ -6,11 +6,15 @@
  *
  * Usage: deno task bench [--requests 5000] [--concurrency 32] [--brokers 127.0.0.1:9092]
  *        [--embedded]  (no Kafka: the store only) [--rounds 3]
+ *        [--seed-requests 300]  (also the origin document's listener, ../shared/baselines;
+ *                                needs python3 with flask and kafka-python)
  * Start a broker first: `deno task kafka start`.
  *
  * @module
  */
 import { parseArgs } from "node:util";
+import { createKafka } from "../lib/kafka/client.ts";
+import { ensureTopics } from "../lib/kafka/topics.ts";
 import { signBody } from "../lib/signature.ts";
 
 const SECRET = "bench-secret";
@@ -22,6 +26,7 @@ const { values } = parseArgs({
     brokers: { type: "string", default: "127.0.0.1:9092" },
     embedded: { type: "boolean", default: false },
     rounds: { type: "string", default: "3" },
+    "seed-requests": { type: "string", default: "0" },
   },
 });
 const total = Number(values.requests);
@@ -29,6 +34,8 @@ const total = Number(values.requests);
 const embedded = values.embedded!;
 const concurrency = Number(values.concurrency);
 const rounds = Number(values.rounds);
+/** `--seed-requests N` also drives N requests at the origin document's Flask listener. */
+const seedRequests = embedded ? 0 : Number(values["seed-requests"]);
 
 interface RunResult {
   seconds: number;
@@ -42,16 +49,27 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 }
 
-async function bodies(prefix: string): Promise<Array<{ body: string; signature: string }>> {
-  return await Promise.all(Array.from({ length: total }, async (_, i) => {
+async function bodies(
+  prefix: string,
+  count: number,
+): Promise<Array<{ body: string; signature: string }>> {
+  const api = "https://api.up.com.au/api/v1";
+  return await Promise.all(Array.from({ length: count }, async (_, i) => {
+    const transaction = `tx-${i % 500}`;
     const body = JSON.stringify({
       data: {
         type: "webhook-events",
         id: `${prefix}-${i}`,
         attributes: { eventType: "TRANSACTION_CREATED", createdAt: new Date().toISOString() },
         relationships: {
-          webhook: { data: { type: "webhooks", id: "bench" } },
-          transaction: { data: { type: "transactions", id: `tx-${i % 500}` } },
+          webhook: {
+            data: { type: "webhooks", id: "bench" },
+            links: { related: `${api}/webhooks/bench` },
+          },
+          transaction: {
+            data: { type: "transactions", id: transaction },
+            links: { related: `${api}/transactions/${transaction}` },
+          },
         },
       },
     });
@@ -59,8 +77,8 @@ async function bodies(prefix: string): Promise<Array<{ body: string; signature: 
   }));
 }
 
-async function drive(url: string, prefix: string): Promise<RunResult> {
-  const requests = await bodies(prefix);
+async function drive(url: string, prefix: string, count = total): Promise<RunResult> {
+  const requests = await bodies(prefix, count);
   const latencies: number[] = [];
   let next = 0;
   let failures = 0;
@@ -83,19 +101,20 @@ async function drive(url: string, prefix: string): Promise<RunResult> {
   latencies.sort((a, b) => a - b);
   return {
     seconds,
-    perSecond: total / seconds,
+    perSecond: count / seconds,
     p50: percentile(latencies, 0.5),
     p99: percentile(latencies, 0.99),
     failures,
   };
 }
 
-async function waitReady(url: string): Promise<void> {
+async function waitReady(url: string, init?: RequestInit): Promise<void> {
   for (let i = 0; i < 200; i++) {
     try {
-      const response = await fetch(url);
+      const response = await fetch(url, init);
       await response.body?.cancel();
-      if (response.ok) return;
+      // Any answer means it listens (the origin listener answers 403 to an unsigned POST).
+      if (response.ok || init !== undefined) return;
     } catch { /* not up yet */ }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -141,6 +160,24 @@ const ceiling = spawn(
   ["run", "--allow-net=127.0.0.1", "--allow-env=PORT,SECRET", "bench/ceiling_server.ts"],
   { PORT: "18490", SECRET },
 );
+const seedTopic = `seed-bench-${Date.now()}`;
+let seed: Deno.ChildProcess | undefined;
+if (seedRequests > 0) {
+  // kafka-python cannot create topics here (the dev broker does not auto-create them).
+  const kafka = createKafka({ brokers: [values.brokers!] });
+  await ensureTopics(kafka, [seedTopic], { partitions: 3 });
+  seed = new Deno.Command("python3", {
+    args: [new URL("../../shared/baselines/seed_listener.py", import.meta.url).pathname],
+    env: {
+      SEED_KEY: SECRET,
+      SEED_KHOST: values.brokers!,
+      SEED_KTOPIC: seedTopic,
+      SEED_PORT: "18495",
+    },
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+}
 try {
   await waitReady("http://127.0.0.1:18480/readyz");
   await waitReady("http://127.0.0.1:18490/healthz");
@@ -187,7 +224,18 @@ try {
       (upbusRun.p99 / ceilingRun.p99).toFixed(2)
     }x (p99 latency)`,
   );
+  if (seed !== undefined) {
+    await waitReady("http://127.0.0.1:18495/", { method: "POST" });
+    const seedRun = await drive("http://127.0.0.1:18495/", "seed", seedRequests);
+    console.log(row(`origin listener (${seedRequests} req)`, seedRun));
+    console.log(
+      `upbus / origin listener: ${(upbusRun.perSecond / seedRun.perSecond).toFixed(1)}x ` +
+        "the throughput (the origin keeps nothing and builds a Kafka producer per request)",
+    );
+  }
 } finally {
+  seed?.kill("SIGTERM");
+  await seed?.status;
   service.kill("SIGTERM");
   ceiling.kill("SIGTERM");
   await service.status;
