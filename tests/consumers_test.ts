@@ -164,6 +164,7 @@ Deno.test("idempotent() keeps a consumer from repeating itself after a restart",
       lines.join("\n"),
     );
     assert.ok(lines.some((line) => line.startsWith("deleted")));
+    assert.equal((await Deno.stat(`${dir}/console.db`)).mode! & 0o777, 0o600, "owner-only");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

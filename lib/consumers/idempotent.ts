@@ -5,6 +5,7 @@
  * at-least-once delivery redelivers after a crash or a rebalance.
  */
 import { DatabaseSync } from "node:sqlite";
+import { createOwnerOnly } from "../store/owner_only.ts";
 import type { ConsumerMessage } from "./consumer.ts";
 
 /** Options for {@linkcode idempotent}. */
@@ -57,6 +58,7 @@ export function idempotent(
   handler: (message: ConsumerMessage) => void | Promise<void>,
   options: IdempotentOptions,
 ): IdempotentHandler {
+  createOwnerOnly(options.path);
   const db = new DatabaseSync(options.path);
   db.exec("PRAGMA journal_mode = WAL");
   db.exec(

@@ -7,6 +7,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import type { WriterReply, WriterRequest } from "./store_worker.ts";
+import { createOwnerOnly } from "./owner_only.ts";
 import { countEvents, selectEvent, type StoreCounts } from "./queries.ts";
 import {
   type AppendOutcome,
@@ -222,10 +223,7 @@ export class EventStore {
  * ```
  */
 export async function openEventStore(options: EventStoreOptions): Promise<EventStore> {
-  const directory = options.path.replace(/[/\\][^/\\]*$/, "");
-  if (directory !== options.path) await Deno.mkdir(directory, { recursive: true, mode: 0o700 });
-  // Create the file owner-only before SQLite opens it: its -wal and -shm files copy its mode.
-  await Deno.writeFile(options.path, new Uint8Array(), { append: true, mode: 0o600 });
+  createOwnerOnly(options.path);
   const worker = new Worker(new URL("./store_worker.ts", import.meta.url).href, {
     type: "module",
     name: "upbus-store-writer",

@@ -9,6 +9,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import type { ConsumerMessage } from "../consumers/consumer.ts";
+import { createOwnerOnly } from "./owner_only.ts";
 
 /** The local log's file name under `DATA_DIR`. */
 export const LOCAL_LOG_FILE = "pipeline.db";
@@ -230,10 +231,8 @@ export async function openLocalLog(
   dataDir: string,
   options: LocalLogOptions = {},
 ): Promise<LocalLog> {
-  await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
   const path = `${dataDir.replace(/\/+$/, "")}/${LOCAL_LOG_FILE}`;
-  // Owner-only before SQLite opens it: its -wal and -shm files copy its mode.
-  await Deno.writeFile(path, new Uint8Array(), { append: true, mode: 0o600 });
+  createOwnerOnly(path);
   const db = new DatabaseSync(path);
   try {
     // Other processes share the file: wait for their short write transactions.
