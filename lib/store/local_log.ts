@@ -227,13 +227,19 @@ export interface LocalLogOptions {
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function openLocalLog(
+export function openLocalLog(
   dataDir: string,
   options: LocalLogOptions = {},
 ): Promise<LocalLog> {
+  // Opening is synchronous (node:sqlite); the promise keeps callers free of that detail.
   const path = `${dataDir.replace(/\/+$/, "")}/${LOCAL_LOG_FILE}`;
-  createOwnerOnly(path);
-  const db = new DatabaseSync(path);
+  let db: DatabaseSync;
+  try {
+    createOwnerOnly(path);
+    db = new DatabaseSync(path);
+  } catch (error) {
+    return Promise.reject(error);
+  }
   try {
     // Other processes share the file: wait for their short write transactions.
     db.exec("PRAGMA busy_timeout = 5000");
@@ -242,7 +248,7 @@ export async function openLocalLog(
     db.exec(SCHEMA);
   } catch (error) {
     db.close();
-    throw error;
+    return Promise.reject(error);
   }
-  return new LocalLog(db, path, options.now ?? Date.now);
+  return Promise.resolve(new LocalLog(db, path, options.now ?? Date.now));
 }
