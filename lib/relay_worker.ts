@@ -9,23 +9,20 @@
 import type { LogLevel } from "./config.ts";
 import { createKafka } from "./kafka/client.ts";
 import { createLogger } from "./log.ts";
-import { type Relay, type RelayStatus, startRelay } from "./relay.ts";
+import { type Relay, type RelayOptions, type RelayStatus, startRelay } from "./relay.ts";
 import { SqliteRelaySource } from "./store/relay_source.ts";
 
-/** How to start the relay in the worker. */
-export interface RelayWorkerConfig {
+/** How to start the relay in the worker: the relay's tuning, plus what the worker builds itself
+ * (its store connection, Kafka client and logger) in plain data that crosses `postMessage`. */
+export interface RelayWorkerConfig
+  extends Omit<RelayOptions, "kafka" | "logger" | "metrics" | "onStatus"> {
   /** The event store's database file. */
   path: string;
+  /** Bootstrap brokers, `host:port`. */
   brokers: string[];
+  /** Client id announced to the brokers. */
   clientId: string;
-  topic: string;
-  partitions?: number;
-  replicationFactor?: number;
-  batchSize?: number;
-  lingerMs?: number;
-  idleCheckMs?: number;
-  initialBackoffMs?: number;
-  maxBackoffMs?: number;
+  /** The worker's log level. */
   logLevel: LogLevel;
 }
 
@@ -48,22 +45,12 @@ let source: SqliteRelaySource | undefined;
 const post = (reply: RelayWorkerReply) => self.postMessage(reply);
 
 function start(config: RelayWorkerConfig): void {
-  const logger = createLogger({ level: config.logLevel, fields: { component: "relay" } });
-  source = new SqliteRelaySource(config.path);
+  const { path, brokers, clientId, logLevel, ...tuning } = config;
+  const logger = createLogger({ level: logLevel, fields: { component: "relay" } });
+  source = new SqliteRelaySource(path);
   relay = startRelay(source, {
-    kafka: createKafka({
-      brokers: config.brokers,
-      clientId: config.clientId,
-      logger: logger.child({ component: "kafkajs" }),
-    }),
-    topic: config.topic,
-    partitions: config.partitions,
-    replicationFactor: config.replicationFactor,
-    batchSize: config.batchSize,
-    lingerMs: config.lingerMs,
-    idleCheckMs: config.idleCheckMs,
-    initialBackoffMs: config.initialBackoffMs,
-    maxBackoffMs: config.maxBackoffMs,
+    ...tuning,
+    kafka: createKafka({ brokers, clientId, logger: logger.child({ component: "kafkajs" }) }),
     logger,
     metrics: {
       published: { inc: (_labels, count = 1) => post({ type: "published", count }) },
