@@ -267,21 +267,31 @@ export function createUpSimulator(options: UpSimulatorOptions = {}): UpSimulator
   });
 
   /** Sends one event per webhook (each webhook gets its own event id); returns the ids. */
+  /** Builds one event for one webhook and hands it to the deliverer; returns the event. */
+  function send(
+    webhook: (typeof bank.webhooks)[number],
+    eventType: WebhookEventType,
+    options: { transactionId?: string; baseUrl: string },
+  ) {
+    const event = buildWebhookEvent(eventType, {
+      webhookId: webhook.id,
+      transactionId: options.transactionId,
+      baseUrl: options.baseUrl,
+      createdAt: now(),
+    });
+    deliverer.deliver({
+      webhookId: webhook.id,
+      url: webhook.url,
+      secretKey: webhook.secretKey,
+      eventId: event.data.id,
+      body: encodeWebhookEvent(event),
+    });
+    return event;
+  }
+
   function fire(eventType: WebhookEventType, transactionId: string, baseUrl: string) {
     return bank.webhooks.map((webhook) => {
-      const event = buildWebhookEvent(eventType, {
-        webhookId: webhook.id,
-        transactionId,
-        baseUrl,
-        createdAt: now(),
-      });
-      deliverer.deliver({
-        webhookId: webhook.id,
-        url: webhook.url,
-        secretKey: webhook.secretKey,
-        eventId: event.data.id,
-        body: encodeWebhookEvent(event),
-      });
+      const event = send(webhook, eventType, { transactionId, baseUrl });
       return { webhookId: webhook.id, eventId: event.data.id };
     });
   }
@@ -456,19 +466,7 @@ export function createUpSimulator(options: UpSimulatorOptions = {}): UpSimulator
   api.post("/webhooks/:id/ping", function pingWebhook(c) {
     const webhook = bank.findWebhook(c.req.param("id"));
     if (webhook === undefined) throw new HttpProblem(404, "The requested resource does not exist.");
-    const event = buildWebhookEvent("PING", {
-      webhookId: webhook.id,
-      baseUrl: apiBase(c),
-      createdAt: now(),
-    });
-    deliverer.deliver({
-      webhookId: webhook.id,
-      url: webhook.url,
-      secretKey: webhook.secretKey,
-      eventId: event.data.id,
-      body: encodeWebhookEvent(event),
-    });
-    return c.json(event, 201);
+    return c.json(send(webhook, "PING", { baseUrl: apiBase(c) }), 201);
   });
 
   api.get("/webhooks/:id/logs", function listDeliveryLogs(c) {
