@@ -18,6 +18,8 @@ export const CONFIG_VARIABLES = [
   "DATA_DIR",
   "MAX_BODY_BYTES",
   "LOG_LEVEL",
+  "OPS_PORT",
+  "OPS_HOST",
 ] as const;
 
 /** The name of one configuration variable. */
@@ -55,6 +57,11 @@ export interface Config {
   maxBodyBytes: number;
   /** Least severe log level written. `LOG_LEVEL`, default `info`. */
   logLevel: LogLevel;
+  /** A separate listener for `/healthz`, `/readyz` and `/metrics`, so that a tunnel to `port`
+   * exposes `/webhook` only. `OPS_PORT`; unset (default): every route on `port`. */
+  opsPort?: number;
+  /** Interface of that listener. `OPS_HOST`, default `127.0.0.1`. */
+  opsHost: string;
 }
 
 /** Reads one variable; returns `undefined` when unset. Defaults to `Deno.env.get`. */
@@ -168,5 +175,7 @@ export function loadConfig(env: EnvReader = (name) => Deno.env.get(name)): Confi
     dataDir: env("DATA_DIR")?.trim() || "./data",
     maxBodyBytes: readInteger(env, "MAX_BODY_BYTES", 256 * 1024, 1024, 64 * 1024 * 1024),
     logLevel,
+    ...(env("OPS_PORT")?.trim() ? { opsPort: readInteger(env, "OPS_PORT", 0, 0, 65535) } : {}),
+    opsHost: env("OPS_HOST")?.trim() || "127.0.0.1",
   };
 }

@@ -24,8 +24,10 @@ export interface ServiceOptions {
 
 /** A running service. */
 export interface Service {
-  /** Where it listens. */
+  /** Where `/webhook` listens. */
   address: Deno.NetAddr;
+  /** Where `/healthz`, `/readyz` and `/metrics` listen, when `OPS_PORT` separates them. */
+  opsAddress?: Deno.NetAddr;
   store: EventStore;
   metrics: ServiceMetrics;
   /** The relay; absent in embedded mode. */
@@ -96,24 +98,25 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     );
   }
 
-  const app = createApp({
-    store,
-    ring,
-    metrics,
-    logger: logger.child({ component: "http" }),
-    maxBodyBytes: config.maxBodyBytes,
-    relayStatus: relay?.status,
-  });
-  let resolveAddress: (address: Deno.NetAddr) => void;
-  const listening = new Promise<Deno.NetAddr>((resolve) => resolveAddress = resolve);
-  const server = Deno.serve({
-    hostname: config.host,
-    port: config.port,
-    onListen: (address) => resolveAddress(address as Deno.NetAddr),
-  }, app.fetch);
-  const address = await listening;
+  const separateOps = config.opsPort !== undefined;
+  const appFor = (routes: "all" | "webhook" | "operations") =>
+    createApp({
+      store,
+      ring,
+      metrics,
+      logger: logger.child({ component: "http" }),
+      maxBodyBytes: config.maxBodyBytes,
+      relayStatus: relay?.status,
+      routes,
+    });
+  const server = await listen(config.host, config.port, appFor(separateOps ? "webhook" : "all"));
+  const ops = separateOps
+    ? await listen(config.opsHost, config.opsPort!, appFor("operations"))
+    : undefined;
+  const address = server.addr;
   logger.info("listening", {
     url: `http://${address.hostname}:${address.port}/webhook`,
+    operations: ops ? `http://${ops.addr.hostname}:${ops.addr.port}/metrics` : "same listener",
     mode: relay ? "kafka" : "embedded",
     topic: config.kafkaTopic,
     signingKeys: ring.size(),
@@ -123,6 +126,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   let stopped: Promise<void> | undefined;
   return {
     address,
+    ...(ops ? { opsAddress: ops.addr } : {}),
     store,
     metrics,
     relay,
@@ -132,7 +136,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
         // shutdown: its request gets no 200 unless its event was already committed.
         let timer: ReturnType<typeof setTimeout> | undefined;
         const drained = await Promise.race([
-          server.shutdown().then(() => true),
+          Promise.all([server.shutdown(), ops?.shutdown()]).then(() => true),
           new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), drainMs)),
         ]);
         clearTimeout(timer);
@@ -145,4 +149,16 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       return stopped;
     },
   };
+}
+
+/** Serves `app` on `hostname:port`; resolves once it listens. */
+async function listen(
+  hostname: string,
+  port: number,
+  app: { fetch: (request: Request) => Response | Promise<Response> },
+): Promise<Deno.HttpServer<Deno.NetAddr> & { addr: Deno.NetAddr }> {
+  const { promise: listening, resolve } = Promise.withResolvers<void>();
+  const server = Deno.serve({ hostname, port, onListen: () => resolve() }, app.fetch);
+  await listening;
+  return server;
 }

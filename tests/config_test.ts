@@ -20,6 +20,7 @@ Deno.test("loadConfig() applies the documented defaults", () => {
     dataDir: "./data",
     maxBodyBytes: 262144,
     logLevel: "info",
+    opsHost: "127.0.0.1",
   });
 });
 
@@ -41,6 +42,7 @@ Deno.test("loadConfig() names the variable and a valid value when one is wrong",
     [{ KAFKA_TOPIC: "has spaces" }, /KAFKA_TOPIC is "has spaces"/],
     [{ KAFKA_TOPIC_PARTITIONS: "0" }, /KAFKA_TOPIC_PARTITIONS is "0"/],
     [{ LOG_LEVEL: "loud" }, /LOG_LEVEL is "loud", expected one of debug, info, warn, error/],
+    [{ OPS_PORT: "metrics" }, /OPS_PORT is "metrics", expected a whole number from 0 to 65535/],
   ];
   for (const [values, message] of cases) {
     await t.step(Object.keys(values)[0], () => {

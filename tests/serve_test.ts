@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { loadConfig } from "../lib/config.ts";
+import { createLogger } from "../lib/log.ts";
+import { startService } from "../lib/service.ts";
 import { consumeWithKcat, kcatHeaders } from "./support/consume.ts";
 import { testBrokers } from "./support/kafka.ts";
 import { serviceDataDir, startServiceProcess } from "./support/service_process.ts";
@@ -89,4 +92,40 @@ Deno.test("the spec's example, signed with openssl and posted with curl, lands i
   const lines = JSON.stringify(service.logs);
   assert.ok(!lines.includes(SECRET), "no secret in any log line");
   assert.ok(service.logs.some((line) => line.msg === "stopped"));
+});
+
+Deno.test("with OPS_PORT, the public listener serves /webhook only and the private one the rest", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "upbus-ops-" });
+  const env: Record<string, string> = {
+    HOST: "127.0.0.1",
+    PORT: "0",
+    OPS_PORT: "0",
+    UP_WEBHOOK_SECRETS: SECRET,
+    DATA_DIR: dataDir,
+  };
+  const service = await startService(loadConfig((name) => env[name]), {
+    logger: createLogger({ write: () => {} }),
+  });
+  try {
+    assert.ok(service.opsAddress, "a second listener");
+    const publicUrl = `http://127.0.0.1:${service.address.port}`;
+    const opsUrl = `http://127.0.0.1:${service.opsAddress.port}`;
+    for (const path of ["/metrics", "/readyz", "/healthz"]) {
+      const hidden = await fetch(`${publicUrl}${path}`);
+      assert.equal(hidden.status, 404, `${path} is not public`);
+      await hidden.body?.cancel();
+      const shown = await fetch(`${opsUrl}${path}`);
+      assert.equal(shown.status, 200, `${path} on the operations listener`);
+      await shown.body?.cancel();
+    }
+    const notHere = await fetch(`${opsUrl}/webhook`, { method: "POST", body: "{}" });
+    assert.equal(notHere.status, 404);
+    await notHere.body?.cancel();
+    const webhook = await fetch(`${publicUrl}/webhook`, { method: "POST", body: "{}" });
+    assert.equal(webhook.status, 401, "the webhook route answers on the public listener");
+    await webhook.body?.cancel();
+  } finally {
+    await service.shutdown();
+    await Deno.remove(dataDir, { recursive: true });
+  }
 });

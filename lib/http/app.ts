@@ -28,6 +28,9 @@ export interface AppOptions {
   relayStatus?: () => RelayStatus;
   /** Monotonic clock in ms for latency; default `performance.now`. */
   clock?: () => number;
+  /** Which routes: `all` (default), `webhook` (`/webhook` only, for the public listener) or
+   * `operations` (`/healthz`, `/readyz`, `/metrics`, for a private one). */
+  routes?: "all" | "webhook" | "operations";
 }
 
 function fail(c: Context, status: number, code: string, message: string): Response {
@@ -45,68 +48,75 @@ export function createApp(options: AppOptions): Hono {
   const clock = options.clock ?? (() => performance.now());
   const intake = createIntake({ ring, store, metrics, logger });
   const app = new Hono();
-
-  app.post("/webhook", async function receiveWebhook(c) {
-    const started = clock();
-    metrics.received.inc();
-    try {
-      const raw = await readBody(c.req.raw, { maxBytes: maxBodyBytes });
-      const result = await intake.accept(raw, c.req.header(SIGNATURE_HEADER) ?? null);
-      const { outcome, ...rest } = result;
-      return c.json({ status: outcome, ...rest }, 200);
-    } catch (error) {
-      const response = errorResponse(error);
-      if (response.status === 413) metrics.rejected.inc({ reason: "too_large" });
-      if (response.status >= 500) {
-        logger.error("webhook not accepted; Up will retry", {
-          status: response.status,
-          error: (error as Error).message,
-        });
-      } else {
-        logger.warn("webhook refused", { status: response.status, code: response.code });
+  function webhookRoutes() {
+    app.post("/webhook", async function receiveWebhook(c) {
+      const started = clock();
+      metrics.received.inc();
+      try {
+        const raw = await readBody(c.req.raw, { maxBytes: maxBodyBytes });
+        const result = await intake.accept(raw, c.req.header(SIGNATURE_HEADER) ?? null);
+        const { outcome, ...rest } = result;
+        return c.json({ status: outcome, ...rest }, 200);
+      } catch (error) {
+        const response = errorResponse(error);
+        if (response.status === 413) metrics.rejected.inc({ reason: "too_large" });
+        if (response.status >= 500) {
+          logger.error("webhook not accepted; Up will retry", {
+            status: response.status,
+            error: (error as Error).message,
+          });
+        } else {
+          logger.warn("webhook refused", { status: response.status, code: response.code });
+        }
+        return fail(c, response.status, response.code, response.message);
+      } finally {
+        metrics.requestSeconds.observe((clock() - started) / 1000);
       }
-      return fail(c, response.status, response.code, response.message);
-    } finally {
-      metrics.requestSeconds.observe((clock() - started) / 1000);
-    }
-  });
-
-  app.all("/webhook", function wrongMethod(c) {
-    metrics.rejected.inc({ reason: "method" });
-    c.header("Allow", "POST");
-    return fail(c, 405, "method_not_allowed", `Cannot ${c.req.method} /webhook: use POST`);
-  });
-
-  app.get("/healthz", function healthz(c) {
-    return c.json({ status: "ok" });
-  });
-
-  app.get("/readyz", async function readyz(c) {
-    const checks: Record<string, string> = {};
-    let ready = true;
-    try {
-      await store.probe();
-      checks.store = "ok";
-    } catch (error) {
-      ready = false;
-      checks.store = (error as Error).message;
-    }
-    if (relayStatus === undefined) checks.kafka = "embedded mode: Kafka not configured";
-    else {
-      const status = relayStatus();
-      checks.kafka = status.connected ? "ok" : `unreachable: ${status.lastError ?? "connecting"}`;
-      ready &&= status.connected;
-    }
-    checks.secrets = ring.size() > 0 ? "ok" : "no webhook secret configured";
-    ready &&= ring.size() > 0;
-    return c.json({ status: ready ? "ready" : "not ready", checks }, ready ? 200 : 503);
-  });
-
-  app.get("/metrics", function metricsText(c) {
-    return c.text(metrics.render(), 200, {
-      "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
     });
-  });
+
+    app.all("/webhook", function wrongMethod(c) {
+      metrics.rejected.inc({ reason: "method" });
+      c.header("Allow", "POST");
+      return fail(c, 405, "method_not_allowed", `Cannot ${c.req.method} /webhook: use POST`);
+    });
+  }
+
+  function operationRoutes() {
+    app.get("/healthz", function healthz(c) {
+      return c.json({ status: "ok" });
+    });
+
+    app.get("/readyz", async function readyz(c) {
+      const checks: Record<string, string> = {};
+      let ready = true;
+      try {
+        await store.probe();
+        checks.store = "ok";
+      } catch (error) {
+        ready = false;
+        checks.store = (error as Error).message;
+      }
+      if (relayStatus === undefined) checks.kafka = "embedded mode: Kafka not configured";
+      else {
+        const status = relayStatus();
+        checks.kafka = status.connected ? "ok" : `unreachable: ${status.lastError ?? "connecting"}`;
+        ready &&= status.connected;
+      }
+      checks.secrets = ring.size() > 0 ? "ok" : "no webhook secret configured";
+      ready &&= ring.size() > 0;
+      return c.json({ status: ready ? "ready" : "not ready", checks }, ready ? 200 : 503);
+    });
+
+    app.get("/metrics", function metricsText(c) {
+      return c.text(metrics.render(), 200, {
+        "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
+      });
+    });
+  }
+
+  const routes = options.routes ?? "all";
+  if (routes !== "operations") webhookRoutes();
+  if (routes !== "webhook") operationRoutes();
 
   app.notFound((c) =>
     fail(c, 404, "not_found", `Cannot ${c.req.method} ${c.req.path}: no such route`)
