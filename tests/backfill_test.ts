@@ -5,6 +5,7 @@ import { consumeWithKcat } from "./support/consume.ts";
 import { testBrokers } from "./support/kafka.ts";
 import { waitFor } from "./support/pipeline.ts";
 import { serviceDataDir } from "./support/service_process.ts";
+import { childEnv } from "./support/upbus_program.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -46,13 +47,7 @@ function startBackfill(env: Record<string, string>, budget: string): Deno.ChildP
     ],
     cwd: ROOT,
     clearEnv: true,
-    env: {
-      PATH: Deno.env.get("PATH") ?? "",
-      HOME: Deno.env.get("HOME") ?? "",
-      ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR")! } : {}),
-      NO_COLOR: "1",
-      ...env,
-    },
+    env: { ...childEnv(), ...env },
     stdout: "piped",
     stderr: "piped",
   }).spawn();

@@ -114,6 +114,16 @@ async function sigtermUnderLoad(env: Record<string, string>) {
   return { dataDir, serve, exit, outcomes, ok, other, inFlight, cut, stored };
 }
 
+/** Exit 0 in time, no answer but 200, nothing cut off, every 200 in the store. */
+function assertCleanStop(run: Awaited<ReturnType<typeof sigtermUnderLoad>>): void {
+  assert.equal(run.exit.code, 0, run.serve.err.join("\n"));
+  assert.ok(run.exit.ms < EXIT_WITHIN_MS, `exit took ${run.exit.ms} ms`);
+  assert.deepEqual(run.other, [], "no answer but 200 (refused connections are fine)");
+  assert.deepEqual(run.cut, [], "no request was cut off after its event was stored");
+  const lost = run.ok.filter((outcome) => !run.stored.has(outcome.id));
+  assert.deepEqual(lost, [], "every event answered 200 is in the store");
+}
+
 Deno.test("SIGTERM under load: every event answered 200 is stored, and the process exits 0", async (t) => {
   await t.step("embedded mode (no Kafka)", async () => {
     const run = await sigtermUnderLoad({});
@@ -123,12 +133,7 @@ Deno.test("SIGTERM under load: every event answered 200 is stored, and the proce
           Math.round(run.exit.ms)
         } ms`,
       );
-      assert.equal(run.exit.code, 0, run.serve.err.join("\n"));
-      assert.ok(run.exit.ms < EXIT_WITHIN_MS, `exit took ${run.exit.ms} ms`);
-      assert.deepEqual(run.other, [], "no answer but 200 (refused connections are fine)");
-      assert.deepEqual(run.cut, [], "no request was cut off after its event was stored");
-      const lost = run.ok.filter((outcome) => !run.stored.has(outcome.id));
-      assert.deepEqual(lost, [], "every event answered 200 is in the store");
+      assertCleanStop(run);
       assert.ok(run.serve.logs.some((log) => log.msg === "stopped"), run.serve.err.join("\n"));
     } finally {
       await Deno.remove(run.dataDir, { recursive: true });
@@ -152,12 +157,7 @@ Deno.test("SIGTERM under load: every event answered 200 is stored, and the proce
             Math.round(run.exit.ms)
           } ms; unpublished at exit: ${stopped?.unpublished}`,
         );
-        assert.equal(run.exit.code, 0, run.serve.err.join("\n"));
-        assert.ok(run.exit.ms < EXIT_WITHIN_MS, `exit took ${run.exit.ms} ms`);
-        assert.deepEqual(run.other, [], "no answer but 200 (refused connections are fine)");
-        assert.deepEqual(run.cut, [], "no request was cut off after its event was stored");
-        const lost = run.ok.filter((outcome) => !run.stored.has(outcome.id));
-        assert.deepEqual(lost, [], "every event answered 200 is in the store");
+        assertCleanStop(run);
         const unpublished = [...run.stored].filter(([, publishedAt]) => publishedAt === null);
         assert.deepEqual(unpublished, [], "the relay published every stored event before exit");
         assert.equal(stopped?.unpublished, 0, JSON.stringify(stopped));

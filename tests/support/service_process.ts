@@ -5,6 +5,7 @@
  * @module
  */
 import { TextLineStream } from "./lines.ts";
+import { childEnv } from "./upbus_program.ts";
 
 export interface ServiceProcess {
   /** `http://127.0.0.1:<port>` */
@@ -35,15 +36,7 @@ export async function startServiceProcess(
     args: ["run", `-P=${options.permissionSet ?? "serve"}`, "main.ts", "serve"],
     cwd: ROOT,
     clearEnv: true,
-    env: {
-      PATH: Deno.env.get("PATH") ?? "",
-      HOME: Deno.env.get("HOME") ?? "",
-      ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR")! } : {}),
-      HOST: "127.0.0.1",
-      PORT: "0",
-      NO_COLOR: "1",
-      ...env,
-    },
+    env: { ...childEnv(), HOST: "127.0.0.1", PORT: "0", ...env },
     stdout: "null",
     stderr: "piped",
   }).spawn();

@@ -29,7 +29,11 @@ export function binaryProgram(path: string): UpbusProgram {
   return { command: path, prefix: [] };
 }
 
-function baseEnv(): Record<string, string> {
+/**
+ * The environment a child `deno` needs after `clearEnv`: PATH, HOME and DENO_DIR (its module
+ * cache), and no colours in its output.
+ */
+export function childEnv(): Record<string, string> {
   const env: Record<string, string> = { NO_COLOR: "1" };
   for (const name of ["PATH", "HOME", "DENO_DIR"]) {
     const value = Deno.env.get(name);
@@ -43,7 +47,7 @@ function spawn(program: UpbusProgram, args: string[], env: Record<string, string
     args: [...program.prefix, ...args],
     cwd: PROJECT_ROOT,
     clearEnv: true,
-    env: { ...baseEnv(), ...env },
+    env: { ...childEnv(), ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
