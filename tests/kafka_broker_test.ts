@@ -7,7 +7,12 @@
 import assert from "node:assert/strict";
 import { type Admin, Kafka, logLevel, type Message } from "kafkajs";
 import { brokerStatus } from "../tasks/kafka_broker.ts";
-import { startTestBroker, TEST_BROKER_DATA_DIR, testBrokers } from "./support/kafka.ts";
+import {
+  startTestBroker,
+  TEST_BROKER_DATA_DIR,
+  TEST_BROKER_PORT,
+  testBrokers,
+} from "./support/kafka.ts";
 
 function client(bootstrap: string): Kafka {
   return new Kafka({
@@ -98,7 +103,7 @@ async function kcat(args: string[]): Promise<string> {
 
 Deno.test("testBrokers() gives a KRaft broker that kafkajs and kcat both use", async (t) => {
   const bootstrap = await testBrokers();
-  assert.equal(bootstrap, "127.0.0.1:19092");
+  assert.equal(bootstrap, `127.0.0.1:${TEST_BROKER_PORT}`);
   assert.equal(await testBrokers(), bootstrap, "a second call reuses the same broker");
 
   const kafka = client(bootstrap);
@@ -150,7 +155,7 @@ Deno.test("testBrokers() gives a KRaft broker that kafkajs and kcat both use", a
     });
 
     await t.step("the shared broker is owned by this test process", async () => {
-      const status = await brokerStatus({ dataDir: TEST_BROKER_DATA_DIR, port: 19092 });
+      const status = await brokerStatus({ dataDir: TEST_BROKER_DATA_DIR, port: TEST_BROKER_PORT });
       // Started here (owned by this process), or reused from `deno task kafka start`.
       assert.ok(status.listening);
       if (status.state === "running") assert.ok(status.owners?.includes(Deno.pid));

@@ -28,8 +28,13 @@ import {
   stopBroker,
 } from "../../tasks/kafka_broker.ts";
 
-/** Client port of the shared test broker; its controller listens on the next port. */
-export const TEST_BROKER_PORT = 19092;
+/**
+ * Client port of the shared test broker; its controller listens on the next port. 19092 unless
+ * `UPBUS_TEST_BROKER_PORT` names another, so that two checkouts can run their suites at once.
+ */
+export const TEST_BROKER_PORT: number = Number(
+  Deno.env.get("UPBUS_TEST_BROKER_PORT") ?? 19092,
+);
 
 /** Data directory of the shared test broker. */
 export const TEST_BROKER_DATA_DIR: string = join(
