@@ -137,12 +137,12 @@ Deno.test("simulate makes events happen through the simulator and reports their 
       assert.equal(result.code, 0, result.err.join("\n"));
       assert.match(
         result.out[0],
-        /^Created HELD transaction (\S+): 2500\.00 AUD, Salary \(income, no category\)$/,
+        /^Created SETTLED transaction (\S+): 2500\.00 AUD, Salary \(income, no category\)$/,
       );
       const id = result.out[0].split(" ")[3].replace(/:$/, "");
       const transaction = await s.up.getTransaction(id);
       assert.equal(transaction.relationships.category.data, null);
-      await run(createSimulateCommand, ["transaction-settled"], s.env);
+      assert.equal(transaction.attributes.status, "SETTLED", "income is never held");
     });
 
     await t.step("income with --category is a usage error", async () => {

@@ -29,7 +29,8 @@ Runs a built-in consumer of TRANSACTIONS_TOPIC (up.transactions) in its consumer
   position  settled and held amounts per account, spend by category today and this month,
             rebuilt from the topic on start, reconciled with GET /accounts every
             RECONCILE_SECONDS (300) when UP_API_TOKEN is set; live dashboard on
-            http://DASHBOARD_HOST:DASHBOARD_PORT/ (127.0.0.1:8081)
+            http://DASHBOARD_HOST:DASHBOARD_PORT/ (127.0.0.1:8081); anywhere but
+            loopback it needs DASHBOARD_PASSWORD (basic auth, any user name)
   ledger    each settled transaction once in DATA_DIR/ledger/transactions.csv and
             DATA_DIR/ledger/journal.ledger (hledger -f DATA_DIR/ledger/journal.ledger balance)
 
@@ -62,13 +63,17 @@ const BUILT_IN: Record<string, Builder> = {
     });
     return Promise.resolve({ ...consumer, handle, close: () => handle.close() });
   },
-  async position({ config, endOffsets, up, logger }) {
+  async position({ config, endOffsets, up, logger, context }) {
     const consumer = createPositionConsumer({
       topic: config.transactionsTopic,
       endOffsets: await endOffsets(),
       up,
       reconcileMs: config.reconcileSeconds * 1000,
-      dashboard: { port: config.dashboardPort, hostname: config.dashboardHost },
+      dashboard: {
+        port: config.dashboardPort,
+        hostname: config.dashboardHost,
+        password: context.env("DASHBOARD_PASSWORD"),
+      },
       timeZone: config.timeZone,
       logger,
     });

@@ -39,7 +39,7 @@ const USAGE =
 Through the simulator (UP_API_BASE points at \`upbus up-sim\` and no --to is given): the
 simulator creates, settles or deletes a transaction (or pings each webhook) and delivers the
 event, signed, to every registered webhook; the command then reports each delivery.
-A positive amount is income (Salary, a refund): Up gives income no category.
+A positive amount is income (Salary, a refund): it arrives SETTLED, with no category.
   transfer   moves --amount (default 100.00) between two of your accounts, by name or id
              (--from Spending --to-account Savings): two settled transactions, each with
              the other account as its transferAccount, each a TRANSACTION_CREATED event
@@ -208,7 +208,7 @@ async function simulateThroughSimulator(
       category: options.category,
     });
     context.out(
-      `Created HELD transaction ${transaction.id}: ${transaction.attributes.amount.value} AUD, ${transaction.attributes.description}${
+      `Created ${transaction.attributes.status} transaction ${transaction.id}: ${transaction.attributes.amount.value} AUD, ${transaction.attributes.description}${
         options.category === undefined ? " (income, no category)" : ""
       }`,
     );

@@ -532,8 +532,8 @@ export function createUpSimulator(options: UpSimulatorOptions = {}): UpSimulator
     } catch (error) {
       throw new HttpProblem(400, (error as Error).message, { pointer: "/amount" });
     }
-    const status = body.status ?? "HELD";
-    if (status !== "HELD" && status !== "SETTLED") {
+    const status = body.status ?? undefined;
+    if (status !== undefined && status !== "HELD" && status !== "SETTLED") {
       throw new HttpProblem(400, "status must be HELD or SETTLED.", { pointer: "/status" });
     }
     let transaction: SimTransaction;

@@ -21,6 +21,8 @@ export const SIM_CATEGORIES: Readonly<Record<string, string | null>> = {
   "pubs-and-bars": "good-life",
   "home": null,
   "groceries": "home",
+  "rent-and-mortgage": "home",
+  "utilities": "home",
   "transport": null,
   "fuel": "transport",
   "public-transport": "transport",
@@ -36,6 +38,8 @@ export const SIM_CATEGORY_NAMES: Readonly<Record<string, string>> = {
   "pubs-and-bars": "Pubs & Bars",
   "home": "Home",
   "groceries": "Groceries",
+  "rent-and-mortgage": "Rent & Mortgage",
+  "utilities": "Utilities",
   "transport": "Transport",
   "fuel": "Fuel",
   "public-transport": "Public Transport",
@@ -102,7 +106,7 @@ export interface NewTransaction {
   categoryId?: string | null;
   /** Default the first transactional account. */
   accountId?: string;
-  /** Default `HELD`. */
+  /** Default `HELD` for a payment, `SETTLED` for income. */
   status?: TransactionStatus;
   rawText?: string | null;
   message?: string | null;
@@ -338,7 +342,8 @@ export class SimulatedBank {
         );
       }
     }
-    const status = input.status ?? "HELD";
+    // Up holds card payments; money coming in arrives settled.
+    const status = input.status ?? (input.amountCents > 0 ? "SETTLED" : "HELD");
     const createdAt = input.createdAt ?? this.#now();
     const transaction: SimTransaction = {
       id: crypto.randomUUID(),

@@ -28,7 +28,7 @@ export interface SimTransactionInput {
   category?: string;
   /** Default the spending account. */
   accountId?: string;
-  /** Default `HELD`. */
+  /** Default `HELD` for a payment, `SETTLED` for income. */
   status?: "HELD" | "SETTLED";
   message?: string;
 }
