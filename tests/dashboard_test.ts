@@ -266,7 +266,11 @@ Deno.test("the dashboard shows a simulated transaction and the new balance witho
           const dir = Deno.env.get("UPBUS_SCREENSHOT")
             ? new URL("../docs/", import.meta.url).pathname
             : screenshots;
-          await page.screenshot({ path: `${dir}/dashboard-${width}.png`, fullPage: true });
+          await page.screenshot({
+            path: `${dir}/dashboard-${width}.png`,
+            fullPage: true,
+            animations: "disabled",
+          });
           assert.ok((await Deno.stat(`${dir}/dashboard-${width}.png`)).size > 10_000);
         },
       );
@@ -285,3 +289,28 @@ Deno.test("the dashboard shows a simulated transaction and the new balance witho
 function snapshotSpendDays(snapshot: { spendDays: { cents: number }[] }): number[] {
   return snapshot.spendDays.map((day) => day.cents);
 }
+
+Deno.test("the page says in words why balances are missing when Up rejects the token", async () => {
+  const sim = serveUpSimulator({ port: 0, seedTransactions: 0 });
+  const position = createPositionConsumer({
+    up: createUpClient({ token: "up:yeah:revoked", baseUrl: sim.baseUrl, maxRetries: 0 }),
+    reconcileMs: 0,
+    dashboard: { port: 0 },
+    logger: quiet,
+  });
+  const browser = await launchChromium();
+  try {
+    await position.reconcile().catch(() => {});
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    await page.goto(position.dashboard!.url);
+    const problem = page.locator("#problem");
+    assert.equal(await problem.isVisible(), true);
+    assert.match(await problem.innerText(), /Up rejected the token \(HTTP 401\)/);
+    assert.match(await problem.innerText(), /Set UP_API_TOKEN/);
+    assert.deepEqual(await page.evaluate(OVERFLOWS), []);
+  } finally {
+    await browser.close();
+    await position.close?.();
+    await sim.shutdown();
+  }
+});

@@ -87,7 +87,9 @@ const PAGE = `<!doctype html>
   .balance-chart { height: 64px; }
   .balance-chart .area { fill: var(--accent-soft); }
   .balance-chart .line { stroke: var(--accent-deep); stroke-width: 2; stroke-linejoin: round; }
-  .spend-chart { height: 180px; }
+  #spend-days { display: flex; flex-direction: column; }
+  #spend-chart { flex: 1 1 auto; min-height: 150px; position: relative; }
+  .spend-chart { position: absolute; inset: 0; height: 100%; }
   .spend-chart .bar { fill: var(--accent); }
   .spend-chart .bar.today { fill: var(--accent-deep); }
   .spend-chart .bar:hover { fill: var(--ink); }
@@ -109,15 +111,17 @@ const PAGE = `<!doctype html>
   .tag { display: inline-block; padding: 0 7px; border-radius: 999px; font-size: 12px; line-height: 20px; font-weight: 600; white-space: nowrap; }
   .tag.held { background: var(--held-soft); color: var(--held); }
   .txs { list-style: none; margin: 0; padding: 0; }
-  .tx { display: grid; grid-template-columns: minmax(0, 1fr) auto; grid-template-areas: "desc amount" "meta status"; gap: 2px 12px; padding: 10px 0; border-top: 1px solid var(--line); align-items: baseline; }
-  .tx:first-child { border-top: 0; }
+  .tx { display: grid; grid-template-columns: minmax(0, 1fr) auto auto; grid-template-areas: "desc status amount" "meta meta date"; gap: 2px 8px; padding: 10px 0; border-top: 1px solid var(--line); align-items: baseline; }
+  .tx:first-child, .tx.head + .tx { border-top: 0; }
   .tx .desc { grid-area: desc; font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
   .tx .amount { grid-area: amount; font-weight: 600; }
   .tx .h-amount { grid-area: amount; text-align: right; }
   .tx .amount.in { color: var(--income); }
   .tx .status-cell { grid-area: status; text-align: right; }
-  .tx .meta { grid-area: meta; display: flex; flex-wrap: wrap; gap: 0 6px; font-size: 13px; color: var(--muted); min-width: 0; }
-  .tx .meta > span { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 100%; }
+  .tx .d { grid-area: date; text-align: right; white-space: nowrap; font-size: 13px; color: var(--muted); }
+  .tx .meta { grid-area: meta; display: flex; gap: 0 6px; font-size: 13px; color: var(--muted); min-width: 0; overflow: hidden; }
+  .tx .meta > span { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; min-width: 0; flex: 0 1 auto; }
+  .tx .meta > .a { flex-shrink: 0; max-width: 50%; }
   .tx .meta > span + span::before { content: "·"; margin-right: 6px; }
   .tx.head { display: none; }
   .new { animation: flash 2.5s ease-out; }
@@ -127,12 +131,17 @@ const PAGE = `<!doctype html>
     .tx { grid-template-columns: minmax(0, 2fr) minmax(0, 1.3fr) minmax(0, 1fr) 11rem 5.5rem 8.5rem; grid-template-areas: "desc cat acct date status amount"; padding: 9px 0; }
     .tx .meta { display: contents; font-size: 14px; }
     .tx .meta > span::before { display: none; }
-    .tx .meta .c { grid-area: cat; } .tx .meta .a { grid-area: acct; } .tx .meta .d { grid-area: date; }
+    .tx { gap: 2px 12px; }
+    .tx .meta .c { grid-area: cat; } .tx .meta .a { grid-area: acct; }
+    .tx .d { text-align: left; font-size: 14px; }
     .tx .meta > span { color: var(--muted); justify-self: stretch; text-align: left; }
     .tx.head { display: grid; padding-top: 0; }
-    .tx.head, .tx.head .meta > span, .tx.head .desc { font-size: 12px; font-weight: 650; color: var(--muted); text-transform: uppercase; letter-spacing: .05em; }
+    .tx.head + .tx { border-top: 1px solid var(--line); }
+    .tx .meta > .a { max-width: none; }
+    .tx.head, .tx.head .meta > span, .tx.head .desc, .tx.head .d { font-size: 12px; font-weight: 650; color: var(--muted); text-transform: uppercase; letter-spacing: .05em; }
   }
   @media (max-width: 420px) {
+    .tx .wd { display: none; }
     .top-inner, main, footer { padding-left: 12px; padding-right: 12px; }
     main { gap: 12px; }
     .card { padding: 14px; }
@@ -174,7 +183,8 @@ const el = (tag, className, text) => {
   return element;
 };
 const ZONE = initial.timeZone;
-const when = new Intl.DateTimeFormat("en-AU", { timeZone: ZONE, weekday: "short", day: "numeric", month: "short", hour: "numeric", minute: "2-digit" });
+const weekday = new Intl.DateTimeFormat("en-AU", { timeZone: ZONE, weekday: "short" });
+const when = new Intl.DateTimeFormat("en-AU", { timeZone: ZONE, day: "numeric", month: "short", hour: "numeric", minute: "2-digit" });
 const clock = new Intl.DateTimeFormat("en-AU", { timeZone: ZONE, hour: "numeric", minute: "2-digit", second: "2-digit" });
 const shortDay = (day) => new Date(day + "T00:00:00Z").toLocaleDateString("en-AU", { day: "numeric", month: "short", timeZone: "UTC" });
 function accountCard(account) {
@@ -191,7 +201,7 @@ function accountCard(account) {
   const split = el("dl", "split");
   const settled = account.balanceCents === null ? account.settledCents : account.balanceCents - account.heldCents;
   split.append(el("dt", "", account.balanceCents === null ? "Settled (seen)" : "Settled"), el("dd", "amount", money(settled)));
-  const held = el("dd", "held");
+  const held = el("dd", account.heldCents === 0 ? "" : "held");
   held.append(el("span", "amount", money(account.heldCents)));
   if (account.heldCount > 0) held.append(el("span", "pending", " · " + account.heldCount + " pending"));
   split.append(el("dt", "", "Held"), held);
@@ -214,10 +224,12 @@ function transactionRow(transaction, changedId) {
   const amount = el("span", "amount" + (transaction.amountCents > 0 ? " in" : ""), money(transaction.amountCents));
   const meta = el("div", "meta");
   meta.append(el("span", "c", transaction.categoryName ?? (transaction.transfer ? "Transfer" : transaction.amountCents > 0 ? "Income" : "Uncategorised")),
-    el("span", "a", transaction.accountName), el("span", "d", when.format(transaction.createdAt)));
+    el("span", "a", transaction.accountName));
+  const date = el("span", "d");
+  date.append(el("span", "wd", weekday.format(transaction.createdAt) + ", "), when.format(transaction.createdAt));
   const status = el("span", "status-cell");
   if (transaction.status === "HELD") status.append(el("span", "tag held", "Held"));
-  row.append(el("span", "desc", transaction.description), meta, status, amount);
+  row.append(el("span", "desc", transaction.description), meta, date, status, amount);
   row.title = transaction.description;
   return row;
 }
@@ -254,8 +266,8 @@ function render(snapshot, changedId) {
   const head = el("li", "tx head");
   head.setAttribute("aria-hidden", "true");
   const headMeta = el("div", "meta");
-  headMeta.append(el("span", "c", "Category"), el("span", "a", "Account"), el("span", "d", "Date"));
-  head.append(el("span", "desc", "Description"), headMeta, el("span", "status-cell", "Status"), el("span", "h-amount", "Amount"));
+  headMeta.append(el("span", "c", "Category"), el("span", "a", "Account"));
+  head.append(el("span", "desc", "Description"), headMeta, el("span", "d", "Date"), el("span", "status-cell", "Status"), el("span", "h-amount", "Amount"));
   const rows = snapshot.recent.map((transaction) => transactionRow(transaction, changedId));
   list.replaceChildren(...(rows.length ? [head, ...rows] : [el("li", "empty", "No transactions yet: they appear here the moment Up sends them.")]));
   for (const transaction of snapshot.recent) seen.add(transaction.id);
