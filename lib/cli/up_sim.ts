@@ -91,8 +91,20 @@ export function createUpSimCommand(overrides: Partial<CliContext> = {}): Command
           );
           return 1;
         }
-        if (error instanceof SyntaxError || error instanceof Deno.errors.PermissionDenied) {
+        if (error instanceof SyntaxError) {
           context.err(`upbus up-sim: ${error.message}`);
+          return 1;
+        }
+        if (
+          error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied
+        ) {
+          context.err(
+            `upbus up-sim: Cannot keep the simulator's state in ${statePath}: ${
+              error instanceof Deno.errors.NotCapable
+                ? "this command may write only under ./data"
+                : "the file or its directory is not writable"
+            }; set DATA_DIR to a writable directory, or pass --in-memory`,
+          );
           return 1;
         }
         throw error;
