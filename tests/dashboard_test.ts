@@ -18,7 +18,6 @@ import { loadConfig } from "../lib/config.ts";
 import { createLogger } from "../lib/log.ts";
 import { startService } from "../lib/service.ts";
 import { createUpClient } from "../lib/up/client.ts";
-import type { SimulatedBank } from "../lib/up/simulator/bank.ts";
 import { serveUpSimulator } from "../lib/up/simulator/server.ts";
 import { launchChromium } from "./support/browser.ts";
 import { testBrokers } from "./support/kafka.ts";
@@ -26,48 +25,7 @@ import { Partitioners } from "kafkajs";
 import { quietKafka, waitFor } from "./support/pipeline.ts";
 
 const quiet = createLogger({ write: () => {} });
-const DAY = 24 * 3_600_000;
 const WIDTHS = [390, 1280, 1920] as const;
-
-/** A month of life before the seeded week: pay, rent, a transfer to savings, groceries. */
-function addHistory(bank: SimulatedBank): void {
-  const now = bank.now();
-  const [spending, savings] = bank.accounts;
-  const settled = (days: number, cents: number, description: string, categoryId?: string) =>
-    bank.addTransaction({
-      amountCents: cents,
-      description,
-      categoryId: categoryId ?? null,
-      status: "SETTLED",
-      createdAt: now - days * DAY,
-    });
-  settled(27.6, 385_000, "Salary");
-  settled(13.6, 385_000, "Salary");
-  settled(26.2, -220_000, "Rent", "rent-and-mortgage");
-  settled(12.2, -220_000, "Rent", "rent-and-mortgage");
-  settled(21.4, -13_480, "Origin Energy", "utilities");
-  for (const days of [25.3, 22.1, 18.4, 15.2, 11.3, 8.1]) {
-    settled(days, -Math.round(6_000 + days * 311), "Harris Farm Markets", "groceries");
-  }
-  for (const days of [24.7, 20.5, 16.8, 10.6, 9.4]) {
-    settled(days, -1_840, "Opal", "public-transport");
-  }
-  settled(19.9, -8_950, "Ampol", "fuel");
-  settled(17.3, -24_900, "JB Hi-Fi", "technology");
-  settled(14.8, -6_420, "The Union Hotel", "pubs-and-bars");
-  bank.transfer({
-    amountCents: 50_000,
-    fromAccountId: spending.id,
-    toAccountId: savings.id,
-    createdAt: now - 13.5 * DAY,
-  });
-  bank.transfer({
-    amountCents: 50_000,
-    fromAccountId: spending.id,
-    toAccountId: savings.id,
-    createdAt: now - 27.5 * DAY,
-  });
-}
 
 /**
  * Run in the page: what overflows or is clipped at its current width; empty when all fits.
@@ -111,8 +69,12 @@ Deno.test("the dashboard shows a simulated transaction and the new balance witho
   const events = `upbus-test-events-${id}`;
   const transactions = `upbus-test-transactions-${id}`;
   const dataDir = await Deno.makeTempDir();
-  const sim = serveUpSimulator({ port: 0, seedTransactions: 25, retryDelaysMs: [100, 500] });
-  addHistory(sim.bank);
+  const sim = serveUpSimulator({
+    port: 0,
+    seedTransactions: 25,
+    seedMonth: true,
+    retryDelaysMs: [100, 500],
+  });
   // The webhook's URL is set once the service listens; its secret is needed before.
   const webhook = sim.bank.addWebhook("http://127.0.0.1:1/webhook", "upbus");
   const env: Record<string, string> = {

@@ -537,3 +537,21 @@ Deno.test("the simulator keeps its state in an owner-only file across restarts",
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("seedMonth gives the simulator a month of pay, rent, bills and transfers", () => {
+  const now = Date.parse("2026-12-01T21:00:00Z");
+  const sim = createUpSimulator({ now: () => now, seedTransactions: 25, seedMonth: true });
+  const { transactions } = sim.bank;
+  const income = transactions.filter((t) => t.amountCents > 0 && !t.transferAccountId);
+  const transfers = transactions.filter((t) => t.transferAccountId);
+  assert.equal(transactions.length, 25 + 23);
+  assert.deepEqual(income.map((t) => t.description), ["Salary", "Salary"]);
+  assert.equal(transfers.length, 4, "two transfers, two legs each");
+  assert.ok(transactions.every((t) => t.status === "SETTLED"));
+  const oldest = Math.min(...transactions.map((t) => t.createdAt));
+  assert.ok(now - oldest < 30 * 24 * 3_600_000, "all within the dashboard's 30 days");
+  assert.ok(
+    sim.bank.balanceOf(sim.bank.accounts[0].id) > 0,
+    "the spending account stays in credit",
+  );
+});

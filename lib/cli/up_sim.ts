@@ -12,7 +12,7 @@ import { type CliContext, cliContext } from "./context.ts";
 
 const USAGE = `Usage: upbus up-sim [--port 8787] [--hostname 127.0.0.1] [--token TOKEN]
                     [--seed 25] [--retry-delays 1000,5000,30000,120000,600000]
-                    [--state FILE | --in-memory]
+                    [--month] [--state FILE | --in-memory]
 
 Runs a local Up API simulator for development and tests: /util/ping, accounts, categories,
 transactions and webhooks under /api/v1, with signed webhook delivery (30 s timeout, only
@@ -26,6 +26,8 @@ Options:
   --hostname HOST      interface to listen on (default 127.0.0.1)
   --token TOKEN        bearer token to accept (default ${DEFAULT_SIM_TOKEN}, a fake)
   --seed N             settled transactions to start with (default 25)
+  --month              also start with a month of pay, rent, bills and transfers to savings
+                       before them, so the dashboard's 30-day charts have a story
   --retry-delays LIST  delivery retry delays in milliseconds, comma-separated
   --state FILE         where to keep the state (default DATA_DIR/up-sim.json, else
                        ./data/up-sim.json)
@@ -58,6 +60,7 @@ export function createUpSimCommand(overrides: Partial<CliContext> = {}): Command
         "retry-delays": { type: "string" },
         state: { type: "string" },
         "in-memory": { type: "boolean" },
+        month: { type: "boolean" },
       });
       if (values.state !== undefined && values["in-memory"]) {
         throw new UsageError("--state and --in-memory contradict each other, pass one");
@@ -81,6 +84,7 @@ export function createUpSimCommand(overrides: Partial<CliContext> = {}): Command
           hostname: values.hostname ?? "127.0.0.1",
           token,
           seedTransactions,
+          seedMonth: values.month ?? false,
           retryDelaysMs,
           statePath,
         });

@@ -43,6 +43,8 @@ export interface UpSimulatorOptions {
   retryDelaysMs?: readonly number[];
   /** Settled transactions to seed the spending account with. Default 25. */
   seedTransactions?: number;
+  /** Also seed a month of pay, rent, bills and transfers before them. Default `false`. */
+  seedMonth?: boolean;
   /**
    * A JSON file keeping accounts, transactions and webhooks across restarts (owner-only).
    * Default none: the state lives in memory and is gone when the simulator stops.
@@ -251,6 +253,7 @@ export function createUpSimulator(options: UpSimulatorOptions = {}): UpSimulator
   const bank = new SimulatedBank({
     now,
     seedTransactions: options.seedTransactions,
+    seedMonth: options.seedMonth,
     statePath: options.statePath,
   });
   const rateLimit = options.rateLimitPerHour ?? 1000;

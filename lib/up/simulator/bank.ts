@@ -121,6 +121,12 @@ export interface SimulatedBankOptions {
   /** How many settled transactions to seed the spending account with. Default 25. */
   seedTransactions?: number;
   /**
+   * Also seed the month before the seeded purchases with a life: two pays, rent, a power bill,
+   * groceries, transport and two transfers to savings (27 transactions), so that a month of
+   * balances and spend has something to show. Default `false`.
+   */
+  seedMonth?: boolean;
+  /**
    * A JSON file that keeps accounts, transactions and webhooks (with their secrets) across
    * restarts, written owner-only after every change; read at start when it exists (then
    * nothing is seeded). Default none: all in memory.
@@ -223,8 +229,46 @@ export class SimulatedBank {
       });
       transaction.settledAt = at + 3_600_000;
     }
+    if (options.seedMonth) this.#seedMonth();
     this.#loading = false;
     this.save();
+  }
+
+  /** A month of life before the seeded purchases; see `seedMonth`. */
+  #seedMonth(): void {
+    const day = 24 * 3_600_000;
+    const now = this.#now();
+    const [spending, savings] = this.accounts;
+    const settled = (days: number, cents: number, description: string, categoryId?: string) =>
+      this.addTransaction({
+        amountCents: cents,
+        description,
+        categoryId: categoryId ?? null,
+        status: "SETTLED",
+        createdAt: now - days * day,
+      });
+    settled(27.6, 385_000, "Salary");
+    settled(13.6, 385_000, "Salary");
+    settled(26.2, -220_000, "Rent", "rent-and-mortgage");
+    settled(12.2, -220_000, "Rent", "rent-and-mortgage");
+    settled(21.4, -13_480, "Origin Energy", "utilities");
+    for (const days of [25.3, 22.1, 18.4, 15.2, 11.3, 8.1]) {
+      settled(days, -Math.round(6_000 + days * 311), "Harris Farm Markets", "groceries");
+    }
+    for (const days of [24.7, 20.5, 16.8, 10.6, 9.4]) {
+      settled(days, -1_840, "Opal", "public-transport");
+    }
+    settled(19.9, -8_950, "Ampol", "fuel");
+    settled(17.3, -24_900, "JB Hi-Fi", "technology");
+    settled(14.8, -6_420, "The Union Hotel", "pubs-and-bars");
+    for (const days of [27.5, 13.5]) {
+      this.transfer({
+        amountCents: 50_000,
+        fromAccountId: spending.id,
+        toAccountId: savings.id,
+        createdAt: now - days * day,
+      });
+    }
   }
 
   /** Where the state is kept, or `undefined` when in memory only. */
