@@ -5,16 +5,18 @@
  */
 import type { Consumer } from "../consumers/consumer.ts";
 import { createConsoleConsumer } from "../consumers/console.ts";
-import { startEmbeddedConsumer } from "../consumers/embedded_runner.ts";
 import { idempotent } from "../consumers/idempotent.ts";
 import { createLedgerConsumer } from "../consumers/ledger.ts";
-import { createPositionConsumer, topicEndOffsets } from "../consumers/position_consumer.ts";
-import { type RunningConsumer, startConsumer } from "../consumers/runner.ts";
+import { createPositionConsumer } from "../consumers/position_consumer.ts";
+import { startConsumer } from "../consumers/runner.ts";
+import type { RecordSource } from "../consumers/source.ts";
 import { createKafka } from "../kafka/client.ts";
+import { kafkaRecordSource } from "../kafka/record_source.ts";
 import { ensureTransactionsTopic } from "../kafka/transaction_record.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { loadPipelineConfig, type PipelineConfig } from "../pipeline_config.ts";
 import { type LocalLog, openLocalLog } from "../store/local_log.ts";
+import { localLogRecordSource } from "../store/local_log_source.ts";
 import { type UpClient, upClientFromEnv } from "../up/client.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
@@ -132,16 +134,14 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
         : undefined;
       const topic = config.transactionsTopic;
       let log: LocalLog | undefined;
-      let start: (consumer: Consumer) => Promise<RunningConsumer>;
-      let endOffsets: () => Promise<Record<number, string>>;
+      let source: RecordSource;
       if (config.kafkaBrokers.length === 0) {
-        const local = log = await openLocalLog(config.dataDir);
+        log = await openLocalLog(config.dataDir);
         logger.info(
           "embedded mode: KAFKA_BROKERS is not set, so the consumer reads the local log",
-          { log: local.path, topic },
+          { log: log.path, topic },
         );
-        start = (consumer) => startEmbeddedConsumer(consumer, { log: local, logger });
-        endOffsets = () => Promise.resolve({ 0: String(local.end(topic)) });
+        source = localLogRecordSource(log);
       } else {
         const kafka = createKafka({
           brokers: config.kafkaBrokers,
@@ -152,14 +152,14 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
           partitions: config.kafkaTopicPartitions,
           replicationFactor: config.kafkaReplicationFactor,
         });
-        start = (consumer) => startConsumer(consumer, { kafka, logger });
-        endOffsets = () => topicEndOffsets(kafka, topic);
+        source = kafkaRecordSource(kafka);
       }
+      const endOffsets = () => source.endOffsets(topic);
       try {
         const consumer = await build({ config, endOffsets, up, logger, context });
         let running;
         try {
-          running = await start(consumer);
+          running = await startConsumer(consumer, { source, logger });
         } catch (error) {
           await consumer.close?.();
           throw error;
