@@ -7,6 +7,10 @@ import type { Consumer } from "../consumers/consumer.ts";
 import { createConsoleConsumer } from "../consumers/console.ts";
 import { idempotent } from "../consumers/idempotent.ts";
 import { createLedgerConsumer } from "../consumers/ledger.ts";
+import { createNotifyConsumer } from "../consumers/notify.ts";
+import { notifyDryRun } from "../consumers/notify_dry_run.ts";
+import { type LoadedRules, loadRules } from "../actions/load.ts";
+import { parseFlags, wholeNumber } from "./args.ts";
 import { createPositionConsumer } from "../consumers/position_consumer.ts";
 import { startConsumer } from "../consumers/runner.ts";
 import type { RecordSource } from "../consumers/source.ts";
@@ -23,6 +27,7 @@ import { UsageError } from "./command.ts";
 import { type CliContext, cliContext } from "./context.ts";
 
 const USAGE = `Usage: upbus consume <console|position|ledger>
+       upbus consume notify [--rules FILE] [--dry-run N]
 
 Runs a built-in consumer of TRANSACTIONS_TOPIC (up.transactions) in its consumer group
 (upbus-<name>), at least once:
@@ -34,6 +39,9 @@ Runs a built-in consumer of TRANSACTIONS_TOPIC (up.transactions) in its consumer
             http://DASHBOARD_HOST:DASHBOARD_PORT/ (127.0.0.1:8081)
   ledger    each settled transaction once in DATA_DIR/ledger/transactions.csv and
             DATA_DIR/ledger/journal.ledger (hledger -f DATA_DIR/ledger/journal.ledger balance)
+  notify    the rules of FILE (NOTIFY_RULES, ./notify.yaml) sent to ntfy, signed webhooks,
+            Telegram or Discord; state and dead letters in DATA_DIR/notify/state.db.
+            --dry-run N: which rules would fire on the latest N transactions; sends nothing
 
 Without KAFKA_BROKERS (embedded mode) it reads the local log DATA_DIR/pipeline.db that
 enrich and backfill write, and commits its offsets there. TZ (Australia/Sydney) sets the
@@ -47,6 +55,8 @@ type Builder = (setup: {
   up: UpClient | undefined;
   logger: Logger;
   context: CliContext;
+  /** For `notify`: the rules file, loaded and checked before anything connects. */
+  notify?: { loaded: LoadedRules; dryRun: number | undefined };
 }) => Promise<Consumer>;
 
 const BUILT_IN: Record<string, Builder> = {
@@ -78,12 +88,7 @@ const BUILT_IN: Record<string, Builder> = {
     return consumer;
   },
   async ledger({ config, up, logger }) {
-    const accountNames: Record<string, string> = {};
-    if (up !== undefined) {
-      for await (const account of up.listAccounts({ pageSize: 100 })) {
-        accountNames[account.id] = account.attributes.displayName;
-      }
-    }
+    const accountNames = await accountNamesOf(up);
     const consumer = await createLedgerConsumer({
       dir: `${config.dataDir}/ledger`,
       topic: config.transactionsTopic,
@@ -93,7 +98,48 @@ const BUILT_IN: Record<string, Builder> = {
     logger.info("ledger files", { csv: consumer.csvPath, journal: consumer.journalPath });
     return consumer;
   },
+  async notify({ config, up, logger, notify }) {
+    const { rules, targets } = notify!.loaded;
+    const consumer = createNotifyConsumer({
+      rules,
+      targets,
+      statePath: `${config.dataDir}/notify/state.db`,
+      topic: config.transactionsTopic,
+      accountNames: await accountNamesOf(up),
+      timeZone: config.timeZone,
+      logger,
+    });
+    logger.info("notify rules loaded", {
+      rules: rules.rules.length,
+      targets: [...targets.keys()],
+      pending: consumer.outbox.counts().pending,
+    });
+    return consumer;
+  },
 };
+
+async function accountNamesOf(up: UpClient | undefined): Promise<Record<string, string>> {
+  const names: Record<string, string> = {};
+  if (up !== undefined) {
+    for await (const account of up.listAccounts({ pageSize: 100 })) {
+      names[account.id] = account.attributes.displayName;
+    }
+  }
+  return names;
+}
+
+function notifyFlags(args: string[], context: CliContext) {
+  const { values } = parseFlags(args, {
+    rules: { type: "string" },
+    "dry-run": { type: "string" },
+  });
+  return {
+    rulesPath: values.rules ?? context.env("NOTIFY_RULES") ?? "./notify.yaml",
+    dryRun: values["dry-run"] === undefined
+      ? undefined
+      : wholeNumber(values["dry-run"], { flag: "dry-run", fallback: 20, min: 1, max: 10_000 }),
+  };
+}
 
 /** The names `consume` accepts. */
 export const CONSUMER_NAMES: readonly string[] = Object.keys(BUILT_IN);
@@ -113,12 +159,11 @@ export const CONSUMER_NAMES: readonly string[] = Object.keys(BUILT_IN);
 export function createConsumeCommand(overrides: Partial<CliContext> = {}): Command {
   return {
     name: "consume",
-    summary: "run a consumer of up.transactions: console, position (dashboard) or ledger",
+    summary: "run a consumer of up.transactions: console, position (dashboard), ledger or notify",
     usage: USAGE,
     async run(args) {
-      if (args.length !== 1) {
-        throw new UsageError(args.length === 0 ? "which consumer?" : `unexpected "${args[1]}"`);
-      }
+      if (args.length === 0) throw new UsageError("which consumer?");
+      if (args.length > 1 && args[0] !== "notify") throw new UsageError(`unexpected "${args[1]}"`);
       const build = BUILT_IN[args[0]];
       if (build === undefined) {
         throw new UsageError(
@@ -127,6 +172,14 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
       }
       const context = cliContext(overrides);
       const config = loadPipelineConfig(context.env);
+      let notify: { loaded: LoadedRules; dryRun: number | undefined } | undefined;
+      if (args[0] === "notify") {
+        const flags = notifyFlags(args.slice(1), context);
+        notify = {
+          loaded: await loadRules(flags.rulesPath, { env: context.env }),
+          dryRun: flags.dryRun,
+        };
+      }
       const logger = createLogger({ level: config.logLevel }).child({ consumer: args[0] });
       await Deno.mkdir(`${config.dataDir}/consumers`, { recursive: true, mode: 0o700 });
       const up = context.env("UP_API_TOKEN")
@@ -156,7 +209,19 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
       }
       const endOffsets = () => source.endOffsets(topic);
       try {
-        const consumer = await build({ config, endOffsets, up, logger, context });
+        if (notify?.dryRun !== undefined) {
+          const lines = await notifyDryRun({
+            source,
+            topic,
+            rules: notify.loaded.rules,
+            last: notify.dryRun,
+            accountNames: await accountNamesOf(up),
+            timeZone: config.timeZone,
+          });
+          for (const line of lines) context.out(line);
+          return 0;
+        }
+        const consumer = await build({ config, endOffsets, up, logger, context, notify });
         let running;
         try {
           running = await startConsumer(consumer, { source, logger });
