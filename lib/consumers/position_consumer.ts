@@ -11,6 +11,7 @@ import type { UpClient } from "../up/client.ts";
 import type { Consumer, ConsumerMessage } from "./consumer.ts";
 import { type Dashboard, type DashboardSnapshot, serveDashboard } from "./dashboard.ts";
 import { type Drift, Position } from "./position.ts";
+import { positionMetrics } from "./position_metrics.ts";
 import { spendChartSvg } from "./spend_chart.ts";
 
 /**
@@ -111,9 +112,11 @@ export function createPositionConsumer(options: PositionConsumerOptions): Positi
     };
   }
 
-  const dashboard = options.dashboard === undefined
-    ? undefined
-    : serveDashboard({ snapshot, ...options.dashboard });
+  const dashboard = options.dashboard === undefined ? undefined : serveDashboard({
+    snapshot,
+    metrics: () => positionMetrics(position, { timeZone: options.timeZone, now }),
+    ...options.dashboard,
+  });
 
   async function reconcile(): Promise<Drift[]> {
     if (options.up === undefined) return [];
