@@ -8,6 +8,8 @@ import { createConsoleConsumer } from "../consumers/console.ts";
 import { idempotent } from "../consumers/idempotent.ts";
 import { createLedgerConsumer } from "../consumers/ledger.ts";
 import { createNotifyConsumer } from "../consumers/notify.ts";
+import { createActualConsumer } from "../consumers/actual.ts";
+import { startActualBridge } from "../actual/bridge_client.ts";
 import { notifyDryRun } from "../consumers/notify_dry_run.ts";
 import { type LoadedRules, loadRules } from "../actions/load.ts";
 import { parseFlags, wholeNumber } from "./args.ts";
@@ -42,6 +44,10 @@ Runs a built-in consumer of TRANSACTIONS_TOPIC (up.transactions) in its consumer
   notify    the rules of FILE (NOTIFY_RULES, ./notify.yaml) sent to ntfy, signed webhooks,
             Telegram or Discord; state and dead letters in DATA_DIR/notify/state.db.
             --dry-run N: which rules would fire on the latest N transactions; sends nothing
+  actual    every transaction into an Actual Budget file on ACTUAL_SERVER_URL (ACTUAL_SYNC_ID,
+            ACTUAL_PASSWORD or ACTUAL_PASSWORD_FILE), history included; runs @actual-app/api
+            under Node.js (ACTUAL_NODE, node), installed by npm ci in ACTUAL_API_DIR
+            (./tools/actual)
 
 Without KAFKA_BROKERS (embedded mode) it reads the local log DATA_DIR/pipeline.db that
 enrich and backfill write, and commits its offsets there. TZ (Australia/Sydney) sets the
@@ -97,6 +103,51 @@ const BUILT_IN: Record<string, Builder> = {
     });
     logger.info("ledger files", { csv: consumer.csvPath, journal: consumer.journalPath });
     return consumer;
+  },
+  async actual({ config, up, logger, context }) {
+    const env = context.env;
+    const need = (name: string, what: string) => {
+      const value = env(name);
+      if (!value) throw new TypeError(`Cannot sync to Actual: ${name} is not set (${what})`);
+      return value;
+    };
+    const serverURL = need("ACTUAL_SERVER_URL", "the sync server, e.g. http://127.0.0.1:5006");
+    const syncId = need("ACTUAL_SYNC_ID", "Actual: Settings, Advanced settings, Sync ID");
+    let password = env("ACTUAL_PASSWORD");
+    const passwordFile = env("ACTUAL_PASSWORD_FILE");
+    if (!password && passwordFile) password = (await Deno.readTextFile(passwordFile)).trim();
+    if (!password) {
+      throw new TypeError(
+        "Cannot sync to Actual: set ACTUAL_PASSWORD or ACTUAL_PASSWORD_FILE (the server password)",
+      );
+    }
+    const bridge = startActualBridge({
+      node: env("ACTUAL_NODE"),
+      apiDir: env("ACTUAL_API_DIR"),
+      onLog: (line) => logger.debug("actual api", { line }),
+    });
+    try {
+      await Deno.mkdir(`${config.dataDir}/actual`, { recursive: true, mode: 0o700 });
+      await bridge.call("open", {
+        serverURL,
+        password,
+        syncId,
+        dataDir: `${config.dataDir}/actual`,
+        budgetPassword: env("ACTUAL_BUDGET_PASSWORD"),
+      });
+      const consumer = await createActualConsumer({
+        bridge,
+        topic: config.transactionsTopic,
+        accountNames: await accountNamesOf(up),
+        timeZone: config.timeZone,
+        logger,
+      });
+      logger.info("actual budget open", { server: serverURL });
+      return consumer;
+    } catch (error) {
+      await bridge.close();
+      throw error;
+    }
   },
   async notify({ config, up, logger, notify }) {
     const { rules, targets } = notify!.loaded;
@@ -159,7 +210,8 @@ export const CONSUMER_NAMES: readonly string[] = Object.keys(BUILT_IN);
 export function createConsumeCommand(overrides: Partial<CliContext> = {}): Command {
   return {
     name: "consume",
-    summary: "run a consumer of up.transactions: console, position (dashboard), ledger or notify",
+    summary:
+      "run a consumer of up.transactions: console, position (dashboard), ledger, notify or actual",
     usage: USAGE,
     async run(args) {
       if (args.length === 0) throw new UsageError("which consumer?");
