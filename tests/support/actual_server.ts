@@ -29,10 +29,18 @@ function freePort(): number {
  * @returns The server; close it after the test.
  */
 export async function startActualServer(): Promise<ActualServer> {
+  const bin = `${TOOLS}node_modules/@actual-app/sync-server/build/bin/actual-server.js`;
+  try {
+    await Deno.stat(bin);
+  } catch {
+    throw new Error(
+      "Cannot start the Actual sync server: tools/actual is not installed; run `npm ci --prefix tools/actual` (.ci/run does)",
+    );
+  }
   const dataDir = await Deno.makeTempDir({ prefix: "upbus-actual-server-" });
   const port = freePort();
   const child = new Deno.Command("node", {
-    args: [`${TOOLS}node_modules/@actual-app/sync-server/build/bin/actual-server.js`],
+    args: [bin],
     env: {
       ACTUAL_PORT: String(port),
       ACTUAL_HOSTNAME: "127.0.0.1",
