@@ -16,6 +16,8 @@ import type { TransactionResource } from "../lib/up/types.ts";
 import { testBrokers } from "./support/kafka.ts";
 import { serveLocalTargets } from "./support/notify_targets.ts";
 import { quietKafka, waitFor } from "./support/pipeline.ts";
+import { serviceDataDir } from "./support/service_process.ts";
+import { startUpbus } from "./support/upbus_program.ts";
 
 const TOPIC = "up.transactions";
 const BASE = "http://up.test/api/v1";
@@ -505,4 +507,46 @@ Deno.test("notify runs on Kafka too, and --dry-run says which rules would fire",
       await running.stop();
     }
   });
+});
+
+Deno.test("consume notify runs under its own permission set, and a SIGTERM stops it cleanly", async () => {
+  await using env = await setup();
+  const dataDir = await serviceDataDir();
+  try {
+    // The rules and the token file where the consume permission set may read them.
+    const rules = (await Deno.readTextFile(env.rulesPath)).replace(
+      `${env.dir}/telegram.token`,
+      `${dataDir}/telegram.token`,
+    );
+    await Deno.writeTextFile(`${dataDir}/notify.yaml`, rules);
+    await Deno.writeTextFile(`${dataDir}/telegram.token`, TELEGRAM_TOKEN);
+    const [running] = await startUpbus(
+      { command: "deno", prefix: ["run", "-P=consume", "--no-prompt", "main.ts"] },
+      ["consume", "notify"],
+      {
+        env: { ...env.env, DATA_DIR: dataDir, NOTIFY_RULES: `${dataDir}/notify.yaml` },
+        ready: (_line, log) => log?.msg === "consumer running" ? true : undefined,
+      },
+    );
+    const log = await openLocalLog(dataDir);
+    try {
+      const bar = env.bank.addTransaction({
+        amountCents: -7000,
+        description: "The Union Hotel",
+        categoryId: "pubs-and-bars",
+      });
+      log.append(TOPIC, [transactionRecord(env.resource(bar), "test")]);
+      await waitFor(() => env.targets.received.length === 2, "ntfy and the webhook");
+    } finally {
+      log.close();
+      const { code } = await running.stop("SIGTERM");
+      assert.equal(code, 0, running.err.join("\n"));
+    }
+    const output = running.err.join("\n") + running.out.join("\n");
+    for (const secret of [NTFY_TOKEN, TELEGRAM_TOKEN, DISCORD.token, WEBHOOK_SECRET]) {
+      assert.ok(!output.includes(secret), "a secret was printed");
+    }
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
 });
