@@ -11,6 +11,8 @@ import { transactionResource } from "../lib/up/simulator/resources.ts";
 import type { TransactionResource } from "../lib/up/types.ts";
 import { startActualServer } from "./support/actual_server.ts";
 import { waitFor } from "./support/pipeline.ts";
+import { serviceDataDir } from "./support/service_process.ts";
+import { startUpbus } from "./support/upbus_program.ts";
 
 const TOPIC = "up.transactions";
 const BASE = "http://up.test/api/v1";
@@ -177,6 +179,62 @@ Deno.test("consume actual keeps a budget on a real Actual sync server in step wi
       assert.deepEqual(ids(after.savings), ids(before.savings));
     });
     log.close();
+
+    await t.step(
+      "consume actual, run as its task runs it, syncs a new purchase and stops on SIGTERM",
+      async () => {
+        const dataDir = await serviceDataDir();
+        try {
+          const [running] = await startUpbus(
+            { command: "deno", prefix: ["run", "-P=consume", "--no-prompt", "main.ts"] },
+            ["consume", "actual"],
+            {
+              env: {
+                DATA_DIR: dataDir,
+                ACTUAL_SERVER_URL: server.url,
+                ACTUAL_SYNC_ID: syncId,
+                ACTUAL_PASSWORD: server.password,
+                ACTUAL_ACCOUNTS: `${spending.id}=Everyday`,
+              },
+              ready: (_line, entry) => entry?.msg === "consumer running" ? true : undefined,
+              timeoutMs: 120_000,
+            },
+          );
+          const local = await openLocalLog(dataDir);
+          const coffee = bank.addTransaction({ amountCents: -450, description: "Campos Coffee" });
+          try {
+            local.append(TOPIC, [record(transactionResource(coffee, BASE))]);
+            await waitFor(
+              () => running.err.some((line) => line.includes('"created Actual account"')),
+              "the Everyday account",
+              60_000,
+            );
+          } finally {
+            local.close();
+            const { code } = await running.stop("SIGTERM");
+            assert.equal(code, 0, running.err.join("\n"));
+          }
+          assert.ok(!running.err.join("\n").includes(server.password), "the password was logged");
+          const reader = await open(`reader-${crypto.randomUUID()}`);
+          try {
+            const accounts = await reader.call<Array<{ id: string; name: string }>>("accounts");
+            const everyday = accounts.find((account) => account.name === "Everyday");
+            assert.ok(everyday, "ACTUAL_ACCOUNTS named the account");
+            const rowsEveryday = await reader.call<ActualRow[]>("transactions", {
+              accountId: everyday.id,
+            });
+            assert.deepEqual(rowsEveryday.map((row) => [row.imported_id, row.amount]), [[
+              coffee.id,
+              -450,
+            ]]);
+          } finally {
+            await reader.close();
+          }
+        } finally {
+          await Deno.remove(dataDir, { recursive: true });
+        }
+      },
+    );
   } finally {
     await server.close();
     await Deno.remove(dir, { recursive: true });

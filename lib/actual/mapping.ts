@@ -102,3 +102,32 @@ export function actualChange(
     ...(transferTo ? { transferTo } : {}),
   };
 }
+
+/**
+ * Reads `ACTUAL_ACCOUNTS`: which Actual account each Up account goes to, as
+ * `Up name or id=Actual name` pairs separated by commas.
+ *
+ * @param text The setting, or `undefined`.
+ * @returns Actual account names by Up account name or id.
+ * @throws {TypeError} If a pair has no `=` or an empty side: the message shows a valid value.
+ *
+ * @example
+ * ```ts
+ * import { parseAccountMap } from "./mapping.ts";
+ * const map = parseAccountMap("Spending=Everyday, Saver=Savings");
+ * if (map.get("Spending") !== "Everyday" || map.get("Saver") !== "Savings") throw new Error();
+ * ```
+ */
+export function parseAccountMap(text: string | undefined): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const pair of (text ?? "").split(",").map((part) => part.trim()).filter(Boolean)) {
+    const [up, actual, ...rest] = pair.split("=").map((side) => side.trim());
+    if (!up || !actual || rest.length > 0) {
+      throw new TypeError(
+        `Cannot read ACTUAL_ACCOUNTS: "${pair}" is not "Up account=Actual account", e.g. ACTUAL_ACCOUNTS="Spending=Everyday,Saver=Savings"`,
+      );
+    }
+    map.set(up, actual);
+  }
+  return map;
+}

@@ -10,6 +10,7 @@ import { createLedgerConsumer } from "../consumers/ledger.ts";
 import { createNotifyConsumer } from "../consumers/notify.ts";
 import { createActualConsumer } from "../consumers/actual.ts";
 import { startActualBridge } from "../actual/bridge_client.ts";
+import { parseAccountMap } from "../actual/mapping.ts";
 import { notifyDryRun } from "../consumers/notify_dry_run.ts";
 import { type LoadedRules, loadRules } from "../actions/load.ts";
 import { parseFlags, wholeNumber } from "./args.ts";
@@ -47,7 +48,8 @@ Runs a built-in consumer of TRANSACTIONS_TOPIC (up.transactions) in its consumer
   actual    every transaction into an Actual Budget file on ACTUAL_SERVER_URL (ACTUAL_SYNC_ID,
             ACTUAL_PASSWORD or ACTUAL_PASSWORD_FILE), history included; runs @actual-app/api
             under Node.js (ACTUAL_NODE, node), installed by npm ci in ACTUAL_API_DIR
-            (./tools/actual)
+            (./tools/actual). Up accounts go to Actual accounts of the same name, created on
+            first use, or as ACTUAL_ACCOUNTS says: "Spending=Everyday,Saver=Savings"
 
 Without KAFKA_BROKERS (embedded mode) it reads the local log DATA_DIR/pipeline.db that
 enrich and backfill write, and commits its offsets there. TZ (Australia/Sydney) sets the
@@ -121,6 +123,7 @@ const BUILT_IN: Record<string, Builder> = {
         "Cannot sync to Actual: set ACTUAL_PASSWORD or ACTUAL_PASSWORD_FILE (the server password)",
       );
     }
+    const mapped = parseAccountMap(env("ACTUAL_ACCOUNTS"));
     const bridge = startActualBridge({
       node: env("ACTUAL_NODE"),
       apiDir: env("ACTUAL_API_DIR"),
@@ -135,10 +138,18 @@ const BUILT_IN: Record<string, Builder> = {
         dataDir: `${config.dataDir}/actual`,
         budgetPassword: env("ACTUAL_BUDGET_PASSWORD"),
       });
+      // Up's names, then ACTUAL_ACCOUNTS: "Up name or id=Actual name".
+      const names = await accountNamesOf(up);
+      for (const [id, name] of Object.entries(names)) {
+        names[id] = mapped.get(id) ?? mapped.get(name) ?? name;
+      }
+      for (const [key, name] of mapped) {
+        if (!(key in names) && /^[0-9a-f-]{36}$/.test(key)) names[key] = name;
+      }
       const consumer = await createActualConsumer({
         bridge,
         topic: config.transactionsTopic,
-        accountNames: await accountNamesOf(up),
+        accountNames: names,
         timeZone: config.timeZone,
         logger,
       });
