@@ -20,6 +20,7 @@ export const BINARY_PERMISSION_SET = "upbus";
 export const RUNTIME_INCLUDES: readonly string[] = [
   "lib/store/store_worker.ts",
   "lib/relay_worker.ts",
+  "lib/actual/bridge.mjs",
 ];
 
 /** The Raspberry Pi's target (64-bit Raspberry Pi OS: Pi 3, 4, 5, Zero 2 W). */
