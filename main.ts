@@ -5,6 +5,7 @@
  * @module
  */
 import { type Command, UsageError } from "./lib/cli/command.ts";
+import { explainPermissionRefusal } from "./lib/cli/permission_refusal.ts";
 import { backfillCommand } from "./lib/cli/backfill.ts";
 import { consumeCommand } from "./lib/cli/consume.ts";
 import { enrichCommand } from "./lib/cli/enrich.ts";
@@ -72,7 +73,10 @@ export async function main(args: string[]): Promise<number> {
       console.error(`upbus ${command.name}: ${error.message}\n\n${command.usage}`);
       return 2;
     }
-    console.error(`upbus ${command.name}: ${error instanceof Error ? error.message : error}`);
+    // A runtime refusal names a Deno flag the user cannot pass: say which setting to change.
+    const message = explainPermissionRefusal(error) ??
+      (error instanceof Error ? error.message : String(error));
+    console.error(`upbus ${command.name}: ${message}`);
     return 1;
   }
 }

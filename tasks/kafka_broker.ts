@@ -668,6 +668,15 @@ export interface StartBrokerOptions {
   timeoutMs?: number;
   /** Receives one line per step taken. Default: silent. */
   log?: (line: string) => void;
+  /**
+   * Properties appended to `server.properties`, after upbus's own: a key given here wins (more
+   * listeners, TLS, SASL). The client port stays a PLAINTEXT listener, used to check readiness.
+   * Default none.
+   */
+  extraProperties?: Record<string, string>;
+  /** Extra arguments of `kafka-storage format` on a new data directory, e.g. `--add-scram`.
+   * Default none. */
+  formatArgs?: string[];
 }
 
 /** A running broker. */
@@ -698,6 +707,7 @@ function serverProperties(o: {
   port: number;
   controllerPort: number;
   logDir: string;
+  extra?: Record<string, string>;
 }): string {
   return `# Written by upbus tasks/kafka_broker.ts on every start: a single-node KRaft broker for
 # development and tests. Edits are lost.
@@ -731,7 +741,7 @@ num.io.threads=2
 num.recovery.threads.per.data.dir=1
 background.threads=2
 log.retention.hours=168
-`;
+${Object.entries(o.extra ?? {}).map(([key, value]) => `${key}=${value}\n`).join("")}`;
 }
 
 function log4j2Xml(logsDir: string): string {
@@ -928,7 +938,12 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Bro
     const propertiesPath = marker(dataDir);
     await Deno.writeTextFile(
       propertiesPath,
-      serverProperties({ port, controllerPort, logDir: storageDir }),
+      serverProperties({
+        port,
+        controllerPort,
+        logDir: storageDir,
+        extra: options.extraProperties,
+      }),
     );
     const logProperty = major >= 4
       ? `-Dlog4j2.configurationFile=${join(dataDir, "log4j2.xml")}`
@@ -949,6 +964,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Bro
         randomClusterId(),
         "--config",
         propertiesPath,
+        ...(options.formatArgs ?? []),
       ], "format Kafka storage");
       if (code !== 0) {
         throw new Error(

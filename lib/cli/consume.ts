@@ -11,6 +11,8 @@ import { createLedgerConsumer } from "../consumers/ledger.ts";
 import { createPositionConsumer, topicEndOffsets } from "../consumers/position_consumer.ts";
 import { type RunningConsumer, startConsumer } from "../consumers/runner.ts";
 import { createKafka } from "../kafka/client.ts";
+import { checkKafkaConnection } from "../kafka/connection_check.ts";
+import { securityProtocol } from "../kafka/connection_config.ts";
 import { ensureTransactionsTopic } from "../kafka/transaction_record.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { loadPipelineConfig, type PipelineConfig } from "../pipeline_config.ts";
@@ -19,6 +21,7 @@ import { type UpClient, upClientFromEnv } from "../up/client.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { type CliContext, cliContext } from "./context.ts";
+import { assertDataDirAllowed } from "../store/data_dir.ts";
 
 const USAGE = `Usage: upbus consume <console|position|ledger>
 
@@ -125,6 +128,7 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
       }
       const context = cliContext(overrides);
       const config = loadPipelineConfig(context.env);
+      assertDataDirAllowed(config.dataDir);
       const logger = createLogger({ level: config.logLevel }).child({ consumer: args[0] });
       await Deno.mkdir(`${config.dataDir}/consumers`, { recursive: true, mode: 0o700 });
       const up = context.env("UP_API_TOKEN")
@@ -143,9 +147,20 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
         start = (consumer) => startEmbeddedConsumer(consumer, { log: local, logger });
         endOffsets = () => Promise.resolve({ 0: String(local.end(topic)) });
       } else {
+        // A wrong password or certificate ends the command here, in one line.
+        await checkKafkaConnection({
+          brokers: config.kafkaBrokers,
+          clientId: config.kafkaClientId,
+          connection: config.kafkaConnection,
+        });
+        logger.info("connected to Kafka", {
+          brokers: config.kafkaBrokers,
+          security: securityProtocol(config.kafkaConnection),
+        });
         const kafka = createKafka({
           brokers: config.kafkaBrokers,
           clientId: config.kafkaClientId,
+          connection: config.kafkaConnection,
           logger,
         });
         await ensureTransactionsTopic(kafka, topic, {

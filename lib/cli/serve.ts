@@ -7,6 +7,7 @@ import { loadConfig } from "../config.ts";
 import { createLogger } from "../log.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
+import { assertDataDirAllowed } from "../store/data_dir.ts";
 
 const USAGE = `Usage: upbus serve
 
@@ -25,6 +26,7 @@ export const serveCommand: Command = {
   async run(args) {
     if (args.length > 0) throw new UsageError(`unexpected argument "${args[0]}"`);
     const config = loadConfig();
+    assertDataDirAllowed(config.dataDir);
     const logger = createLogger({ level: config.logLevel });
     // Loaded here, not at the top: kafkajs reads environment variables as it loads, and the
     // other commands of the CLI have no business granting those.

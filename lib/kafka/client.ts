@@ -6,6 +6,8 @@
  */
 import { Kafka, type logCreator, logLevel } from "kafkajs";
 import type { Logger } from "../log.ts";
+import type { KafkaConnectionConfig } from "./connection_config.ts";
+import { kafkajsConnectionOptions } from "./connection_options.ts";
 
 /** Options for {@linkcode createKafka}. */
 export interface KafkaOptions {
@@ -17,6 +19,10 @@ export interface KafkaOptions {
   logger?: Logger;
   /** Connection timeout in ms; default 3000. */
   connectionTimeout?: number;
+  /** TLS and SASL, from `loadKafkaConnection()`; default plaintext without authentication. */
+  connection?: KafkaConnectionConfig;
+  /** Retries of each request inside kafkajs; default 2. */
+  retries?: number;
 }
 
 function routeLogs(logger: Logger | undefined): logCreator {
@@ -34,7 +40,7 @@ function routeLogs(logger: Logger | undefined): logCreator {
 /**
  * Creates the process's Kafka client.
  *
- * @param options Brokers, client id and logger.
+ * @param options Brokers, client id, TLS and SASL, and logger.
  * @returns A kafkajs client; make producers and admins from it.
  * @throws {TypeError} If no broker is given.
  *
@@ -49,6 +55,7 @@ export function createKafka(options: KafkaOptions): Kafka {
     throw new TypeError("Cannot create Kafka client: no brokers given");
   }
   return new Kafka({
+    ...kafkajsConnectionOptions(options.connection ?? {}),
     brokers: options.brokers,
     clientId: options.clientId ?? "upbus",
     connectionTimeout: options.connectionTimeout ?? 3000,
@@ -56,6 +63,6 @@ export function createKafka(options: KafkaOptions): Kafka {
     logCreator: routeLogs(options.logger),
     // Few retries inside kafkajs: the relay retries with its own backoff, and a send must not
     // hold a shutdown for long.
-    retry: { initialRetryTime: 200, retries: 2, maxRetryTime: 2000 },
+    retry: { initialRetryTime: 200, retries: options.retries ?? 2, maxRetryTime: 2000 },
   });
 }
