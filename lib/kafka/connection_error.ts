@@ -164,6 +164,18 @@ export function describeKafkaError(
       fatal: true,
     };
   }
+  if (
+    tls &&
+    /alert:? (BadCertificate|CertificateRequired|UnknownCA|bad certificate|certificate required|unknown ca)/i
+      .test(text)
+  ) {
+    return {
+      message: tls.cert
+        ? "the broker refused upbus's client certificate: set KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE to a certificate signed by a CA the broker trusts"
+        : "the broker wants a client certificate (set KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE)",
+      fatal: true,
+    };
+  }
   const refused = /getaddrinfo EPERM (\S+)|Requires net access to "([^"]+)"/.exec(text);
   if (codes.has("EPERM") || names.has("NotCapable") || refused) {
     const host = refused?.[1] ?? refused?.[2] ?? "that address";
@@ -188,7 +200,7 @@ export function describeKafkaError(
       fatal: false,
     };
   }
-  if (/Closed connection|Not connected|ECONNRESET|socket hang up/.test(text)) {
+  if (/Closed connection|Not connected|ECONNRESET|EPIPE|socket hang up|write after end/.test(text)) {
     if (tls && sasl === undefined) {
       return {
         message:

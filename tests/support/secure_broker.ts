@@ -164,8 +164,8 @@ export async function makeTestCertificates(dir: string): Promise<TestCertificate
   };
 }
 
-function freePort(hostname = "127.0.0.1"): number {
-  const listener = Deno.listen({ hostname, port: 0 });
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
   return port;
@@ -191,8 +191,9 @@ export async function startSecureBroker(): Promise<SecureBroker> {
   });
   const certDir = await Deno.makeTempDir({ prefix: "upbus-certs-" });
   const certificates = await makeTestCertificates(certDir);
-  const [port, controllerPort, saslSslPort, sslPort, saslPlainPort] = freePorts(5);
-  const otherPort = freePort("127.0.0.2");
+  // The last port serves 127.0.0.2: free on 127.0.0.1 it is all but surely free there too, and
+  // the test process needs no permission for 127.0.0.2 itself.
+  const [port, controllerPort, saslSslPort, sslPort, saslPlainPort, otherPort] = freePorts(6);
   const listeners = {
     PLAINTEXT: `127.0.0.1:${port}`,
     CONTROLLER: `127.0.0.1:${controllerPort}`,
