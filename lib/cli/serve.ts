@@ -15,6 +15,7 @@ Receives Up webhooks on POST /webhook, verifies them, commits them to the local 
 and publishes them to Kafka. Configured by environment variables (see .env.example):
   PORT (8080), HOST (0.0.0.0), UP_WEBHOOK_SECRETS, KAFKA_BROKERS (unset: embedded mode),
   KAFKA_TOPIC (up.webhook-events), DATA_DIR (./data), MAX_BODY_BYTES (262144), LOG_LEVEL (info)
+  TLS and SASL to Kafka: KAFKA_SSL, KAFKA_SSL_CA_FILE, KAFKA_SASL_MECHANISM, ... (docs/kafka.md)
 
 Routes: POST /webhook, GET /healthz, GET /readyz, GET /metrics`;
 

@@ -200,7 +200,9 @@ export function describeKafkaError(
       fatal: false,
     };
   }
-  if (/Closed connection|Not connected|ECONNRESET|EPIPE|socket hang up|write after end/.test(text)) {
+  if (
+    /Closed connection|Not connected|ECONNRESET|EPIPE|socket hang up|write after end/.test(text)
+  ) {
     if (tls && sasl === undefined) {
       return {
         message:
