@@ -24,6 +24,22 @@ import {
   stopBroker,
 } from "../../tasks/kafka_broker.ts";
 
+/** A host name only a test's own network namespace resolves (tests/broker_by_name_test.ts). */
+export const TEST_HOST_NAME = "kafka.upbus.test";
+
+/** The address of {@linkcode TEST_HOST_NAME}, on the loopback interface of that namespace. */
+export const TEST_HOST_ADDRESS = "10.213.7.1";
+
+/** Options of {@linkcode startSecureBroker}. */
+export interface SecureBrokerOptions {
+  /**
+   * Where the second SASL_SSL listener binds and what it advertises; default `127.0.0.2` for
+   * both. A network namespace of the test binds {@linkcode TEST_HOST_ADDRESS} and advertises
+   * {@linkcode TEST_HOST_NAME}, a name clients learn only from the cluster's metadata.
+   */
+  otherAddress?: { bind: string; advertise: string };
+}
+
 /** A SASL user the broker knows. */
 export interface TestUser {
   username: string;
@@ -60,8 +76,11 @@ export interface SecureBroker extends AsyncDisposable {
   readonly ssl: string;
   /** `127.0.0.1:<port>` of the SASL_PLAINTEXT listener. */
   readonly saslPlaintext: string;
-  /** `127.0.0.2:<port>`: SASL_SSL again, on another loopback address than the others. */
+  /** `127.0.0.2:<port>` (or the bound address of `otherAddress`): SASL_SSL again, on another
+   * address than the others. */
   readonly saslSslOtherAddress: string;
+  /** The host and port that listener advertises in the cluster's metadata. */
+  readonly saslSslOtherAdvertised: string;
   /** `127.0.0.1:<port>` of the PLAINTEXT listener (tests only). */
   readonly plaintext: string;
   readonly certificates: TestCertificates;
@@ -113,7 +132,7 @@ export async function makeTestCertificates(dir: string): Promise<TestCertificate
   ], dir);
   await Deno.writeTextFile(
     join(dir, "broker.ext"),
-    "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:127.0.0.2\n",
+    `subjectAltName=DNS:localhost,DNS:${TEST_HOST_NAME},IP:127.0.0.1,IP:127.0.0.2,IP:${TEST_HOST_ADDRESS}\n`,
   );
   for (
     const [name, subject, ext] of [
@@ -181,9 +200,11 @@ function freePorts(count: number): number[] {
  * Starts a broker with TLS and SASL listeners (see the module doc) on free loopback ports, owned
  * by the `deno test` process like every test broker.
  *
+ * @param options Where the second SASL_SSL listener binds and what it advertises.
  * @returns The broker; use it with `await using`.
  */
-export async function startSecureBroker(): Promise<SecureBroker> {
+export async function startSecureBroker(options: SecureBrokerOptions = {}): Promise<SecureBroker> {
+  const other = options.otherAddress ?? { bind: "127.0.0.2", advertise: "127.0.0.2" };
   await Deno.mkdir(join(PROJECT_ROOT, ".kafka"), { recursive: true });
   const dataDir = await Deno.makeTempDir({
     dir: join(PROJECT_ROOT, ".kafka"),
@@ -200,8 +221,9 @@ export async function startSecureBroker(): Promise<SecureBroker> {
     SASL_SSL: `127.0.0.1:${saslSslPort}`,
     SSL: `127.0.0.1:${sslPort}`,
     SASL_PLAINTEXT: `127.0.0.1:${saslPlainPort}`,
-    OTHER_ADDRESS: `127.0.0.2:${otherPort}`,
+    OTHER_ADDRESS: `${other.bind}:${otherPort}`,
   };
+  const advertised = { ...listeners, OTHER_ADDRESS: `${other.advertise}:${otherPort}` };
   const { scram256, scram512, plain } = SECURE_USERS;
   const plainJaas = `org.apache.kafka.common.security.plain.PlainLoginModule required ` +
     `user_${plain.username}="${plain.password}";`;
@@ -221,7 +243,7 @@ export async function startSecureBroker(): Promise<SecureBroker> {
     ownerPid: Deno.pid,
     extraProperties: {
       listeners: Object.entries(listeners).map(([name, at]) => `${name}://${at}`).join(","),
-      "advertised.listeners": Object.entries(listeners)
+      "advertised.listeners": Object.entries(advertised)
         .filter(([name]) => name !== "CONTROLLER")
         .map(([name, at]) => `${name}://${at}`).join(","),
       "listener.security.protocol.map":
@@ -249,6 +271,7 @@ export async function startSecureBroker(): Promise<SecureBroker> {
     ssl: listeners.SSL,
     saslPlaintext: listeners.SASL_PLAINTEXT,
     saslSslOtherAddress: listeners.OTHER_ADDRESS,
+    saslSslOtherAdvertised: advertised.OTHER_ADDRESS,
     plaintext: listeners.PLAINTEXT,
     certificates,
     handle,
