@@ -8,8 +8,7 @@ import { parseArgs } from "node:util";
 import { Partitioners } from "kafkajs";
 import { backfill, checkpointName, readCheckpoint } from "../backfill.ts";
 import { createKafka } from "../kafka/client.ts";
-import { checkKafkaConnection } from "../kafka/connection_check.ts";
-import { securityProtocol } from "../kafka/connection_config.ts";
+import { preflightKafka } from "../kafka/connection_check.ts";
 import { ensureTransactionsTopic, transactionRecord } from "../kafka/transaction_record.ts";
 import { createLogger } from "../log.ts";
 import { loadPipelineConfig } from "../pipeline_config.ts";
@@ -136,14 +135,11 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
         close = () => Promise.resolve(log.close());
       } else {
         // A wrong password or certificate ends the command here, in one line.
-        await checkKafkaConnection({
+        await preflightKafka({
           brokers: config.kafkaBrokers,
           clientId: config.kafkaClientId,
           connection: config.kafkaConnection,
-        });
-        logger.info("connected to Kafka", {
-          brokers: config.kafkaBrokers,
-          security: securityProtocol(config.kafkaConnection),
+          logger,
         });
         const kafka = createKafka({
           brokers: config.kafkaBrokers,

@@ -11,8 +11,7 @@ import { createLedgerConsumer } from "../consumers/ledger.ts";
 import { createPositionConsumer, topicEndOffsets } from "../consumers/position_consumer.ts";
 import { type RunningConsumer, startConsumer } from "../consumers/runner.ts";
 import { createKafka } from "../kafka/client.ts";
-import { checkKafkaConnection } from "../kafka/connection_check.ts";
-import { securityProtocol } from "../kafka/connection_config.ts";
+import { preflightKafka } from "../kafka/connection_check.ts";
 import { ensureTransactionsTopic } from "../kafka/transaction_record.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { loadPipelineConfig, type PipelineConfig } from "../pipeline_config.ts";
@@ -148,14 +147,11 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
         endOffsets = () => Promise.resolve({ 0: String(local.end(topic)) });
       } else {
         // A wrong password or certificate ends the command here, in one line.
-        await checkKafkaConnection({
+        await preflightKafka({
           brokers: config.kafkaBrokers,
           clientId: config.kafkaClientId,
           connection: config.kafkaConnection,
-        });
-        logger.info("connected to Kafka", {
-          brokers: config.kafkaBrokers,
-          security: securityProtocol(config.kafkaConnection),
+          logger,
         });
         const kafka = createKafka({
           brokers: config.kafkaBrokers,

@@ -6,8 +6,7 @@
 import { startEmbeddedEnricher } from "../embedded_enricher.ts";
 import { type Enricher, startEnricher } from "../enricher.ts";
 import { createKafka } from "../kafka/client.ts";
-import { checkKafkaConnection } from "../kafka/connection_check.ts";
-import { securityProtocol } from "../kafka/connection_config.ts";
+import { preflightKafka } from "../kafka/connection_check.ts";
 import { createLogger } from "../log.ts";
 import { loadPipelineConfig } from "../pipeline_config.ts";
 import { type LocalLog, openLocalLog } from "../store/local_log.ts";
@@ -82,14 +81,11 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
         }
       } else {
         // A wrong password or certificate ends the command here, in one line.
-        await checkKafkaConnection({
+        await preflightKafka({
           brokers: config.kafkaBrokers,
           clientId: config.kafkaClientId,
           connection: config.kafkaConnection,
-        });
-        logger.info("connected to Kafka", {
-          brokers: config.kafkaBrokers,
-          security: securityProtocol(config.kafkaConnection),
+          logger,
         });
         const kafka = createKafka({
           brokers: config.kafkaBrokers,

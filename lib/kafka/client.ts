@@ -1,6 +1,6 @@
 /**
- * The Kafka client factory: one `Kafka` instance per process, its logs routed to upbus's
- * structured logger.
+ * The Kafka client factory: one `Kafka` instance per process, with upbus's TLS and SASL settings
+ * (lib/kafka/connection_options.ts), its logs routed to upbus's structured logger.
  *
  * @module
  */
@@ -28,12 +28,17 @@ export interface KafkaOptions {
 function routeLogs(logger: Logger | undefined): logCreator {
   return () => ({ level, log }) => {
     if (logger === undefined) return;
-    const { message, ...fields } = log;
+    const { message, stack, ...fields } = log;
     const line = `kafkajs: ${message}`;
     // kafkajs reports every failed attempt as an error, even those it or upbus retries; upbus
-    // logs what it could not do itself, so kafkajs's own lines stay a level lower.
-    if (level === logLevel.ERROR) logger.warn(line, fields);
-    else if (level <= logLevel.INFO) logger.debug(line, fields);
+    // logs what it could not do itself, so kafkajs's own lines stay a level lower, and a stack
+    // trace only at debug.
+    if (level === logLevel.ERROR) {
+      logger.warn(line, fields);
+      if (stack !== undefined) logger.debug(line, { ...fields, stack });
+    } else if (level <= logLevel.INFO) {
+      logger.debug(line, stack === undefined ? fields : { ...fields, stack });
+    }
   };
 }
 

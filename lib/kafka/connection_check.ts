@@ -5,8 +5,9 @@
  * then ends the command with one line that names the cause and the setting, instead of a stream
  * of kafkajs retries.
  */
+import type { Logger } from "../log.ts";
 import { createKafka } from "./client.ts";
-import type { KafkaConnectionConfig } from "./connection_config.ts";
+import { type KafkaConnectionConfig, securityProtocol } from "./connection_config.ts";
 import { diagnoseKafkaError, KafkaConnectionError } from "./connection_error.ts";
 
 /** Options of {@linkcode checkKafkaConnection}. */
@@ -62,5 +63,37 @@ export async function checkKafkaConnection(
     }, { cause: error });
   } finally {
     await admin.disconnect().catch(() => {});
+  }
+}
+
+/**
+ * The check a command runs before its work: a problem retrying cannot fix (wrong password,
+ * untrusted certificate, TLS mismatch, refused address) stops it with the check's one-line
+ * message; one that may pass (a broker still starting, DNS not up yet) is logged once and the
+ * command goes on, its own retries taking over; success is logged with the protocol in use.
+ *
+ * @param options Brokers, settings and client id, and the command's logger.
+ * @throws {KafkaConnectionError} If the problem is fatal.
+ *
+ * @example
+ * ```ts ignore
+ * import { preflightKafka } from "./connection_check.ts";
+ * await preflightKafka({ brokers: ["127.0.0.1:9092"], logger });
+ * ```
+ */
+export async function preflightKafka(
+  options: KafkaConnectionCheckOptions & { logger: Logger },
+): Promise<void> {
+  const { logger, ...check } = options;
+  try {
+    const brokers = await checkKafkaConnection(check);
+    logger.info("connected to Kafka", {
+      brokers: options.brokers,
+      security: securityProtocol(options.connection ?? {}),
+      clusterBrokers: brokers,
+    });
+  } catch (error) {
+    if (!(error instanceof KafkaConnectionError) || error.fatal) throw error;
+    logger.warn("Kafka not reachable yet; going on, retrying as usual", { error: error.message });
   }
 }
