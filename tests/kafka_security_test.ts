@@ -281,6 +281,27 @@ Deno.test("upbus's client options produce and consume in a group over TLS and SA
       /: the broker does not speak TLS on this port: use its TLS listener's port in KAFKA_BROKERS, or set KAFKA_SSL=false$/,
     ],
     [
+      "a host name the broker's certificate does not name",
+      () =>
+        Promise.resolve([`localhost:${broker.saslSsl.split(":")[1]}`, {
+          ...tlsEnv(broker),
+          KAFKA_SASL_MECHANISM: "scram-sha-512",
+          KAFKA_SASL_USERNAME: scram512.username,
+          KAFKA_SASL_PASSWORD: scram512.password,
+        }]),
+      /: the broker's certificate does not name the host upbus connected to: use the host name of the certificate in KAFKA_BROKERS/,
+    ],
+    [
+      "a mechanism the listener does not offer",
+      () =>
+        Promise.resolve([broker.saslPlaintext, {
+          KAFKA_SASL_MECHANISM: "scram-sha-512",
+          KAFKA_SASL_USERNAME: scram512.username,
+          KAFKA_SASL_PASSWORD: scram512.password,
+        }]),
+      /: the broker does not offer SASL SCRAM-SHA-512: set KAFKA_SASL_MECHANISM to a mechanism its listener enables/,
+    ],
+    [
       "no client certificate for a listener that requires one",
       () => Promise.resolve([broker.ssl, tlsEnv(broker)]),
       /client certificate \(set KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE\)/,

@@ -38,6 +38,8 @@ export class KafkaConnectionError extends Error {
 
 interface ErrorLike {
   name?: string;
+  /** kafkajs protocol errors: the broker's error name, e.g. `UNSUPPORTED_SASL_MECHANISM`. */
+  type?: string;
   message?: string;
   code?: string;
   cause?: unknown;
@@ -102,18 +104,23 @@ export function describeKafkaError(
   const text = errors.map((e) => `${e.message ?? ""}`).join(" | ");
   const codes = new Set(errors.map((e) => e.code).filter((code) => code !== undefined));
   const names = new Set(errors.map((e) => e.name));
+  const types = new Set(errors.map((e) => e.type));
   const { tls, sasl } = connection;
 
+  // kafkajs's own check, or the broker's UNSUPPORTED_SASL_MECHANISM answer.
+  const offered = /SASL (\S+) mechanism is not supported by the server/.exec(text)?.[1] ??
+    (types.has("UNSUPPORTED_SASL_MECHANISM") ||
+        /does not support the requested SASL mechanism/.test(text)
+      ? sasl?.mechanism.toUpperCase() ?? "that mechanism"
+      : undefined);
+  if (offered !== undefined) {
+    return {
+      message:
+        `the broker does not offer SASL ${offered}: set KAFKA_SASL_MECHANISM to a mechanism its listener enables (plain, scram-sha-256, scram-sha-512 or oauthbearer)`,
+      fatal: true,
+    };
+  }
   if (names.has("KafkaJSSASLAuthenticationError")) {
-    const unsupported = /SASL (\S+) mechanism is not supported by the server/.exec(text);
-    if (unsupported) {
-      return {
-        message: `the broker does not offer SASL ${
-          unsupported[1]
-        }: set KAFKA_SASL_MECHANISM to a mechanism its listener enables (plain, scram-sha-256, scram-sha-512 or oauthbearer)`,
-        fatal: true,
-      };
-    }
     const mechanism = sasl?.mechanism.toUpperCase() ?? "SASL";
     if (sasl?.mechanism === "oauthbearer") {
       return {

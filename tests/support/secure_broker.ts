@@ -1,15 +1,17 @@
 /**
  * A real Apache Kafka broker with TLS and SASL for tests, built on `startBroker`: a CA, a broker
  * certificate (for `localhost`, 127.0.0.1 and 127.0.0.2) and a client certificate made with
- * `openssl` at test time, the broker's keystore and truststore in PEM, and these listeners on
- * loopback:
+ * `openssl` at test time (the broker's names: 127.0.0.1, 127.0.0.2 and `kafka.upbus.test`, not
+ * `localhost`, so that `localhost` shows a name mismatch), the broker's keystore and truststore in
+ * PEM, and these listeners on loopback:
  *
  * - `PLAINTEXT` on the client port: readiness checks and replication only;
  * - `SASL_SSL`: SCRAM-SHA-256, SCRAM-SHA-512 (users added by `kafka-storage format --add-scram`),
  *   PLAIN (users in the listener's JAAS config) and OAUTHBEARER (Kafka's unsecured JWT
  *   validator: any well-formed `alg: none` token, as its documentation describes for tests);
  * - `SSL` with `ssl.client.auth=required`: TLS with a client certificate, as Aiven offers;
- * - `SASL_PLAINTEXT` (PLAIN): SASL without TLS, to show what a client without TLS sees.
+ * - `SASL_PLAINTEXT` with PLAIN only: SASL without TLS, to show what a client without TLS sees,
+ *   and a mechanism the listener does not offer.
  *
  * Permissions: those of `startBroker` (`--allow-run=java,mvn`, `./.kafka`, the jar cache),
  * `--allow-run=openssl`, `--allow-read`/`--allow-write` of `/tmp` for the certificates.
@@ -132,7 +134,7 @@ export async function makeTestCertificates(dir: string): Promise<TestCertificate
   ], dir);
   await Deno.writeTextFile(
     join(dir, "broker.ext"),
-    `subjectAltName=DNS:localhost,DNS:${TEST_HOST_NAME},IP:127.0.0.1,IP:127.0.0.2,IP:${TEST_HOST_ADDRESS}\n`,
+    `subjectAltName=DNS:${TEST_HOST_NAME},IP:127.0.0.1,IP:127.0.0.2,IP:${TEST_HOST_ADDRESS}\n`,
   );
   for (
     const [name, subject, ext] of [
@@ -249,6 +251,7 @@ export async function startSecureBroker(options: SecureBrokerOptions = {}): Prom
       "listener.security.protocol.map":
         "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,OTHER_ADDRESS:SASL_SSL",
       "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER",
+      "listener.name.sasl_plaintext.sasl.enabled.mechanisms": "PLAIN",
       ...saslListener("sasl_ssl"),
       ...saslListener("sasl_plaintext"),
       ...saslListener("other_address"),
