@@ -262,12 +262,12 @@ Deno.test("upbus's client options produce and consume in a group over TLS and SA
     [
       "TLS without SASL for a SASL_SSL listener",
       () => Promise.resolve([broker.saslSsl, tlsEnv(broker)]),
-      /: the broker closed the connection after TLS: its listener wants SASL \(set KAFKA_SASL_MECHANISM/,
+      /: the broker's listener wants SASL \(it offers (?:(?:PLAIN|SCRAM-SHA-256|SCRAM-SHA-512|OAUTHBEARER)(?:, |\))){4}: set KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD$/,
     ],
     [
       "nothing for a SASL_PLAINTEXT listener",
       () => Promise.resolve([broker.saslPlaintext, {}]),
-      /: the broker closed the connection: its listener wants SASL: set KAFKA_SASL_MECHANISM/,
+      /: the broker's listener wants SASL \(it offers PLAIN\): set KAFKA_SASL_MECHANISM/,
     ],
     [
       "TLS for a listener without TLS",
@@ -279,6 +279,16 @@ Deno.test("upbus's client options produce and consume in a group over TLS and SA
           KAFKA_SASL_PASSWORD: plain.password,
         }]),
       /: the broker does not speak TLS on this port: use its TLS listener's port in KAFKA_BROKERS, or set KAFKA_SSL=false$/,
+    ],
+    [
+      "SASL for a listener without SASL",
+      () =>
+        Promise.resolve([broker.plaintext, {
+          KAFKA_SASL_MECHANISM: "plain",
+          KAFKA_SASL_USERNAME: plain.username,
+          KAFKA_SASL_PASSWORD: plain.password,
+        }]),
+      /: the broker's listener does not use SASL: use the port of its SASL listener in KAFKA_BROKERS, or unset KAFKA_SASL_MECHANISM$/,
     ],
     [
       "a host name the broker's certificate does not name",
@@ -304,7 +314,7 @@ Deno.test("upbus's client options produce and consume in a group over TLS and SA
     [
       "no client certificate for a listener that requires one",
       () => Promise.resolve([broker.ssl, tlsEnv(broker)]),
-      /client certificate \(set KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE\)/,
+      /: the broker wants a client certificate \(set KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE\)$/,
     ],
   ];
   for (const [name, setup, expected] of wrongs) {

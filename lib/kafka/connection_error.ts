@@ -8,6 +8,7 @@
  */
 import { connect as connectTls } from "node:tls";
 import type { KafkaConnectionConfig } from "./connection_config.ts";
+import { probeListener } from "./listener_probe.ts";
 
 /** What went wrong, for a person. */
 export interface KafkaConnectionProblem {
@@ -58,6 +59,13 @@ function chain(error: unknown): ErrorLike[] {
   }
   return seen;
 }
+
+/** A SASL client at a listener without SASL. */
+const NO_SASL =
+  "the broker's listener does not use SASL: use the port of its SASL listener in KAFKA_BROKERS, or unset KAFKA_SASL_MECHANISM";
+
+/** How every closed-connection message starts. */
+const CLOSED = "the broker closed the connection";
 
 /** TLS verification codes meaning "signed by nobody I trust" (Node's names, which Deno keeps). */
 const UNTRUSTED = new Set([
@@ -119,6 +127,9 @@ export function describeKafkaError(
         `the broker does not offer SASL ${offered}: set KAFKA_SASL_MECHANISM to a mechanism its listener enables (plain, scram-sha-256, scram-sha-512 or oauthbearer)`,
       fatal: true,
     };
+  }
+  if (sasl && types.has("ILLEGAL_SASL_STATE")) {
+    return { message: NO_SASL, fatal: true };
   }
   if (names.has("KafkaJSSASLAuthenticationError")) {
     const mechanism = sasl?.mechanism.toUpperCase() ?? "SASL";
@@ -207,36 +218,29 @@ export function describeKafkaError(
       fatal: false,
     };
   }
+  // A closed connection is all kafkajs sees of a listener that wants TLS, SASL or a client
+  // certificate, but a broker going down looks the same: not fatal until diagnoseKafkaError()
+  // has asked the listener.
   if (
     /Closed connection|Not connected|ECONNRESET|EPIPE|socket hang up|write after end/.test(text)
   ) {
-    if (tls && sasl === undefined) {
-      return {
-        message:
-          "the broker closed the connection after TLS: its listener wants SASL (set KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD) or a client certificate (set KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE)",
-        fatal: true,
-      };
-    }
-    if (tls && tls.cert === undefined) {
-      return {
-        message:
-          "the broker closed the connection after TLS: if its listener wants a client certificate, set KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE",
-        fatal: false,
-      };
-    }
-    if (!tls && sasl === undefined) {
-      return {
-        message:
-          "the broker closed the connection: its listener wants TLS (set KAFKA_SSL=true) or SASL (set KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD)",
-        fatal: true,
-      };
-    }
-    if (!tls) {
-      return {
-        message: "the broker closed the connection: if its listener wants TLS, set KAFKA_SSL=true",
-        fatal: false,
-      };
-    }
+    const wants = [
+      ...(tls ? [] : ["TLS (set KAFKA_SSL=true)"]),
+      ...(sasl
+        ? []
+        : ["SASL (set KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD)"]),
+      ...(tls && !tls.cert
+        ? ["a client certificate (set KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE)"]
+        : []),
+    ];
+    return {
+      message: `${CLOSED}${tls ? " after TLS" : ""}: ${
+        wants.length > 0
+          ? `its listener may want ${wants.join(" or ")}, or it is going down`
+          : "it may be going down"
+      }`,
+      fatal: false,
+    };
   }
   return undefined;
 }
@@ -257,7 +261,7 @@ function speaksTls(broker: string, timeoutMs: number): Promise<boolean> {
   const host = broker.slice(0, at).replace(/^\[|\]$/g, "");
   const port = Number(broker.slice(at + 1));
   return new Promise((resolve) => {
-    const socket = connectTls({ host, port, rejectUnauthorized: false, servername: undefined });
+    const socket = connectTls({ host, port, rejectUnauthorized: false });
     const done = (result: boolean) => {
       clearTimeout(timer);
       socket.removeAllListeners();
@@ -273,9 +277,11 @@ function speaksTls(broker: string, timeoutMs: number): Promise<boolean> {
 }
 
 /**
- * {@linkcode describeKafkaError}, sharpened by looking at the broker: when a client without TLS
- * saw its connection closed, a TLS handshake with the first bootstrap broker tells "TLS required
- * by the broker: set KAFKA_SSL=true" from a listener that wants SASL.
+ * {@linkcode describeKafkaError}, made sure by asking the broker: when the connection was just
+ * closed, a TLS handshake and a `SaslHandshake` to the first bootstrap broker tell "TLS required
+ * by the broker: set KAFKA_SSL=true" from "its listener wants SASL (it offers ...)", "does not use
+ * SASL" or "wants a client certificate", each fatal. A broker that does not answer leaves the
+ * problem as it was, not fatal.
  *
  * @param error What kafkajs threw.
  * @param options Brokers and settings.
@@ -291,23 +297,49 @@ export async function diagnoseKafkaError(
   error: unknown,
   options: DiagnoseOptions,
 ): Promise<KafkaConnectionProblem | undefined> {
-  const problem = describeKafkaError(error, options.connection);
-  const closed = problem?.message.startsWith("the broker closed the connection:");
-  if (closed && options.connection.tls === undefined && options.brokers.length > 0) {
-    if (await speaksTls(options.brokers[0], options.timeoutMs ?? 3000)) {
+  const { connection, brokers } = options;
+  const problem = describeKafkaError(error, connection);
+  if (!problem?.message.startsWith(CLOSED) || brokers.length === 0) return problem;
+  const timeoutMs = options.timeoutMs ?? 3000;
+  const { tls, sasl } = connection;
+  if (!tls && await speaksTls(brokers[0], timeoutMs)) {
+    return {
+      message:
+        "TLS required by the broker: set KAFKA_SSL=true (and KAFKA_SSL_CA_FILE if its CA is private)",
+      fatal: true,
+    };
+  }
+  const listener = await probeListener(brokers[0], {
+    tls: tls !== undefined,
+    cert: tls?.cert,
+    key: tls?.key,
+    timeoutMs,
+  });
+  if (listener.kind === "sasl") {
+    const offers = `it offers ${listener.mechanisms.join(", ")}`;
+    if (sasl === undefined) {
       return {
         message:
-          "TLS required by the broker: set KAFKA_SSL=true (and KAFKA_SSL_CA_FILE if its CA is private)",
+          `the broker's listener wants SASL (${offers}): set KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD`,
         fatal: true,
       };
     }
-    if (options.connection.sasl === undefined) {
+    if (!listener.mechanisms.includes(sasl.mechanism.toUpperCase())) {
       return {
         message:
-          "the broker closed the connection: its listener wants SASL: set KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD",
+          `the broker does not offer SASL ${sasl.mechanism.toUpperCase()} (${offers}): set KAFKA_SASL_MECHANISM to one of those`,
         fatal: true,
       };
     }
+  } else if (listener.kind === "no-sasl" && sasl !== undefined) {
+    return { message: NO_SASL, fatal: true };
+  } else if (listener.kind === "client-certificate") {
+    return {
+      message: tls?.cert
+        ? "the broker refused upbus's client certificate: set KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE to a certificate signed by a CA the broker trusts"
+        : "the broker wants a client certificate (set KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE)",
+      fatal: true,
+    };
   }
   return problem;
 }
