@@ -17,7 +17,7 @@ const NAMESPACE = ["--net", "--mount", "--fork", "--kill-child"];
 async function namespacesWork(): Promise<string | undefined> {
   try {
     const { code, stderr } = await new Deno.Command("unshare", {
-      args: [...NAMESPACE, "true"],
+      args: [...NAMESPACE, "ip", "link", "set", "lo", "up"],
       stdin: "null",
       stdout: "null",
       stderr: "piped",
