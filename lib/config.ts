@@ -4,6 +4,12 @@
  *
  * @module
  */
+import {
+  KAFKA_CONNECTION_VARIABLES,
+  type KafkaConnectionConfig,
+  loadKafkaConnection,
+  type LoadKafkaConnectionOptions,
+} from "./kafka/connection_config.ts";
 
 /** Every environment variable the service reads; `deno.json` permission sets list the same. */
 export const CONFIG_VARIABLES = [
@@ -21,6 +27,7 @@ export const CONFIG_VARIABLES = [
   "OPS_PORT",
   "OPS_HOST",
   "RELAY_STALL_SECONDS",
+  ...KAFKA_CONNECTION_VARIABLES,
 ] as const;
 
 /** The name of one configuration variable. */
@@ -47,6 +54,9 @@ export interface Config {
   kafkaTopic: string;
   /** Client id the producer announces. `KAFKA_CLIENT_ID`, default `upbus`. */
   kafkaClientId: string;
+  /** TLS and SASL for every Kafka client (`KAFKA_SSL*`, `KAFKA_SASL*`); `{}` in embedded mode
+   * and for plaintext. Holds secrets: never log it. */
+  kafkaConnection: KafkaConnectionConfig;
   /** Partitions for topics upbus creates. `KAFKA_TOPIC_PARTITIONS`, default 3. */
   kafkaTopicPartitions: number;
   /** Replication factor for topics upbus creates; -1 means the broker default.
@@ -136,9 +146,11 @@ const TOPIC = /^[A-Za-z0-9._-]{1,245}$/;
  * Loads and validates the configuration.
  *
  * @param env Reads one variable; defaults to `Deno.env.get`.
+ * @param options How the TLS and password files are read (tests pass their own).
  * @returns The validated configuration.
- * @throws {RangeError} If a variable holds a value out of range or of the wrong shape; the
- * message names the variable and what a valid value looks like.
+ * @throws {RangeError} If a variable holds a value out of range or of the wrong shape, or the
+ * Kafka TLS and SASL settings do not fit together; the message names the variable and what a
+ * valid value looks like.
  *
  * @example
  * ```ts
@@ -147,7 +159,10 @@ const TOPIC = /^[A-Za-z0-9._-]{1,245}$/;
  * if (config.port !== 8080) throw new Error("unexpected");
  * ```
  */
-export function loadConfig(env: EnvReader = (name) => Deno.env.get(name)): Config {
+export function loadConfig(
+  env: EnvReader = (name) => Deno.env.get(name),
+  options: LoadKafkaConnectionOptions = {},
+): Config {
   const kafkaBrokers = readList(env, "KAFKA_BROKERS");
   for (const broker of kafkaBrokers) {
     if (!BROKER.test(broker)) {
@@ -174,6 +189,8 @@ export function loadConfig(env: EnvReader = (name) => Deno.env.get(name)): Confi
     kafkaBrokers,
     kafkaTopic,
     kafkaClientId: env("KAFKA_CLIENT_ID")?.trim() || "upbus",
+    // Embedded mode talks to no broker: its TLS and SASL settings are not read.
+    kafkaConnection: kafkaBrokers.length > 0 ? loadKafkaConnection(env, options) : {},
     kafkaTopicPartitions: readInteger(env, "KAFKA_TOPIC_PARTITIONS", 3, 1, 10_000),
     kafkaReplicationFactor: readInteger(env, "KAFKA_REPLICATION_FACTOR", -1, -1, 100),
     dataDir: env("DATA_DIR")?.trim() || "./data",

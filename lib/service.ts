@@ -7,6 +7,7 @@
  */
 import type { Config } from "./config.ts";
 import { createApp } from "./http/app.ts";
+import { securityProtocol } from "./kafka/connection_config.ts";
 import type { Logger } from "./log.ts";
 import { createMetrics, type ServiceMetrics } from "./metrics.ts";
 import { describeRelay, type Relay } from "./relay.ts";
@@ -84,6 +85,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     relay = startRelayThread(store, {
       brokers: config.kafkaBrokers,
       clientId: config.kafkaClientId,
+      connection: config.kafkaConnection,
       topic: config.kafkaTopic,
       partitions: config.kafkaTopicPartitions,
       replicationFactor: config.kafkaReplicationFactor,
@@ -124,6 +126,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     url: `http://${address.hostname}:${address.port}/webhook`,
     operations: ops ? `http://${ops.addr.hostname}:${ops.addr.port}/metrics` : "same listener",
     mode: relay ? "kafka" : "embedded",
+    ...(relay ? { kafka: securityProtocol(config.kafkaConnection) } : {}),
     topic: config.kafkaTopic,
     signingKeys: ring.size(),
   });

@@ -15,6 +15,7 @@ Deno.test("loadConfig() applies the documented defaults", () => {
     kafkaBrokers: [],
     kafkaTopic: "up.webhook-events",
     kafkaClientId: "upbus",
+    kafkaConnection: {},
     kafkaTopicPartitions: 3,
     kafkaReplicationFactor: -1,
     dataDir: "./data",

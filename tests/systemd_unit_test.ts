@@ -99,7 +99,15 @@ Deno.test("deploy/upbus.service has the user, state, secrets, restart and harden
 Deno.test("the unit's data directory is the one the binary's permissions allow", () => {
   const set = JSON.parse(Deno.readTextFileSync(`${PROJECT_ROOT}deno.json`))
     .permissions[BINARY_PERMISSION_SET];
-  assert.ok(set.read.includes(DATA_DIR) && set.write.includes(DATA_DIR), JSON.stringify(set));
+  // A grant is a list, `true`, or `{ allow, deny }`; a denied parent directory wins.
+  const grants = (grant: boolean | string[] | { allow: boolean | string[]; deny?: string[] }) => {
+    const { allow, deny = [] } = typeof grant === "object" && !Array.isArray(grant)
+      ? grant
+      : { allow: grant };
+    const allowed = allow === true || (Array.isArray(allow) && allow.includes(DATA_DIR));
+    return allowed && !deny.some((path) => DATA_DIR === path || DATA_DIR.startsWith(`${path}/`));
+  };
+  assert.ok(grants(set.read) && grants(set.write), JSON.stringify(set));
 });
 
 Deno.test("deploy/upbus.env.example sets only variables the binary may read, and not DATA_DIR", () => {

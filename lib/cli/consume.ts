@@ -19,6 +19,7 @@ import { startConsumer } from "../consumers/runner.ts";
 import type { RecordSource } from "../consumers/source.ts";
 import { createKafka } from "../kafka/client.ts";
 import { kafkaRecordSource } from "../kafka/record_source.ts";
+import { preflightKafka } from "../kafka/connection_check.ts";
 import { ensureTransactionsTopic } from "../kafka/transaction_record.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { loadPipelineConfig, type PipelineConfig } from "../pipeline_config.ts";
@@ -28,6 +29,7 @@ import { type UpClient, upClientFromEnv } from "../up/client.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { type CliContext, cliContext } from "./context.ts";
+import { assertDataDirAllowed } from "../store/data_dir.ts";
 
 const USAGE = `Usage: upbus consume <console|position|ledger>
        upbus consume notify [--rules FILE] [--dry-run N]
@@ -259,6 +261,7 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
           dryRun: flags.dryRun,
         };
       }
+      assertDataDirAllowed(config.dataDir);
       const logger = createLogger({ level: config.logLevel }).child({ consumer: args[0] });
       await Deno.mkdir(`${config.dataDir}/consumers`, { recursive: true, mode: 0o700 });
       const up = context.env("UP_API_TOKEN")
@@ -275,9 +278,17 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
         );
         source = localLogRecordSource(log);
       } else {
+        // A wrong password or certificate ends the command here, in one line.
+        await preflightKafka({
+          brokers: config.kafkaBrokers,
+          clientId: config.kafkaClientId,
+          connection: config.kafkaConnection,
+          logger,
+        });
         const kafka = createKafka({
           brokers: config.kafkaBrokers,
           clientId: config.kafkaClientId,
+          connection: config.kafkaConnection,
           logger,
         });
         await ensureTransactionsTopic(kafka, topic, {

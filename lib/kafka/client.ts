@@ -1,11 +1,13 @@
 /**
- * The Kafka client factory: one `Kafka` instance per process, its logs routed to upbus's
- * structured logger.
+ * The Kafka client factory: one `Kafka` instance per process, with upbus's TLS and SASL settings
+ * (lib/kafka/connection_options.ts), its logs routed to upbus's structured logger.
  *
  * @module
  */
 import { Kafka, type logCreator, logLevel } from "kafkajs";
 import type { Logger } from "../log.ts";
+import type { KafkaConnectionConfig } from "./connection_config.ts";
+import { kafkajsConnectionOptions } from "./connection_options.ts";
 
 /** Options for {@linkcode createKafka}. */
 export interface KafkaOptions {
@@ -17,24 +19,33 @@ export interface KafkaOptions {
   logger?: Logger;
   /** Connection timeout in ms; default 3000. */
   connectionTimeout?: number;
+  /** TLS and SASL, from `loadKafkaConnection()`; default plaintext without authentication. */
+  connection?: KafkaConnectionConfig;
+  /** Retries of each request inside kafkajs; default 2. */
+  retries?: number;
 }
 
 function routeLogs(logger: Logger | undefined): logCreator {
   return () => ({ level, log }) => {
     if (logger === undefined) return;
-    const { message, ...fields } = log;
+    const { message, stack, ...fields } = log;
     const line = `kafkajs: ${message}`;
     // kafkajs reports every failed attempt as an error, even those it or upbus retries; upbus
-    // logs what it could not do itself, so kafkajs's own lines stay a level lower.
-    if (level === logLevel.ERROR) logger.warn(line, fields);
-    else if (level <= logLevel.INFO) logger.debug(line, fields);
+    // logs what it could not do itself, so kafkajs's own lines stay a level lower, and a stack
+    // trace only at debug.
+    if (level === logLevel.ERROR) {
+      logger.warn(line, fields);
+      if (stack !== undefined) logger.debug(line, { ...fields, stack });
+    } else if (level <= logLevel.INFO) {
+      logger.debug(line, stack === undefined ? fields : { ...fields, stack });
+    }
   };
 }
 
 /**
  * Creates the process's Kafka client.
  *
- * @param options Brokers, client id and logger.
+ * @param options Brokers, client id, TLS and SASL, and logger.
  * @returns A kafkajs client; make producers and admins from it.
  * @throws {TypeError} If no broker is given.
  *
@@ -49,6 +60,7 @@ export function createKafka(options: KafkaOptions): Kafka {
     throw new TypeError("Cannot create Kafka client: no brokers given");
   }
   return new Kafka({
+    ...kafkajsConnectionOptions(options.connection ?? {}),
     brokers: options.brokers,
     clientId: options.clientId ?? "upbus",
     connectionTimeout: options.connectionTimeout ?? 3000,
@@ -56,6 +68,6 @@ export function createKafka(options: KafkaOptions): Kafka {
     logCreator: routeLogs(options.logger),
     // Few retries inside kafkajs: the relay retries with its own backoff, and a send must not
     // hold a shutdown for long.
-    retry: { initialRetryTime: 200, retries: 2, maxRetryTime: 2000 },
+    retry: { initialRetryTime: 200, retries: options.retries ?? 2, maxRetryTime: 2000 },
   });
 }
