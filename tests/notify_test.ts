@@ -282,14 +282,19 @@ Deno.test("notify sends each matching transaction once to ntfy, a signed webhook
         const kinds = targets.received.map((r) => r.kind).sort();
         assert.deepEqual(kinds, ["discord", "ntfy", "telegram", "webhook", "webhook"]);
         const telegram = targets.received.find((r) => r.kind === "telegram")!;
-        // No click template and no deepLinkURL from Up: no button.
+        // No click template: the button opens the transaction's deepLinkURL, as Up gives it.
         assert.deepEqual(telegram.body, {
           chat_id: "4242",
           text: "Settled: The Union Hotel $52.30",
+          reply_markup: {
+            inline_keyboard: [[{ text: "Open in Up", url: `up://transaction/${bar.id}` }]],
+          },
         });
         const discord = targets.received.find((r) => r.kind === "discord")!;
         assert.equal(discord.body.content, "Settled $52.30");
-        assert.deepEqual(discord.body.embeds, [{ title: "The Union Hotel" }]);
+        assert.deepEqual(discord.body.embeds, [
+          { title: "The Union Hotel", url: `up://transaction/${bar.id}` },
+        ]);
       },
     );
 
