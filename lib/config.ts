@@ -20,6 +20,11 @@ export const CONFIG_VARIABLES = [
   "LOG_LEVEL",
   "OPS_PORT",
   "OPS_HOST",
+  "HEADERS_TIMEOUT_SECONDS",
+  "REQUEST_TIMEOUT_SECONDS",
+  "IDLE_TIMEOUT_SECONDS",
+  "MAX_CONNECTIONS",
+  "MAX_CONNECTIONS_PER_CLIENT",
 ] as const;
 
 /** The name of one configuration variable. */
@@ -62,6 +67,21 @@ export interface Config {
   opsPort?: number;
   /** Interface of that listener. `OPS_HOST`, default `127.0.0.1`. */
   opsHost: string;
+  /** Seconds a client has to send a request's headers (and a new connection its first byte)
+   * on the public listener. `HEADERS_TIMEOUT_SECONDS`, default 10. */
+  headersTimeoutSeconds: number;
+  /** Seconds a client has to send a whole request, headers and body.
+   * `REQUEST_TIMEOUT_SECONDS`, default 20 (Up gives up after 30). */
+  requestTimeoutSeconds: number;
+  /** Seconds a kept-alive connection may sit idle between requests.
+   * `IDLE_TIMEOUT_SECONDS`, default 5. */
+  idleTimeoutSeconds: number;
+  /** Connections open at once on the public listener; more are closed at once.
+   * `MAX_CONNECTIONS`, default 256. */
+  maxConnections: number;
+  /** Connections open at once from one client address. `MAX_CONNECTIONS_PER_CLIENT`, default 32.
+   * Behind a tunnel or proxy on the same host every connection comes from its address. */
+  maxConnectionsPerClient: number;
 }
 
 /** Reads one variable; returns `undefined` when unset. Defaults to `Deno.env.get`. */
@@ -163,6 +183,13 @@ export function loadConfig(env: EnvReader = (name) => Deno.env.get(name)): Confi
     );
   }
   const host = env("HOST")?.trim() || "0.0.0.0";
+  const headersTimeoutSeconds = readInteger(env, "HEADERS_TIMEOUT_SECONDS", 10, 1, 3600);
+  const requestTimeoutSeconds = readInteger(env, "REQUEST_TIMEOUT_SECONDS", 20, 1, 3600);
+  if (headersTimeoutSeconds > requestTimeoutSeconds) {
+    throw new RangeError(
+      `Cannot load config: HEADERS_TIMEOUT_SECONDS (${headersTimeoutSeconds}) is more than REQUEST_TIMEOUT_SECONDS (${requestTimeoutSeconds}), expected at most that: the whole request includes its headers`,
+    );
+  }
   return {
     port: readInteger(env, "PORT", 8080, 0, 65535),
     host,
@@ -177,5 +204,10 @@ export function loadConfig(env: EnvReader = (name) => Deno.env.get(name)): Confi
     logLevel,
     ...(env("OPS_PORT")?.trim() ? { opsPort: readInteger(env, "OPS_PORT", 0, 0, 65535) } : {}),
     opsHost: env("OPS_HOST")?.trim() || "127.0.0.1",
+    headersTimeoutSeconds,
+    requestTimeoutSeconds,
+    idleTimeoutSeconds: readInteger(env, "IDLE_TIMEOUT_SECONDS", 5, 1, 3600),
+    maxConnections: readInteger(env, "MAX_CONNECTIONS", 256, 1, 65_535),
+    maxConnectionsPerClient: readInteger(env, "MAX_CONNECTIONS_PER_CLIENT", 32, 1, 65_535),
   };
 }
