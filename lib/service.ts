@@ -7,7 +7,7 @@
  */
 import type { Config } from "./config.ts";
 import { createApp } from "./http/app.ts";
-import { type EdgeServer, serveEdge } from "./http/edge.ts";
+import { serveEdge } from "./http/edge.ts";
 import { createRefusalLog } from "./http/refusal_log.ts";
 import type { Logger } from "./log.ts";
 import { createMetrics, type ServiceMetrics } from "./metrics.ts";
