@@ -5,6 +5,7 @@
  *
  * @module
  */
+import process from "node:process";
 import type { Config } from "./config.ts";
 import { createApp } from "./http/app.ts";
 import { serveEdge } from "./http/edge.ts";
@@ -82,6 +83,19 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     () => store.stats().commits,
   );
   metrics.gauge("upbus_events_in_store", "Events in the local store", () => store.counts().total);
+  metrics.gauge(
+    "upbus_process_cpu_seconds",
+    "CPU time of the whole process (every thread) since start",
+    () => {
+      const { user, system } = process.cpuUsage();
+      return (user + system) / 1e6;
+    },
+  );
+  metrics.gauge(
+    "upbus_process_resident_memory_bytes",
+    "Resident memory of the process",
+    () => process.memoryUsage.rss(),
+  );
 
   let relay: Relay | undefined;
   if (config.kafkaBrokers.length > 0) {
@@ -137,6 +151,11 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     "upbus_http_connections",
     "Connections open on the public listener",
     () => server.connections(),
+  );
+  metrics.gauge(
+    "upbus_http_received_bytes",
+    "Bytes read from connections to the public listener since start",
+    () => server.bytesReceived(),
   );
   const ops = separateOps
     ? await listen(config.opsHost, config.opsPort!, appFor("operations"))

@@ -62,6 +62,8 @@ export interface EdgeServer {
   addr: Deno.NetAddr;
   /** Connections open now. */
   connections(): number;
+  /** Bytes read from clients' connections since start, request heads and bodies together. */
+  bytesReceived(): number;
   /** Stops accepting and resolves once every connection is closed (idle ones at once). */
   shutdown(): Promise<void>;
   /** Closes every connection now, in flight or not. */
@@ -236,6 +238,7 @@ export async function serveEdge(handler: FetchHandler, options: EdgeOptions): Pr
   });
   const open = new Set<TrackedSocket>();
   const perClient = new Map<string, number>();
+  let closedBytes = 0;
 
   // Runs before node:http's own connection handling: a connection over a cap costs an accept
   // and a close, nothing parsed, nothing allocated for it.
@@ -256,6 +259,7 @@ export async function serveEdge(handler: FetchHandler, options: EdgeOptions): Pr
     open.add(socket);
     perClient.set(client, fromClient + 1);
     socket.once("close", () => {
+      closedBytes += socket.bytesRead;
       open.delete(socket);
       const left = (perClient.get(client) ?? 1) - 1;
       if (left === 0) perClient.delete(client);
@@ -280,7 +284,8 @@ export async function serveEdge(handler: FetchHandler, options: EdgeOptions): Pr
       // The app has the request and reads its body: the body stream errors with this cause and
       // the app answers, counts and logs it. Nothing more is read from this connection.
       state.failure = timeout ? "body_timeout" : hangUp ? "body_incomplete" : "body_malformed";
-      rawRefusal(socket, timeout ? 408 : 400, state.failure);
+      if (hangUp) socket.destroy(); // the client is gone: nobody to answer
+      else rawRefusal(socket, timeout ? 408 : 400, state.failure);
       return;
     }
     if (hangUp) return void socket.destroy(); // nothing to answer, nobody to answer
@@ -303,6 +308,11 @@ export async function serveEdge(handler: FetchHandler, options: EdgeOptions): Pr
   return {
     addr: { transport: "tcp", hostname: address.address, port: address.port },
     connections: () => open.size,
+    bytesReceived() {
+      let bytes = closedBytes;
+      for (const socket of open) bytes += socket.bytesRead;
+      return bytes;
+    },
     shutdown() {
       closing = true;
       const { promise, resolve } = Promise.withResolvers<void>();
