@@ -10,7 +10,8 @@
  * Attackers connect from 127.0.0.2 upwards (one client address, or 16), the legitimate client
  * from 127.0.0.1. Every loop is bounded in count and time.
  *
- * Usage: deno task bench:edge [--seconds 8] [--forged 10000]
+ * Usage: deno task bench:edge [--seconds 8] [--forged 10000] [--v8-flags=--max-old-space-size=64]
+ *        (--v8-flags: for the service, e.g. to see its memory with the heap limit of a small Pi)
  *
  * @module
  */
@@ -24,6 +25,7 @@ const { values } = parseArgs({
   options: {
     seconds: { type: "string", default: "8" },
     forged: { type: "string", default: "10000" },
+    "v8-flags": { type: "string", default: "" },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -43,7 +45,13 @@ for (const name of ["PATH", "HOME", "DENO_DIR"]) {
   if (value !== undefined) env[name] = value;
 }
 const service = new Deno.Command("deno", {
-  args: ["run", "-P=serve", "main.ts", "serve"],
+  args: [
+    "run",
+    "-P=serve",
+    ...(values["v8-flags"] ? [`--v8-flags=${values["v8-flags"]}`] : []),
+    "main.ts",
+    "serve",
+  ],
   clearEnv: true,
   env: {
     ...env,
@@ -116,6 +124,12 @@ async function legitimate(until: number, prefix: string) {
         type: "webhook-events",
         id: `${prefix}-${i}`,
         attributes: { eventType: "PING", createdAt: new Date().toISOString() },
+        relationships: {
+          webhook: {
+            data: { type: "webhooks", id: "bench" },
+            links: { related: "https://api.up.com.au/api/v1/webhooks/bench" },
+          },
+        },
       },
     });
     const started = performance.now();

@@ -27,6 +27,7 @@ import { BodyIncompleteError, type BodyIncompleteReason } from "./read_body.ts";
 export type EdgeRefusal =
   | "connection_limit"
   | "client_connection_limit"
+  | "evicted"
   | "headers_timeout"
   | "malformed_request"
   | "headers_too_large";
@@ -41,7 +42,8 @@ export interface EdgeLimits {
   requestTimeoutMs: number;
   /** How long a kept-alive connection may wait for its next request, in ms. */
   idleTimeoutMs: number;
-  /** Most connections open at once; more are closed as soon as accepted. */
+  /** Most connections open at once. At the cap a new connection takes the place of the oldest
+   * one whose request has not fully arrived; when every request has, it is closed at once. */
   maxConnections: number;
   /** Most connections open at once from one client address. */
   maxConnectionsPerClient: number;
@@ -77,6 +79,8 @@ interface ConnectionState {
   client: string;
   /** Set while the app handles a request on this connection. */
   inFlight: boolean;
+  /** The request in flight, to tell a body still arriving from one fully received. */
+  request?: http.IncomingMessage;
   /** Why the parser or a timeout ended the connection, for the body stream's error. */
   failure?: BodyIncompleteReason;
 }
@@ -186,6 +190,7 @@ async function respond(
   const socket = req.socket as TrackedSocket;
   const state = socket[STATE]!;
   state.inFlight = true;
+  state.request = req;
   try {
     let response: Response;
     try {
@@ -207,6 +212,7 @@ async function respond(
     res.end(body);
   } finally {
     state.inFlight = false;
+    state.request = undefined;
   }
 }
 
@@ -240,16 +246,39 @@ export async function serveEdge(handler: FetchHandler, options: EdgeOptions): Pr
   const perClient = new Map<string, number>();
   let closedBytes = 0;
 
+  /** The oldest connection whose request has not fully arrived (idle, headers or body still
+   * coming): what a slow or idle client holds. `open` keeps connections in arrival order. */
+  function oldestUnfinished(): TrackedSocket | undefined {
+    for (const socket of open) {
+      const state = socket[STATE]!;
+      if (!state.inFlight || (state.request !== undefined && !state.request.complete)) {
+        return socket;
+      }
+    }
+  }
+
   // Runs before node:http's own connection handling: a connection over a cap costs an accept
   // and a close, nothing parsed, nothing allocated for it.
   server.prependListener("connection", (socket: TrackedSocket) => {
     const client = clientAddress(socket);
     const fromClient = perClient.get(client) ?? 0;
-    const refusal: EdgeRefusal | undefined = open.size >= options.maxConnections
-      ? "connection_limit"
-      : fromClient >= options.maxConnectionsPerClient
+    let refusal: EdgeRefusal | undefined = fromClient >= options.maxConnectionsPerClient
       ? "client_connection_limit"
       : undefined;
+    if (refusal === undefined && open.size >= options.maxConnections) {
+      // Full: the newest connection is the likeliest to be a sender that sends at once (Up), the
+      // oldest unfinished one the likeliest to be holding its place. Holding places then costs
+      // an attacker a steady stream of new connections, not a few slow ones.
+      const victim = oldestUnfinished();
+      if (victim === undefined) refusal = "connection_limit";
+      else {
+        const state = victim[STATE]!;
+        if (state.inFlight) state.failure = "body_evicted"; // the app counts it
+        else onRefusal("evicted", { client: state.client });
+        victim.destroy();
+        open.delete(victim); // its close event comes later; the slot is free now
+      }
+    }
     if (refusal) {
       socket.destroy();
       onRefusal(refusal, { client });
@@ -283,8 +312,8 @@ export async function serveEdge(handler: FetchHandler, options: EdgeOptions): Pr
     if (state.inFlight) {
       // The app has the request and reads its body: the body stream errors with this cause and
       // the app answers, counts and logs it. Nothing more is read from this connection.
-      state.failure = timeout ? "body_timeout" : hangUp ? "body_incomplete" : "body_malformed";
-      if (hangUp) socket.destroy(); // the client is gone: nobody to answer
+      state.failure ??= timeout ? "body_timeout" : hangUp ? "body_incomplete" : "body_malformed";
+      if (hangUp || state.failure === "body_evicted") socket.destroy(); // nobody to answer
       else rawRefusal(socket, timeout ? 408 : 400, state.failure);
       return;
     }

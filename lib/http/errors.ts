@@ -31,7 +31,7 @@ export function errorResponse(error: unknown): ErrorResponse {
   }
   if (error instanceof BodyIncompleteError) {
     return {
-      status: error.reason === "body_timeout" ? 408 : 400,
+      status: error.reason === "body_timeout" ? 408 : error.reason === "body_evicted" ? 503 : 400,
       code: error.reason,
       message: error.message,
     };

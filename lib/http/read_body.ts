@@ -15,13 +15,20 @@ export class BodyTooLargeError extends Error {
 }
 
 /** Why a body did not arrive whole: the client hung up (or half-closed) before its end, its
- * chunked encoding was malformed, or it did not arrive within the whole-request timeout. */
-export type BodyIncompleteReason = "body_incomplete" | "body_malformed" | "body_timeout";
+ * chunked encoding was malformed, it did not arrive within the whole-request timeout, or its
+ * connection was closed to make room at the connection cap. */
+export type BodyIncompleteReason =
+  | "body_incomplete"
+  | "body_malformed"
+  | "body_timeout"
+  | "body_evicted";
 
 const INCOMPLETE_MESSAGE: Record<BodyIncompleteReason, string> = {
   body_incomplete: "the client closed the connection before the end of the body",
   body_malformed: "the body's chunked encoding is malformed",
   body_timeout: "the body did not arrive within REQUEST_TIMEOUT_SECONDS",
+  body_evicted:
+    "the connection was closed while its body was still arriving, to make room for a new one at MAX_CONNECTIONS",
 };
 
 /** The body did not arrive whole (HTTP 400, or 408 for the timeout). */
