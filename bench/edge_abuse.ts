@@ -10,8 +10,11 @@
  * Attackers connect from 127.0.0.2 upwards (one client address, or 16), the legitimate client
  * from 127.0.0.1. Every loop is bounded in count and time.
  *
- * Usage: deno task bench:edge [--seconds 8] [--forged 10000] [--v8-flags=--max-old-space-size=64]
- *        (--v8-flags: for the service, e.g. to see its memory with the heap limit of a small Pi)
+ * Usage: deno task bench:edge [--seconds 8] [--forged 10000] [--rounds 1]
+ *        [--v8-flags=--max-old-space-size=128]
+ *        (--rounds: the attacks again against the same service, to see its memory settle;
+ *        --v8-flags: for the service, as deploy/upbus.service's DENO_V8_FLAGS)
+ * The bench opens over 1000 connections itself: run it with `ulimit -n` 2048 or more.
  *
  * @module
  */
@@ -26,9 +29,12 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "8" },
     forged: { type: "string", default: "10000" },
     "v8-flags": { type: "string", default: "" },
+    rounds: { type: "string", default: "1" },
   },
 });
 const SECONDS = Number(values.seconds);
+/** `--rounds N` runs the list of attacks N times against one service, to see memory settle. */
+const ROUNDS = Number(values.rounds);
 const FORGED = Number(values.forged);
 const SECRET = "edge-bench-secret";
 const PORT = 18_700 + 2 * Math.floor(Math.random() * 100);
@@ -203,6 +209,8 @@ async function run(
   const linesBefore = logLines;
   const started = performance.now();
   const attacker = await start();
+  // The attack settles (its connections open) before the legitimate client starts.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
   const until = performance.now() + SECONDS * 1000;
   let held = 0;
   let peak = before;
@@ -272,29 +280,26 @@ function holding(count: number, addresses: string[], first: string, trickle?: st
 }
 
 try {
-  const HEADERS = `POST /webhook HTTP/1.1\r\nHost: x\r\n`;
-  await run("none (baseline)", () => ({ stop() {} }));
-  await run(
-    "slow headers, 1 address, 1000 connections",
-    () => holding(1000, ATTACKER_ADDRESSES.slice(0, 1), HEADERS, "X-Slow: yes\r\n"),
-  );
-  await run(
-    "slow headers, 16 addresses, 1000 connections",
-    () => holding(1000, ATTACKER_ADDRESSES, HEADERS, "X-Slow: yes\r\n"),
-  );
-  await run(
-    "slow body, 16 addresses, 1000 connections",
-    () =>
+  for (let round = 1; round <= ROUNDS; round++) {
+    const tag = ROUNDS > 1 ? ` (round ${round})` : "";
+    const HEADERS = `POST /webhook HTTP/1.1\r\nHost: x\r\n`;
+    await run(`none (baseline)${tag}`, () => ({ stop() {} }));
+    await run(
+      `slow headers, 1 address, 1000 connections${tag}`,
+      () => holding(1000, ATTACKER_ADDRESSES.slice(0, 1), HEADERS, "X-Slow: yes\r\n"),
+    );
+    await run(
+      `slow headers, 16 addresses, 1000 connections${tag}`,
+      () => holding(1000, ATTACKER_ADDRESSES, HEADERS, "X-Slow: yes\r\n"),
+    );
+    await run(`slow body, 16 addresses, 1000 connections${tag}`, () =>
       holding(
         1000,
         ATTACKER_ADDRESSES,
         `${HEADERS}${SIGNATURE_HEADER}: ${"0".repeat(64)}\r\nContent-Length: 100000\r\n\r\n{`,
         "x",
-      ),
-  );
-  await run(
-    "250 KiB bodies stalled, 16 addresses, 1000 connections",
-    () =>
+      ));
+    await run(`250 KiB bodies stalled, 16 addresses, 1000 connections${tag}`, () =>
       holding(
         1000,
         ATTACKER_ADDRESSES,
@@ -302,85 +307,91 @@ try {
           "0".repeat(64)
         }\r\nContent-Length: ${MAX_BODY_BYTES}\r\n\r\n` +
           "x".repeat(250 * 1024),
-      ),
-  );
-  await run("idle, 16 addresses, 1000 connections", () => holding(1000, ATTACKER_ADDRESSES, ""));
+      ));
+    await run(
+      `idle, 16 addresses, 1000 connections${tag}`,
+      () => holding(1000, ATTACKER_ADDRESSES, ""),
+    );
 
-  await run("2 endless chunked uploads over the cap", () => {
-    let stopped = false;
-    let sent = 0;
-    let refusedUploads = 0;
-    const chunk = new Uint8Array([
-      ...new TextEncoder().encode("10000\r\n"),
-      ...new Uint8Array(0x10000).fill(0x78),
-      ...new TextEncoder().encode("\r\n"),
-    ]);
-    const upload = (address: string) => {
-      if (stopped) return;
-      const socket = net.connect({ host: "127.0.0.1", port: PORT, localAddress: address });
-      socket.on("error", () => {});
-      socket.on("data", (data: Uint8Array) => {
-        if (new TextDecoder().decode(data.subarray(0, 12)) === "HTTP/1.1 413") refusedUploads++;
-      });
-      socket.on("close", () => setTimeout(() => upload(address), 10));
-      socket.on("connect", () => {
-        socket.write(
-          `${HEADERS}${SIGNATURE_HEADER}: ${"0".repeat(64)}\r\nTransfer-Encoding: chunked\r\n\r\n`,
-        );
-        const pump = () => {
-          while (!stopped && !socket.destroyed) {
-            sent += chunk.length;
-            if (!socket.write(chunk)) return void socket.once("drain", pump);
-          }
-        };
-        pump();
-      });
-    };
-    upload(ATTACKER_ADDRESSES[0]);
-    upload(ATTACKER_ADDRESSES[1]);
-    return {
-      stop: () => stopped = true,
-      note: () =>
-        `${refusedUploads} uploads refused with 413; clients handed ${
-          (sent / 1024 / 1024).toFixed(0)
-        } MiB to their sockets (${MAX_BODY_BYTES / 1024} KiB cap)`,
-    };
-  });
-
-  await run(`${FORGED} forged signatures, 256 connections from 16 addresses`, async () => {
-    const body = JSON.stringify({ data: { type: "webhook-events", id: "forged" } });
-    const request = `${HEADERS}${SIGNATURE_HEADER}: ${await signBody(body, "not-the-secret")}\r\n` +
-      `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
-    let sent = 0;
-    let answered = 0;
-    const started = performance.now();
-    let took = 0;
-    const sockets = openAttackers(256, ATTACKER_ADDRESSES, (socket) => {
-      const next = () => {
-        if (sent >= FORGED) return;
-        sent++;
-        socket.write(request);
+    await run(`2 endless chunked uploads over the cap${tag}`, () => {
+      let stopped = false;
+      let sent = 0;
+      let refusedUploads = 0;
+      const chunk = new Uint8Array([
+        ...new TextEncoder().encode("10000\r\n"),
+        ...new Uint8Array(0x10000).fill(0x78),
+        ...new TextEncoder().encode("\r\n"),
+      ]);
+      const upload = (address: string) => {
+        if (stopped) return;
+        const socket = net.connect({ host: "127.0.0.1", port: PORT, localAddress: address });
+        socket.on("error", () => {});
+        socket.on("data", (data: Uint8Array) => {
+          if (new TextDecoder().decode(data.subarray(0, 12)) === "HTTP/1.1 413") refusedUploads++;
+        });
+        socket.on("close", () => setTimeout(() => upload(address), 10));
+        socket.on("connect", () => {
+          socket.write(
+            `${HEADERS}${SIGNATURE_HEADER}: ${
+              "0".repeat(64)
+            }\r\nTransfer-Encoding: chunked\r\n\r\n`,
+          );
+          const pump = () => {
+            while (!stopped && !socket.destroyed) {
+              sent += chunk.length;
+              if (!socket.write(chunk)) return void socket.once("drain", pump);
+            }
+          };
+          pump();
+        });
       };
-      socket.on("data", (data: Uint8Array) => {
-        const text = new TextDecoder().decode(data);
-        const answers = text.split("HTTP/1.1 ").length - 1;
-        answered += answers;
-        if (answered >= FORGED && took === 0) took = performance.now() - started;
-        for (let i = 0; i < answers; i++) next();
-      });
-      next();
+      upload(ATTACKER_ADDRESSES[0]);
+      upload(ATTACKER_ADDRESSES[1]);
+      return {
+        stop: () => stopped = true,
+        note: () =>
+          `${refusedUploads} uploads refused with 413; clients handed ${
+            (sent / 1024 / 1024).toFixed(0)
+          } MiB to their sockets (${MAX_BODY_BYTES / 1024} KiB cap)`,
+      };
     });
-    return {
-      stop() {
-        sent = FORGED;
-        for (const socket of sockets) socket.destroy();
-      },
-      note: () =>
-        took
-          ? `all ${FORGED} answered 401 in ${(took / 1000).toFixed(1)} s`
-          : `${answered} of ${FORGED} answered within the window`,
-    };
-  });
+
+    await run(`${FORGED} forged signatures, 256 connections from 16 addresses${tag}`, async () => {
+      const body = JSON.stringify({ data: { type: "webhook-events", id: "forged" } });
+      const request =
+        `${HEADERS}${SIGNATURE_HEADER}: ${await signBody(body, "not-the-secret")}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+      let sent = 0;
+      let answered = 0;
+      const started = performance.now();
+      let took = 0;
+      const sockets = openAttackers(256, ATTACKER_ADDRESSES, (socket) => {
+        const next = () => {
+          if (sent >= FORGED) return;
+          sent++;
+          socket.write(request);
+        };
+        socket.on("data", (data: Uint8Array) => {
+          const text = new TextDecoder().decode(data);
+          const answers = text.split("HTTP/1.1 ").length - 1;
+          answered += answers;
+          if (answered >= FORGED && took === 0) took = performance.now() - started;
+          for (let i = 0; i < answers; i++) next();
+        });
+        next();
+      });
+      return {
+        stop() {
+          sent = FORGED;
+          for (const socket of sockets) socket.destroy();
+        },
+        note: () =>
+          took
+            ? `all ${FORGED} answered 401 in ${(took / 1000).toFixed(1)} s`
+            : `${answered} of ${FORGED} answered within the window`,
+      };
+    });
+  }
 } finally {
   service.kill("SIGTERM");
 }

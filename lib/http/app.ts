@@ -66,7 +66,8 @@ export function createApp(options: AppOptions): Hono {
         const response = errorResponse(error);
         if (error instanceof BodyTooLargeError) metrics.rejected.inc({ reason: "too_large" });
         if (error instanceof BodyIncompleteError) metrics.rejected.inc({ reason: error.reason });
-        if (response.status >= 500) {
+        // A body that never arrived whole is the client's doing, even when its status is 503.
+        if (response.status >= 500 && !(error instanceof BodyIncompleteError)) {
           logger.error("webhook not accepted; Up will retry", {
             status: response.status,
             error: (error as Error).message,
