@@ -24,7 +24,7 @@ export const CONFIG_VARIABLES = [
   "REQUEST_TIMEOUT_SECONDS",
   "IDLE_TIMEOUT_SECONDS",
   "MAX_CONNECTIONS",
-  "MAX_CONNECTIONS_PER_CLIENT",
+  "MAX_CLIENT_CONNECTIONS",
 ] as const;
 
 /** The name of one configuration variable. */
@@ -79,7 +79,7 @@ export interface Config {
   /** Connections open at once on the public listener; more are closed at once.
    * `MAX_CONNECTIONS`, default 256. */
   maxConnections: number;
-  /** Connections open at once from one client address. `MAX_CONNECTIONS_PER_CLIENT`, default 32.
+  /** Connections open at once from one client address. `MAX_CLIENT_CONNECTIONS`, default 32.
    * Behind a tunnel or proxy on the same host every connection comes from its address. */
   maxConnectionsPerClient: number;
 }
@@ -208,6 +208,6 @@ export function loadConfig(env: EnvReader = (name) => Deno.env.get(name)): Confi
     requestTimeoutSeconds,
     idleTimeoutSeconds: readInteger(env, "IDLE_TIMEOUT_SECONDS", 5, 1, 3600),
     maxConnections: readInteger(env, "MAX_CONNECTIONS", 256, 1, 65_535),
-    maxConnectionsPerClient: readInteger(env, "MAX_CONNECTIONS_PER_CLIENT", 32, 1, 65_535),
+    maxConnectionsPerClient: readInteger(env, "MAX_CLIENT_CONNECTIONS", 32, 1, 65_535),
   };
 }

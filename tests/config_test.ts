@@ -52,7 +52,7 @@ Deno.test("loadConfig() names the variable and a valid value when one is wrong",
     [{ REQUEST_TIMEOUT_SECONDS: "1.5" }, /REQUEST_TIMEOUT_SECONDS is "1.5"/],
     [{ IDLE_TIMEOUT_SECONDS: "never" }, /IDLE_TIMEOUT_SECONDS is "never"/],
     [{ MAX_CONNECTIONS: "0" }, /MAX_CONNECTIONS is "0", expected a whole number from 1/],
-    [{ MAX_CONNECTIONS_PER_CLIENT: "-1" }, /MAX_CONNECTIONS_PER_CLIENT is "-1"/],
+    [{ MAX_CLIENT_CONNECTIONS: "-1" }, /MAX_CLIENT_CONNECTIONS is "-1"/],
     [
       { HEADERS_TIMEOUT_SECONDS: "30", REQUEST_TIMEOUT_SECONDS: "20" },
       /HEADERS_TIMEOUT_SECONDS \(30\) is more than REQUEST_TIMEOUT_SECONDS \(20\)/,

@@ -286,7 +286,7 @@ Deno.test("smuggling shapes and oversized headers are refused before the app, co
 
 Deno.test("a connection over the per-client cap is closed at once, and counted", async () => {
   await withService(
-    { MAX_CONNECTIONS: "10", MAX_CONNECTIONS_PER_CLIENT: "3" },
+    { MAX_CONNECTIONS: "10", MAX_CLIENT_CONNECTIONS: "3" },
     async (service, port) => {
       const held = await Promise.all([1, 2, 3].map(() => connect(port)));
       await new Promise((resolve) => setTimeout(resolve, 200));
@@ -314,7 +314,7 @@ Deno.test("a connection over the per-client cap is closed at once, and counted",
 Deno.test("at the total cap a new connection takes the place of the oldest one whose request has not arrived", async () => {
   const env = {
     MAX_CONNECTIONS: "3",
-    MAX_CONNECTIONS_PER_CLIENT: "10",
+    MAX_CLIENT_CONNECTIONS: "10",
     HEADERS_TIMEOUT_SECONDS: "10",
     REQUEST_TIMEOUT_SECONDS: "10",
   };
