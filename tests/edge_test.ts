@@ -333,6 +333,7 @@ Deno.test("at the total cap a new connection takes the place of the oldest one w
     );
 
     // Up's deliveries, each on a new connection while the cap is full of slow clients
+    let filler: Deno.Conn | undefined;
     for (const id of ["at-the-cap-1", "at-the-cap-2"]) {
       const body = eventBody({ id, type: "PING" });
       const up = await connect(port);
@@ -344,7 +345,11 @@ Deno.test("at the total cap a new connection takes the place of the oldest one w
       );
       const delivered = await answer(up, { limitMs: 5000 });
       assert.equal(delivered.status, 200, delivered.text);
+      // The delivery's connection has closed: a new silent one fills the cap again.
+      filler ??= await connect(port);
+      await new Promise((resolve) => setTimeout(resolve, 200));
     }
+    filler?.close();
 
     const [first, second, third] = await Promise.all(outcomes);
     assert.ok(first.closedAfterMs !== undefined && first.closedAfterMs < 2000, "oldest made room");
