@@ -224,9 +224,23 @@ Deno.test("a hang-up mid-body is a 400 body_incomplete, counted, never an error 
     const reply = await answer(malformed, { limitMs: 5000 });
     assert.equal(reply.status, 400, reply.text);
     assert.match(reply.text, /"code":"body_malformed"/);
+
+    // A 64 KiB chunk extension (a 500 before): the parser takes or refuses it; never a 500.
+    const extended = await connect(port);
+    await send(
+      extended,
+      `POST /webhook HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n` +
+        `${SIGNATURE_HEADER}: ${"0".repeat(64)}\r\n\r\n2;ext=${
+          "e".repeat(64 * 1024)
+        }\r\n{}\r\n0\r\n\r\n`,
+    );
+    const extendedReply = await answer(extended, { limitMs: 5000 });
+    assert.ok([400, 401].includes(extendedReply.status), extendedReply.text);
     assert.equal(await metric(service.url, /^upbus_events_in_store (\d+)$/m), 0);
   });
-  const refusals = logs.filter((line) => line.msg === "request refused");
+  const refusals = logs.filter((line) =>
+    line.msg === "request refused" && String(line.reason).startsWith("body_")
+  );
   assert.deepEqual(
     refusals.map((line) => [line.level, line.reason, line.status]),
     [["warn", "body_incomplete", 400], ["warn", "body_malformed", 400]],

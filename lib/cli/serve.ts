@@ -14,6 +14,8 @@ Receives Up webhooks on POST /webhook, verifies them, commits them to the local 
 and publishes them to Kafka. Configured by environment variables (see .env.example):
   PORT (8080), HOST (0.0.0.0), UP_WEBHOOK_SECRETS, KAFKA_BROKERS (unset: embedded mode),
   KAFKA_TOPIC (up.webhook-events), DATA_DIR (./data), MAX_BODY_BYTES (262144), LOG_LEVEL (info)
+  Public listener limits (docs/edge.md): HEADERS_TIMEOUT_SECONDS (10), REQUEST_TIMEOUT_SECONDS (20),
+  IDLE_TIMEOUT_SECONDS (5), MAX_CONNECTIONS (256), MAX_CLIENT_CONNECTIONS (32)
 
 Routes: POST /webhook, GET /healthz, GET /readyz, GET /metrics`;
 
