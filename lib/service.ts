@@ -120,7 +120,6 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   const httpLogger = logger.child({ component: "http" });
   const summaryMs = options.refusalSummaryMs ?? 60_000;
   const refusals = createRefusalLog({ logger: httpLogger, intervalMs: summaryMs });
-  const summarizing = setInterval(() => refusals.summarize(), summaryMs);
   const appFor = (routes: "all" | "webhook" | "operations") =>
     createApp({
       store,
@@ -160,6 +159,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   const ops = separateOps
     ? await listen(config.opsHost, config.opsPort!, appFor("operations"))
     : undefined;
+  const summarizing = setInterval(() => refusals.summarize(), summaryMs);
   const address = server.addr;
   logger.info("listening", {
     url: `http://${address.hostname}:${address.port}/webhook`,
