@@ -28,6 +28,11 @@ export const CONFIG_VARIABLES = [
   "OPS_HOST",
   "RELAY_STALL_SECONDS",
   ...KAFKA_CONNECTION_VARIABLES,
+  "HEADERS_TIMEOUT_SECONDS",
+  "REQUEST_TIMEOUT_SECONDS",
+  "IDLE_TIMEOUT_SECONDS",
+  "MAX_CONNECTIONS",
+  "MAX_CLIENT_CONNECTIONS",
 ] as const;
 
 /** The name of one configuration variable. */
@@ -76,6 +81,21 @@ export interface Config {
   /** How long stored events may wait with no progress before `/readyz` calls the relay
    * stalled, even with a connection open. `RELAY_STALL_SECONDS`, default 30. */
   relayStallSeconds: number;
+  /** Seconds a client has to send a request's headers (and a new connection its first byte)
+   * on the public listener. `HEADERS_TIMEOUT_SECONDS`, default 10. */
+  headersTimeoutSeconds: number;
+  /** Seconds a client has to send a whole request, headers and body.
+   * `REQUEST_TIMEOUT_SECONDS`, default 20 (Up gives up after 30). */
+  requestTimeoutSeconds: number;
+  /** Seconds a kept-alive connection may sit idle between requests.
+   * `IDLE_TIMEOUT_SECONDS`, default 5. */
+  idleTimeoutSeconds: number;
+  /** Connections open at once on the public listener; more are closed at once.
+   * `MAX_CONNECTIONS`, default 256. */
+  maxConnections: number;
+  /** Connections open at once from one client address. `MAX_CLIENT_CONNECTIONS`, default 32.
+   * Behind a tunnel or proxy on the same host every connection comes from its address. */
+  maxConnectionsPerClient: number;
 }
 
 /** Reads one variable; returns `undefined` when unset. Defaults to `Deno.env.get`. */
@@ -182,6 +202,13 @@ export function loadConfig(
     );
   }
   const host = env("HOST")?.trim() || "0.0.0.0";
+  const headersTimeoutSeconds = readInteger(env, "HEADERS_TIMEOUT_SECONDS", 10, 1, 3600);
+  const requestTimeoutSeconds = readInteger(env, "REQUEST_TIMEOUT_SECONDS", 20, 1, 3600);
+  if (headersTimeoutSeconds > requestTimeoutSeconds) {
+    throw new RangeError(
+      `Cannot load config: HEADERS_TIMEOUT_SECONDS (${headersTimeoutSeconds}) is more than REQUEST_TIMEOUT_SECONDS (${requestTimeoutSeconds}), expected at most that: the whole request includes its headers`,
+    );
+  }
   return {
     port: readInteger(env, "PORT", 8080, 0, 65535),
     host,
@@ -199,5 +226,10 @@ export function loadConfig(
     ...(env("OPS_PORT")?.trim() ? { opsPort: readInteger(env, "OPS_PORT", 0, 0, 65535) } : {}),
     opsHost: env("OPS_HOST")?.trim() || "127.0.0.1",
     relayStallSeconds: readInteger(env, "RELAY_STALL_SECONDS", 30, 1, 86_400),
+    headersTimeoutSeconds,
+    requestTimeoutSeconds,
+    idleTimeoutSeconds: readInteger(env, "IDLE_TIMEOUT_SECONDS", 5, 1, 3600),
+    maxConnections: readInteger(env, "MAX_CONNECTIONS", 256, 1, 65_535),
+    maxConnectionsPerClient: readInteger(env, "MAX_CLIENT_CONNECTIONS", 32, 1, 65_535),
   };
 }

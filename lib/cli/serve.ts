@@ -16,6 +16,8 @@ and publishes them to Kafka. Configured by environment variables (see .env.examp
   PORT (8080), HOST (0.0.0.0), UP_WEBHOOK_SECRETS, KAFKA_BROKERS (unset: embedded mode),
   KAFKA_TOPIC (up.webhook-events), DATA_DIR (./data), MAX_BODY_BYTES (262144), LOG_LEVEL (info)
   TLS and SASL to Kafka: KAFKA_SSL, KAFKA_SSL_CA_FILE, KAFKA_SASL_MECHANISM, ... (docs/kafka.md)
+  Public listener limits (docs/edge.md): HEADERS_TIMEOUT_SECONDS (10), REQUEST_TIMEOUT_SECONDS (20),
+  IDLE_TIMEOUT_SECONDS (5), MAX_CONNECTIONS (256), MAX_CLIENT_CONNECTIONS (32)
 
 Routes: POST /webhook, GET /healthz, GET /readyz, GET /metrics`;
 
