@@ -90,7 +90,7 @@ async function report(target: string, output: string): Promise<void> {
   console.log(`\n✓ Built ${output} (${(size / 1024 / 1024).toFixed(1)} MiB) for ${target}`);
   console.log(`  Permissions: the "${BINARY_PERMISSION_SET}" set of deno.json, baked in`);
   if (target === PI_TARGET) {
-    console.log('Next: copy it to the Pi, see README, "Run it on a Raspberry Pi":');
+    console.log("Next: copy it to the Pi, see docs/raspberry-pi.md:");
     console.log(`  scp ${output} pi@raspberrypi.local:upbus`);
   } else {
     console.log(`Next: ${output} --help`);
