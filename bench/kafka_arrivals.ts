@@ -24,16 +24,22 @@ export interface KafkaArrivals {
  *
  * @param kafka The client.
  * @param topic The topic the service publishes to.
+ * @param options `fromBeginning`: read what the topic holds already (default), or only what
+ *   arrives after joining.
  * @returns The watcher.
  */
-export async function watchArrivals(kafka: Kafka, topic: string): Promise<KafkaArrivals> {
+export async function watchArrivals(
+  kafka: Kafka,
+  topic: string,
+  options: { fromBeginning?: boolean } = {},
+): Promise<KafkaArrivals> {
   const arrivals = new Map<string, number>();
   const consumer = kafka.consumer({
     groupId: `upbus-bench-${crypto.randomUUID()}`,
     maxWaitTimeInMs: 500,
   });
   await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.subscribe({ topic, fromBeginning: options.fromBeginning ?? true });
   const joined = new Promise<void>((resolve) => {
     const remove = consumer.on(consumer.events.GROUP_JOIN, () => {
       remove();

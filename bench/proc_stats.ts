@@ -26,6 +26,8 @@ export interface ProcSample {
   /** Involuntary context switches (preempted) of all live threads. */
   preempted: number;
   threads: number;
+  /** CPU seconds of each live thread, by thread id, with the thread's name. */
+  threadCpu: Map<string, { name: string; cpuSeconds: number }>;
 }
 
 /** Clock ticks per second of /proc's CPU times (USER_HZ): 100 on every Linux build in use. */
@@ -36,6 +38,13 @@ function statusField(status: string, name: string): number {
   return match ? Number(match[1]) : 0;
 }
 
+/** User + system CPU seconds from a `stat` line. */
+function cpuOf(stat: string): number {
+  // Fields after the command name (which may hold spaces), from field 3 on.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+}
+
 /** Prints, as JSON, the process's stat and status and each thread's status. */
 const READ_PROC = `
 import json, os, sys
@@ -44,9 +53,12 @@ def read(path):
     try:
         with open(path) as f: return f.read()
     except OSError: return None
-tasks = [read(f"/proc/{pid}/task/{t}/status") for t in os.listdir(f"/proc/{pid}/task")]
+tids = os.listdir(f"/proc/{pid}/task")
+tasks = [read(f"/proc/{pid}/task/{t}/status") for t in tids]
+stats = {t: read(f"/proc/{pid}/task/{t}/stat") for t in tids}
 print(json.dumps({"stat": read(f"/proc/{pid}/stat"), "status": read(f"/proc/{pid}/status"),
-                  "tasks": [t for t in tasks if t is not None]}))
+                  "tasks": [t for t in tasks if t is not None],
+                  "threads": {t: s for t, s in stats.items() if s is not None}}))
 `;
 
 /**
@@ -69,11 +81,16 @@ export async function sampleProcess(pid: number): Promise<ProcSample> {
     stat: string;
     status: string;
     tasks: string[];
+    threads: Record<string, string>;
   };
   const { stat, status } = files;
-  // Fields after the command name (which may hold spaces), from field 3 on.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+  const threadCpu = new Map(
+    Object.entries(files.threads).map(([tid, line]) => [tid, {
+      name: line.slice(line.indexOf("(") + 1, line.lastIndexOf(")")),
+      cpuSeconds: cpuOf(line),
+    }]),
+  );
+  const cpuSeconds = cpuOf(stat);
   return {
     at,
     rss: statusField(status, "VmRSS") * 1024,
@@ -88,6 +105,7 @@ export async function sampleProcess(pid: number): Promise<ProcSample> {
       0,
     ),
     threads: files.tasks.length,
+    threadCpu,
   };
 }
 
@@ -119,4 +137,60 @@ export function usageBetween(before: ProcSample, after: ProcSample): ProcUsage {
     rss: after.rss,
     threads: after.threads,
   };
+}
+
+/**
+ * CPU seconds each kind of thread used between two readings of one Deno process: the main
+ * thread (HTTP), each named worker, V8's helper threads (GC, compiler) and tokio's (async ops,
+ * blocking work such as WebCrypto).
+ *
+ * @param pid The process (its main thread has the same id).
+ * @param before The earlier reading.
+ * @param after The later one.
+ * @param names Names for worker threads, by thread name (`worker-1` is the first Worker).
+ * @returns CPU seconds by kind.
+ */
+export function cpuByThread(
+  pid: number,
+  before: ProcSample,
+  after: ProcSample,
+  names: Record<string, string> = {},
+): Map<string, number> {
+  const kinds = new Map<string, number>();
+  for (const [tid, thread] of after.threadCpu) {
+    const used = thread.cpuSeconds - (before.threadCpu.get(tid)?.cpuSeconds ?? 0);
+    const kind = tid === String(pid) ? "main thread" : names[thread.name] ??
+      (thread.name.startsWith("V8 ")
+        ? "V8 helper threads"
+        : thread.name.startsWith("tokio")
+        ? "tokio threads"
+        : `thread ${thread.name}`);
+    kinds.set(kind, (kinds.get(kind) ?? 0) + used);
+  }
+  return kinds;
+}
+
+/**
+ * The pid of the Kafka broker that `deno task kafka start --port N` (or the tests) started for
+ * `port`, found by its data directory on its command line; `undefined` when none is.
+ *
+ * @param port The broker's client port.
+ */
+export async function findBrokerPid(port: number): Promise<number | undefined> {
+  const script = `
+import os, re, sys
+pattern = re.compile(r"/\\.kafka/(test-)?" + sys.argv[1] + r"/")
+for pid in os.listdir("/proc"):
+    if not pid.isdigit(): continue
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f: cmd = f.read().decode(errors="replace")
+    except OSError: continue
+    if "java" in cmd and pattern.search(cmd): print(pid); break
+`;
+  const { stdout } = await new Deno.Command("python3", {
+    args: ["-c", script, String(port)],
+    stdin: "null",
+  }).output();
+  const pid = Number(new TextDecoder().decode(stdout).trim());
+  return pid > 0 ? pid : undefined;
 }

@@ -31,7 +31,14 @@ import { createSimulatorControl } from "../lib/up/simulator/control.ts";
 import { serveUpSimulator } from "../lib/up/simulator/server.ts";
 import { openDashboardStream, simulateToDashboard } from "./dashboard_latency.ts";
 import { type KafkaArrivals, watchArrivals } from "./kafka_arrivals.ts";
-import { type ProcUsage, sampleProcess, usageBetween } from "./proc_stats.ts";
+import {
+  cpuByThread,
+  findBrokerPid,
+  type ProcSample,
+  type ProcUsage,
+  sampleProcess,
+  usageBetween,
+} from "./proc_stats.ts";
 
 const SECRET = "bench-secret";
 const { values } = parseArgs({
@@ -256,6 +263,37 @@ async function stopChild(child: Deno.ChildProcess | undefined): Promise<void> {
   await child.status;
 }
 
+/** Thread names of the service's workers, in the order it starts them. */
+const SERVICE_THREADS = { "worker-1": "store worker", "worker-2": "relay worker" };
+
+function processCpu(before: ProcSample, after: ProcSample): Map<string, number> {
+  return new Map([["", after.cpuSeconds - before.cpuSeconds]]);
+}
+
+function addCpu(into: Map<string, number>, from: Map<string, number>, prefix: string): void {
+  for (const [kind, seconds] of from) {
+    const key = `${prefix}${kind}`.trim();
+    into.set(key, (into.get(key) ?? 0) + seconds);
+  }
+}
+
+/** Waits until Kafka acknowledged every stored event (returns at once in embedded mode). */
+async function waitAllPublished(): Promise<void> {
+  while (!embedded) {
+    const text = await (await fetch(`${SERVICE}/metrics`)).text();
+    const backlog = Number(/^upbus_relay_backlog (\d+)/m.exec(text)?.[1] ?? 1);
+    if (backlog === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Events stored and store commits so far, from the service's /metrics. */
+async function storeFigures(): Promise<{ stored: number; commits: number }> {
+  const text = await (await fetch(`${SERVICE}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name} (\\d+)`, "m").exec(text)?.[1] ?? 0);
+  return { stored: value("upbus_events_stored_total"), commits: value("upbus_store_commits") };
+}
+
 // Under ./data: the one place the service's permission set lets it write.
 const dataDir = new URL(`../data/bench-${Date.now()}`, import.meta.url).pathname;
 await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
@@ -369,24 +407,59 @@ try {
   // round.
   await drive(`${CEILING}/webhook`, "warm-ceiling");
   const warm = await drive(`${SERVICE}/webhook`, "warm-upbus");
-  if (arrivals) await toKafka(arrivals, warm);
+  if (arrivals) {
+    await toKafka(arrivals, warm);
+    // Not during the throughput rounds: its fetches would load the broker and this process.
+    await arrivals.stop();
+    arrivals = undefined;
+  }
+  await waitAllPublished();
   const ceilingRuns: RunResult[] = [];
   const upbusRuns: RunResult[] = [];
   const drainTimes: number[] = [];
-  const loadDelays: number[] = [];
-  let loadMissing = 0;
+  // CPU per event during each side's rounds: the ceiling server and this process (the load
+  // generator) for the ceiling; each thread kind of the service, the broker and this process
+  // for upbus, until Kafka acknowledged the round's last event.
+  const brokerPid = embedded
+    ? undefined
+    : await findBrokerPid(Number(values.brokers!.split(":").pop()));
+  const cpu = new Map<string, number>();
+  const ceilingCpu = new Map<string, number>();
+  const storeBefore = await storeFigures();
   for (let round = 0; round < rounds; round++) {
+    const ceilingBefore = await Promise.all([ceiling.pid, Deno.pid].map(sampleProcess));
     ceilingRuns.push(await drive(`${CEILING}/webhook`, `ceiling-${round}`));
+    const ceilingAfter = await Promise.all([ceiling.pid, Deno.pid].map(sampleProcess));
+    addCpu(ceilingCpu, processCpu(ceilingBefore[0], ceilingAfter[0]), "ceiling server");
+    addCpu(
+      ceilingCpu,
+      processCpu(ceilingBefore[1], ceilingAfter[1]),
+      "bench process (load generator)",
+    );
+    const pids = [service.pid, Deno.pid, ...(brokerPid ? [brokerPid] : [])];
+    const before = await Promise.all(pids.map(sampleProcess));
     const started = performance.now();
     const run = await drive(`${SERVICE}/webhook`, `upbus-${round}`);
     upbusRuns.push(run);
-    if (arrivals) {
-      const { delays, missing } = await toKafka(arrivals, run);
-      loadDelays.push(...delays);
-      loadMissing += missing;
-      const last = Math.max(...[...run.okAt.keys()].map((id) => arrivals!.arrivals.get(id) ?? 0));
-      drainTimes.push((last - started) / 1000);
+    if (!embedded) {
+      await waitAllPublished();
+      drainTimes.push((performance.now() - started) / 1000);
     }
+    const after = await Promise.all(pids.map(sampleProcess));
+    addCpu(cpu, cpuByThread(service.pid, before[0], after[0], SERVICE_THREADS), "upbus ");
+    addCpu(cpu, processCpu(before[1], after[1]), "bench process (load generator)");
+    if (brokerPid) addCpu(cpu, processCpu(before[2], after[2]), "Kafka broker (JVM)");
+  }
+  const storeAfter = await storeFigures();
+  // One more round for the 200 -> Kafka latency under load, with a watcher from the end.
+  let loadKafka: { delays: number[]; missing: number } | undefined;
+  if (!embedded) {
+    arrivals = await watchArrivals(createKafka({ brokers: [values.brokers!] }), topic, {
+      fromBeginning: false,
+    });
+    // The group has joined; give its first fetch time to settle on the end of the topic.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    loadKafka = await toKafka(arrivals, await drive(`${SERVICE}/webhook`, "latency"));
   }
   // VmHWM, the peak since start: the load rounds, since the service was idle before them.
   const loadRss = (await sampleProcess(service.pid)).peakRss;
@@ -441,18 +514,34 @@ try {
       (upbusRun.p99 / ceilingRun.p99).toFixed(2)
     }x (p99 latency)`,
   );
-  if (!embedded) {
+  if (loadKafka !== undefined) {
     say(
-      `under load: 200 -> readable from Kafka p50 ${ms(percentile(sorted(loadDelays), 0.5))}  p99 ${
-        ms(percentile(sorted(loadDelays), 0.99))
+      `under load: 200 -> readable from Kafka p50 ${ms(percentile(loadKafka.delays, 0.5))}  p99 ${
+        ms(percentile(loadKafka.delays, 0.99))
       }${
-        loadMissing ? `  (${loadMissing} never arrived)` : ""
-      }; all ${total} events of a round readable from Kafka ${
+        loadKafka.missing ? `  (${loadKafka.missing} never arrived)` : ""
+      } (a separate round); all ${total} events of a round acknowledged by Kafka ${
         allInKafka.toFixed(2)
       } s after its first request`,
     );
   }
   say(`service RSS under load: peak ${mib(loadRss)} (idle ${mib(idle.get("service")!.rss)})`);
+  const stored = storeAfter.stored - storeBefore.stored;
+  say(
+    `store: ${stored} events in ${storeAfter.commits - storeBefore.commits} commits (${
+      (stored / Math.max(1, storeAfter.commits - storeBefore.commits)).toFixed(1)
+    } per fsync'd commit)`,
+  );
+  const events = total * rounds;
+  const cpuLines = (title: string, figures: Map<string, number>) => {
+    const sum = [...figures.values()].reduce((a, b) => a + b, 0);
+    say(`CPU per request, ${title}: ${((sum * 1e6) / events).toFixed(0)} µs`);
+    for (const [kind, seconds] of [...figures].sort((a, b) => b[1] - a[1])) {
+      if (seconds > 0) say(`  ${((seconds * 1e6) / events).toFixed(0).padStart(6)} µs  ${kind}`);
+    }
+  };
+  cpuLines("ceiling rounds", ceilingCpu);
+  cpuLines(`upbus rounds${embedded ? "" : ", until Kafka acknowledged"}`, cpu);
   if (seed !== undefined) {
     await waitReady(ORIGIN, { method: "POST" });
     const seedRun = await drive(ORIGIN, "seed", seedRequests);
