@@ -229,8 +229,9 @@ async function waitReady(url: string, init?: RequestInit): Promise<void> {
   throw new Error(`Cannot benchmark: ${url} never became ready`);
 }
 
-/** The last lines each child wrote to stderr, shown when the benchmark fails. */
-const childLogs = new Map<string, string[]>();
+/** The last 16 KiB each child wrote to stderr, shown when the benchmark fails. Kept as bytes, so
+ * that reading the service's log lines costs this process (the load generator) next to nothing. */
+const childLogs = new Map<string, Uint8Array[]>();
 
 function spawn(name: string, args: string[], env: Record<string, string>): Deno.ChildProcess {
   const child = new Deno.Command("deno", {
@@ -240,19 +241,22 @@ function spawn(name: string, args: string[], env: Record<string, string>): Deno.
     stderr: "piped",
     cwd: new URL("..", import.meta.url).pathname,
   }).spawn();
-  const tail: string[] = [];
-  childLogs.set(name, tail);
+  const chunks: Uint8Array[] = [];
+  childLogs.set(name, chunks);
   (async () => {
-    const decoder = new TextDecoder();
-    let pending = "";
+    let kept = 0;
     for await (const chunk of child.stderr) {
-      const parts = (pending + decoder.decode(chunk, { stream: true })).split("\n");
-      pending = parts.pop()!;
-      tail.push(...parts);
-      tail.splice(0, Math.max(0, tail.length - 20));
+      chunks.push(chunk);
+      kept += chunk.byteLength;
+      while (kept - chunks[0].byteLength > 16_384) kept -= chunks.shift()!.byteLength;
     }
   })();
   return child;
+}
+
+function logTail(chunks: Uint8Array[]): string {
+  const text = chunks.map((chunk) => new TextDecoder().decode(chunk)).join("");
+  return text.split("\n").slice(-20).join("\n");
 }
 
 async function stopChild(child: Deno.ChildProcess | undefined): Promise<void> {
@@ -552,8 +556,8 @@ try {
     );
   }
 } catch (error) {
-  for (const [name, tail] of childLogs) {
-    console.error(`--- ${name}, last lines:\n${tail.join("\n")}`);
+  for (const [name, chunks] of childLogs) {
+    console.error(`--- ${name}, last lines:\n${logTail(chunks)}`);
   }
   throw error;
 } finally {
