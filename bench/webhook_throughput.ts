@@ -18,6 +18,7 @@
  *        [--seed-requests 300]  (also the origin document's listener, ../shared/baselines;
  *                                needs python3 with flask and kafka-python)
  *        [--port-base 18480]  (service; dashboard +1, ceiling +10, origin +15)
+ *        [--service-v8-flags FLAGS]  (V8 flags for the service only, e.g. to try heap sizes)
  *        [--profile DIR]  (the service runs with --cpu-prof, its profiles written to DIR)
  * Start a broker first: `deno task kafka start`.
  *
@@ -52,6 +53,7 @@ const { values } = parseArgs({
     "seed-requests": { type: "string", default: "0" },
     profile: { type: "string" },
     "port-base": { type: "string", default: "18480" },
+    "service-v8-flags": { type: "string" },
   },
 });
 const total = Number(values.requests);
@@ -310,10 +312,13 @@ const kafkaEnv: Record<string, string> = embedded ? {} : {
 // Up, for the simulate-to-dashboard figure: its webhook delivers to the service.
 const sim = serveUpSimulator({ port: 0, seedTransactions: 2, retryDelaysMs: [200, 1000] });
 const webhook = sim.bank.addWebhook(`${SERVICE}/webhook`, "upbus bench");
-const profile = values.profile === undefined ? [] : [
-  `--cpu-prof`,
-  `--cpu-prof-dir=${values.profile}`,
-  `--v8-flags=--cpu-profiler-sampling-interval=500`,
+const v8Flags = [
+  ...(values.profile === undefined ? [] : ["--cpu-profiler-sampling-interval=500"]),
+  ...(values["service-v8-flags"] === undefined ? [] : [values["service-v8-flags"]]),
+];
+const profile = [
+  ...(values.profile === undefined ? [] : [`--cpu-prof`, `--cpu-prof-dir=${values.profile}`]),
+  ...(v8Flags.length === 0 ? [] : [`--v8-flags=${v8Flags.join(",")}`]),
 ];
 const serviceStarted = performance.now();
 const service = spawn("service", ["run", "-P=serve", ...profile, "main.ts", "serve"], {
@@ -372,12 +377,20 @@ try {
     LOG_LEVEL: "warn",
   };
   enrich = spawn("enrich", ["run", "-P=enrich", "main.ts", "enrich"], consumerEnv);
-  position = spawn(
-    "consume position",
-    ["run", "-P=consume", "main.ts", "consume", "position"],
-    consumerEnv,
-  );
-  await answeredAt(DASHBOARD);
+  // `consume position` exits when the topic that `enrich` has just created has no leader yet
+  // ("This server is not the leader for that topic-partition"): start it again then.
+  for (let attempt = 1;; attempt++) {
+    position = spawn(
+      "consume position",
+      ["run", "-P=consume", "main.ts", "consume", "position"],
+      consumerEnv,
+    );
+    const up = answeredAt(DASHBOARD).then(() => "up");
+    up.catch(() => {});
+    if (await Promise.race([up, position.status.then(() => "exited")]) === "up") break;
+    if (attempt === 3) throw new Error("Cannot benchmark: consume position exited three times");
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
   const stream = await openDashboardStream(DASHBOARD);
   const control = createSimulatorControl({ baseUrl: sim.baseUrl, token: sim.token });
   // One transaction end to end first: every part has connected and joined its group.
