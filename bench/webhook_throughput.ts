@@ -28,6 +28,7 @@ import { parseArgs } from "node:util";
 import { createKafka } from "../lib/kafka/client.ts";
 import { ensureTopics } from "../lib/kafka/topics.ts";
 import { signBody } from "../lib/signature.ts";
+import { V8_FLAGS } from "../tasks/compile.ts";
 import { createSimulatorControl } from "../lib/up/simulator/control.ts";
 import { serveUpSimulator } from "../lib/up/simulator/server.ts";
 import { openDashboardStream, simulateToDashboard } from "./dashboard_latency.ts";
@@ -314,7 +315,8 @@ const sim = serveUpSimulator({ port: 0, seedTransactions: 2, retryDelaysMs: [200
 const webhook = sim.bank.addWebhook(`${SERVICE}/webhook`, "upbus bench");
 const v8Flags = [
   ...(values.profile === undefined ? [] : ["--cpu-profiler-sampling-interval=500"]),
-  ...(values["service-v8-flags"] === undefined ? [] : [values["service-v8-flags"]]),
+  // As `deno task start` runs it, unless told otherwise.
+  values["service-v8-flags"] ?? V8_FLAGS,
 ];
 const profile = [
   ...(values.profile === undefined ? [] : [`--cpu-prof`, `--cpu-prof-dir=${values.profile}`]),
