@@ -315,9 +315,9 @@ const sim = serveUpSimulator({ port: 0, seedTransactions: 2, retryDelaysMs: [200
 const webhook = sim.bank.addWebhook(`${SERVICE}/webhook`, "upbus bench");
 const v8Flags = [
   ...(values.profile === undefined ? [] : ["--cpu-profiler-sampling-interval=500"]),
-  // As `deno task start` runs it, unless told otherwise.
+  // As `deno task start` runs it, unless told otherwise (`--service-v8-flags=` for none).
   values["service-v8-flags"] ?? V8_FLAGS,
-];
+].filter((flag) => flag !== "");
 const profile = [
   ...(values.profile === undefined ? [] : [`--cpu-prof`, `--cpu-prof-dir=${values.profile}`]),
   ...(v8Flags.length === 0 ? [] : [`--v8-flags=${v8Flags.join(",")}`]),
