@@ -68,10 +68,12 @@ export async function importSecret(secret: string): Promise<CryptoKey> {
   return key;
 }
 
+/** Lowercase hex (already checked against `HEX_SHA256`) to bytes, without a string per byte. */
 function hexToBytes(hex: string): Uint8Array<ArrayBuffer> {
+  const nibble = (code: number) => code <= 57 ? code - 48 : code - 87; // "0"-"9", "a"-"f"
   const bytes = new Uint8Array(hex.length / 2);
   for (let i = 0; i < bytes.length; i++) {
-    bytes[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+    bytes[i] = (nibble(hex.charCodeAt(i * 2)) << 4) | nibble(hex.charCodeAt(i * 2 + 1));
   }
   return bytes;
 }
