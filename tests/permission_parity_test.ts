@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { COMMANDS } from "../main.ts";
-import { BINARY_PERMISSION_SET, compileArgs } from "../tasks/compile.ts";
+import { BINARY_PERMISSION_SET, compileArgs, V8_FLAGS } from "../tasks/compile.ts";
 import { exerciseSubcommands } from "./support/subcommands.ts";
 import { PROJECT_ROOT, sourceProgram } from "./support/upbus_program.ts";
 
@@ -75,6 +75,11 @@ Deno.test("the compile task bakes in the binary's permission set and includes ev
   }
   const tasks = JSON.parse(Deno.readTextFileSync(`${PROJECT_ROOT}deno.json`)).tasks;
   assert.match(tasks.compile, /tasks\/compile\.ts$/);
+  // The service's V8 flags (its memory under load), the same for the binary and the tasks.
+  assert.ok(args.includes(`--v8-flags=${V8_FLAGS}`));
+  for (const task of ["start", "dev"]) {
+    assert.ok(tasks[task].includes(`--v8-flags=${V8_FLAGS}`), `deno task ${task}: ${tasks[task]}`);
+  }
   assert.match(tasks["compile:pi"], /tasks\/compile\.ts --target aarch64-unknown-linux-gnu$/);
 });
 
