@@ -6,6 +6,7 @@
  */
 import { Kafka, type logCreator, logLevel } from "kafkajs";
 import type { Logger } from "../log.ts";
+import "./request_queue_fix.ts";
 import type { KafkaConnectionConfig } from "./connection_config.ts";
 import { kafkajsConnectionOptions } from "./connection_options.ts";
 
