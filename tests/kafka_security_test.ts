@@ -411,12 +411,13 @@ Deno.test("the service relays a signed webhook over SASL_SSL to a broker on 127.
     await t.step(
       "the service with a wrong password: 200s kept, one error line, /readyz names the cause",
       async () => {
+        const wrongDataDir = await Deno.makeTempDir({ prefix: "upbus-wrong-password-" });
         const service = await startServiceProcess({
           ...kafkaEnv,
           KAFKA_SASL_PASSWORD_FILE: await secretFile(broker, "wrong", "not-the-password\n"),
           UP_WEBHOOK_SECRETS: secret,
           KAFKA_TOPIC: topic,
-          DATA_DIR: await Deno.makeTempDir({ prefix: "upbus-wrong-password-" }),
+          DATA_DIR: wrongDataDir,
         });
         try {
           const body = await Deno.readFile(SPEC_EXAMPLE);
@@ -443,6 +444,7 @@ Deno.test("the service relays a signed webhook over SASL_SSL to a broker on 127.
           assertNoSecret(service.logs.map((line) => JSON.stringify(line)), ["not-the-password"]);
         } finally {
           await service.stop();
+          await Deno.remove(wrongDataDir, { recursive: true });
         }
       },
     );
