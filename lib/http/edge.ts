@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import http from "node:http";
 import type { Socket } from "node:net";
 import { edgeRequest } from "./edge_request.ts";
@@ -112,6 +113,9 @@ function clientAddress(socket: Socket): string {
   return address.startsWith("::ffff:") ? address.slice(7) : address;
 }
 
+/** Content types sent as a string (UTF-8). */
+const TEXTUAL = /^(?:application\/json|text\/)/i;
+
 async function respond(
   handler: FetchHandler,
   req: http.IncomingMessage,
@@ -134,11 +138,18 @@ async function respond(
         error: { code: "bad_request", message: "Cannot read request: not a valid HTTP request" },
       }, { status: 400 });
     }
-    const body = new Uint8Array(await response.arrayBuffer());
+    // The app's answers are JSON or text: as a string, node:http sends the head and the body in
+    // one write (a buffer would take a second one).
+    const contentType = response.headers.get("content-type") ?? "";
+    const body = TEXTUAL.test(contentType)
+      ? await response.text()
+      : new Uint8Array(await response.arrayBuffer());
     if (res.headersSent || socket.destroyed || !socket.writable) return;
     const headers: Record<string, string> = {};
     response.headers.forEach((value, name) => headers[name] = value);
-    headers["content-length"] = String(body.byteLength);
+    headers["content-length"] = String(
+      typeof body === "string" ? Buffer.byteLength(body) : body.byteLength,
+    );
     // A body not read to its end is not read at all: the connection closes after the answer, so
     // nothing more of it is read (node:http destroys the socket once the answer is written).
     if (!req.complete || closing()) headers["connection"] = "close";
