@@ -84,3 +84,25 @@ Deno.test("a chunked body reaches the app through request.body, and a GET has no
   });
   assert.deepEqual(bodies, ["part one, part two", null]);
 });
+
+Deno.test("a body whose client hung up before the app read it ends in BodyIncompleteError, not a wait", async () => {
+  const { promise: outcome, resolve } = Promise.withResolvers<string>();
+  await withEdge(async (request) => {
+    await new Promise((settle) => setTimeout(settle, 200)); // the client is gone by now
+    const result = await Promise.race([
+      request.arrayBuffer().then(() => "read", (e) => `${e.name}: ${e.reason}`),
+      new Promise<string>((settle) => setTimeout(() => settle("still waiting after 3 s"), 3000)),
+    ]);
+    resolve(result);
+    return new Response("unseen");
+  }, async (base) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(base).port) });
+    await conn.write(
+      new TextEncoder().encode(
+        "POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789",
+      ),
+    );
+    conn.close();
+    assert.equal(await outcome, "BodyIncompleteError: body_incomplete");
+  });
+});

@@ -65,7 +65,9 @@ function readAll(
     req.on("close", () => {
       if (!req.complete) fail();
     });
-    req.resume();
+    // Closed before the app read it: no event will come, and nobody waits for an answer.
+    if (req.destroyed) fail();
+    else req.resume();
   });
 }
 
@@ -104,6 +106,7 @@ function bodyStream(
         req.on("close", () => {
           if (!req.complete) fail();
         });
+        if (req.destroyed) return fail();
       }
       req.resume();
     },
