@@ -24,12 +24,15 @@ export const RUNTIME_INCLUDES: readonly string[] = [
 ];
 
 /**
- * V8 flags of the service, here and in `deno task start`/`dev`: a young generation of 1 MiB per
- * semi-space (V8's default grows to 16 MiB) for each of the three isolates (HTTP thread, store
- * writer, relay), which kept the service under 150 MB RSS under load in `deno task bench`
- * (about 215 MB without) at no measurable CPU cost: little lives long on the request path.
+ * V8 flags of the service, here and in `deno task start`/`dev`, for each of the three isolates
+ * (HTTP thread, store writer, relay): a young generation of 1 MiB per semi-space (V8's default
+ * grows to 16 MiB), and an old generation allowed to grow by half before its next full GC (V8's
+ * default factor rises up to 4 when GC is quick, which under load let each old space fill with
+ * dead request objects). In `deno task bench` with Kafka the peak RSS under load was about 215 MB
+ * with neither, about 185 with the first alone, 137-143 with both, at no CPU cost per request
+ * that stood out of the machine's noise (docs/performance.md).
  */
-export const V8_FLAGS = "--max-semi-space-size=1";
+export const V8_FLAGS = "--max-semi-space-size=1,--heap-growing-percent=50";
 
 /** The Raspberry Pi's target (64-bit Raspberry Pi OS: Pi 3, 4, 5, Zero 2 W). */
 export const PI_TARGET = "aarch64-unknown-linux-gnu";

@@ -19,9 +19,11 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import http from "node:http";
 import type { Socket } from "node:net";
-import { BodyIncompleteError, type BodyIncompleteReason } from "./read_body.ts";
+import { edgeRequest } from "./edge_request.ts";
+import type { BodyIncompleteReason } from "./read_body.ts";
 
 /** A refusal made by the edge itself, before the app saw a request. */
 export type EdgeRefusal =
@@ -111,74 +113,8 @@ function clientAddress(socket: Socket): string {
   return address.startsWith("::ffff:") ? address.slice(7) : address;
 }
 
-/**
- * The request body as a web stream that reads from the socket only when pulled: a body the app
- * never reads is never read. The first pull sends `100 Continue` when the client asked for it.
- */
-function bodyStream(
-  req: http.IncomingMessage,
-  res: http.ServerResponse,
-  state: ConnectionState,
-  expectsContinue: boolean,
-): ReadableStream<Uint8Array> {
-  let attached = false;
-  let settled = false;
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (!attached) {
-        attached = true;
-        if (expectsContinue) res.writeContinue();
-        const fail = () => {
-          if (settled) return;
-          settled = true;
-          // The parser's or the timeout's verdict arrives on the socket just after the request
-          // errors: wait one turn so that the error names the real cause.
-          setTimeout(() => controller.error(new BodyIncompleteError(state.failure)), 0);
-        };
-        req.on("data", (chunk: Uint8Array) => {
-          if (settled) return;
-          controller.enqueue(chunk);
-          if ((controller.desiredSize ?? 0) <= 0) req.pause();
-        });
-        req.on("end", () => {
-          if (settled) return;
-          settled = true;
-          controller.close();
-        });
-        req.on("error", fail);
-        req.on("close", () => {
-          if (!req.complete) fail();
-        });
-      }
-      req.resume();
-    },
-    cancel() {
-      settled = true;
-      req.pause();
-    },
-  }, { highWaterMark: 0 });
-}
-
-function toRequest(
-  req: http.IncomingMessage,
-  res: http.ServerResponse,
-  state: ConnectionState,
-  expectsContinue: boolean,
-): Request {
-  const headers = new Headers();
-  for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
-  }
-  const method = req.method ?? "GET";
-  const hasBody = method !== "GET" && method !== "HEAD" &&
-    (req.headers["transfer-encoding"] !== undefined ||
-      Number(req.headers["content-length"] ?? 0) > 0);
-  return new Request(new URL(req.url ?? "/", "http://upbus.edge"), {
-    method,
-    headers,
-    ...(hasBody ? { body: bodyStream(req, res, state, expectsContinue) } : {}),
-  });
-}
+/** Content types sent as a string (UTF-8). */
+const TEXTUAL = /^(?:application\/json|text\/)/i;
 
 async function respond(
   handler: FetchHandler,
@@ -194,17 +130,26 @@ async function respond(
   try {
     let response: Response;
     try {
-      response = await handler(toRequest(req, res, state, expectsContinue));
+      response = await handler(
+        edgeRequest(req, res, { failure: () => state.failure, expectsContinue }),
+      );
     } catch {
       response = Response.json({
         error: { code: "bad_request", message: "Cannot read request: not a valid HTTP request" },
       }, { status: 400 });
     }
-    const body = new Uint8Array(await response.arrayBuffer());
+    // The app's answers are JSON or text: as a string, node:http sends the head and the body in
+    // one write (a buffer would take a second one).
+    const contentType = response.headers.get("content-type") ?? "";
+    const body = TEXTUAL.test(contentType)
+      ? await response.text()
+      : new Uint8Array(await response.arrayBuffer());
     if (res.headersSent || socket.destroyed || !socket.writable) return;
     const headers: Record<string, string> = {};
     response.headers.forEach((value, name) => headers[name] = value);
-    headers["content-length"] = String(body.byteLength);
+    headers["content-length"] = String(
+      typeof body === "string" ? Buffer.byteLength(body) : body.byteLength,
+    );
     // A body not read to its end is not read at all: the connection closes after the answer, so
     // nothing more of it is read (node:http destroys the socket once the answer is written).
     if (!req.complete || closing()) headers["connection"] = "close";

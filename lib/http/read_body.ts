@@ -80,9 +80,10 @@ export async function readBody(
 async function readCapped(request: Request, maxBytes: number): Promise<Uint8Array<ArrayBuffer>> {
   const declared = Number(request.headers.get("content-length") ?? NaN);
   if (declared > maxBytes) throw new BodyTooLargeError(maxBytes);
-  if (request.body === null) return new Uint8Array(0);
-  // A declared length within the cap: the runtime reads exactly that many bytes, natively.
+  // A declared length within the cap: the runtime reads exactly that many bytes, natively (and
+  // the edge without a web stream: `body` is not touched on this path).
   if (Number.isInteger(declared)) return new Uint8Array(await request.arrayBuffer());
+  if (request.body === null) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
