@@ -13,6 +13,7 @@ import { serveCommand } from "./lib/cli/serve.ts";
 import { simulateCommand } from "./lib/cli/simulate.ts";
 import { upSimCommand } from "./lib/cli/up_sim.ts";
 import { webhooksCommand } from "./lib/cli/webhooks.ts";
+import { loadEnvFile } from "./lib/env_file.ts";
 
 /** Every subcommand, in the order `--help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -78,6 +79,13 @@ export async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
+  try {
+    // Every command reads ./.env when there is one; the real environment wins over it.
+    loadEnvFile();
+  } catch (error) {
+    console.error(`upbus: ${(error as Error).message}`);
+    Deno.exit(1);
+  }
   // Exit once the command is done, even if a client still holds a connection open.
   Deno.exit(await main(Deno.args));
 }
