@@ -1,10 +1,12 @@
 /**
- * Structured JSON log lines, one object per line on stderr. Callers pass facts, never secrets:
- * fields named like a secret are replaced with `[redacted]` as a second line of defence.
+ * Structured log lines on stderr, one per line: readable text (`12:04:05 INFO  listening
+ * url=...`) when stderr is a terminal, JSON objects otherwise (`LOG_FORMAT` chooses). Callers
+ * pass facts, never secrets: fields named like a secret are replaced with `[redacted]` as a
+ * second line of defence.
  *
  * @module
  */
-import type { LogLevel } from "./config.ts";
+import type { LogFormat, LogLevel } from "./config.ts";
 
 /** Extra facts for one log line. */
 export type LogFields = Record<string, unknown>;
@@ -40,12 +42,51 @@ export interface LoggerOptions {
   fields?: LogFields;
   /** The clock; default `() => new Date()`. */
   now?: () => Date;
+  /** `text` or `json`; default {@linkcode defaultLogFormat}. */
+  format?: LogFormat;
 }
 
 /**
- * Creates a JSON-lines logger.
+ * The format for people when stderr is a terminal, for machines otherwise.
  *
- * @param options Level, sink, common fields and clock.
+ * @returns `text` on a terminal, else `json`.
+ */
+export function defaultLogFormat(): LogFormat {
+  try {
+    return Deno.stderr.isTerminal() ? "text" : "json";
+  } catch {
+    return "json";
+  }
+}
+
+const PLAIN = /^[^\s"=]+$/;
+
+function textValue(value: unknown): string {
+  if (typeof value === "string" && PLAIN.test(value)) return value;
+  if (value instanceof Error) return JSON.stringify(value.message);
+  return JSON.stringify(value) ?? String(value);
+}
+
+function twoDigits(value: number): string {
+  return String(value).padStart(2, "0");
+}
+
+/** One line for people: local time, level, message, then `key=value` facts. */
+function textLine(time: Date, level: LogLevel, message: string, fields: LogFields): string {
+  const clock = `${twoDigits(time.getHours())}:${twoDigits(time.getMinutes())}:${
+    twoDigits(time.getSeconds())
+  }`;
+  const facts = Object.entries(fields)
+    .filter(([, value]) => value !== undefined)
+    .map(([key, value]) => ` ${key}=${textValue(value)}`)
+    .join("");
+  return `${clock} ${level.toUpperCase().padEnd(5)} ${message}${facts}`;
+}
+
+/**
+ * Creates a logger.
+ *
+ * @param options Level, sink, common fields, clock and format.
  * @returns The logger.
  *
  * @example
@@ -54,6 +95,8 @@ export interface LoggerOptions {
  * const lines: string[] = [];
  * createLogger({ write: (line) => lines.push(line) }).info("started", { port: 8080, secret: "x" });
  * if (JSON.parse(lines[0]).secret !== "[redacted]") throw new Error("unexpected");
+ * createLogger({ format: "text", write: (line) => lines.push(line) }).warn("slow", { ms: 5 });
+ * if (!/^\d\d:\d\d:\d\d WARN  slow ms=5$/.test(lines[1])) throw new Error(lines[1]);
  * ```
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
@@ -61,16 +104,15 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const write = options.write ?? ((line: string) => console.error(line));
   const now = options.now ?? (() => new Date());
   const base = redact(options.fields ?? {});
+  const format = options.format ?? defaultLogFormat();
   const log = (level: LogLevel) => (message: string, fields: LogFields = {}) => {
     if (RANK[level] < threshold) return;
+    const time = now();
+    const facts = { ...base, ...redact(fields) };
     write(
-      JSON.stringify({
-        time: now().toISOString(),
-        level,
-        msg: message,
-        ...base,
-        ...redact(fields),
-      }),
+      format === "text"
+        ? textLine(time, level, message, facts)
+        : JSON.stringify({ time: time.toISOString(), level, msg: message, ...facts }),
     );
   };
   return {
@@ -78,6 +120,6 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     info: log("info"),
     warn: log("warn"),
     error: log("error"),
-    child: (fields) => createLogger({ ...options, fields: { ...base, ...fields } }),
+    child: (fields) => createLogger({ ...options, format, fields: { ...base, ...fields } }),
   };
 }

@@ -6,7 +6,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import type { LogLevel } from "./config.ts";
+import type { LogFormat, LogLevel } from "./config.ts";
 import { createKafka } from "./kafka/client.ts";
 import { createLogger } from "./log.ts";
 import { type Relay, type RelayOptions, type RelayStatus, startRelay } from "./relay.ts";
@@ -24,6 +24,8 @@ export interface RelayWorkerConfig
   clientId: string;
   /** The worker's log level. */
   logLevel: LogLevel;
+  /** The worker's log format; default by whether stderr is a terminal. */
+  logFormat?: LogFormat;
 }
 
 /** A message to the worker. */
@@ -45,8 +47,12 @@ let source: SqliteRelaySource | undefined;
 const post = (reply: RelayWorkerReply) => self.postMessage(reply);
 
 function start(config: RelayWorkerConfig): void {
-  const { path, brokers, clientId, logLevel, ...tuning } = config;
-  const logger = createLogger({ level: logLevel, fields: { component: "relay" } });
+  const { path, brokers, clientId, logLevel, logFormat, ...tuning } = config;
+  const logger = createLogger({
+    level: logLevel,
+    format: logFormat,
+    fields: { component: "relay" },
+  });
   source = new SqliteRelaySource(path);
   relay = startRelay(source, {
     ...tuning,

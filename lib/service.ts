@@ -88,6 +88,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       partitions: config.kafkaTopicPartitions,
       replicationFactor: config.kafkaReplicationFactor,
       logLevel: config.logLevel,
+      logFormat: config.logFormat,
       logger: logger.child({ component: "relay" }),
       metrics,
     });

@@ -89,7 +89,7 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
       }
       const context = cliContext(overrides);
       const config = loadPipelineConfig(context.env);
-      const logger = createLogger({ level: config.logLevel });
+      const logger = createLogger({ level: config.logLevel, format: config.logFormat });
       const dir = `${config.dataDir}/backfill`;
       await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
       const checkpointPath = `${dir}/${checkpointName(since, until, values.account)}`;

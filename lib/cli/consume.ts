@@ -125,7 +125,9 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
       }
       const context = cliContext(overrides);
       const config = loadPipelineConfig(context.env);
-      const logger = createLogger({ level: config.logLevel }).child({ consumer: args[0] });
+      const logger = createLogger({ level: config.logLevel, format: config.logFormat }).child({
+        consumer: args[0],
+      });
       await Deno.mkdir(`${config.dataDir}/consumers`, { recursive: true, mode: 0o700 });
       const up = context.env("UP_API_TOKEN")
         ? upClientFromEnv({ env: context.env, fetch: context.fetch, maxRateLimitWaitMs: 10_000 })

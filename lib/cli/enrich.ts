@@ -46,7 +46,7 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
       if (args.length > 0) throw new UsageError(`unexpected argument "${args[0]}"`);
       const context = cliContext(overrides);
       const config = loadPipelineConfig(context.env);
-      const logger = createLogger({ level: config.logLevel });
+      const logger = createLogger({ level: config.logLevel, format: config.logFormat });
       const up = upClientFromEnv({
         env: context.env,
         fetch: context.fetch,

@@ -4,8 +4,9 @@
  *
  * @module
  */
-import { Kafka, type logCreator, logLevel } from "kafkajs";
+import { Kafka, logLevel } from "kafkajs";
 import type { Logger } from "../log.ts";
+import { kafkaLogRouter, silenceTimeoutNegativeWarning } from "./log_creator.ts";
 
 /** Options for {@linkcode createKafka}. */
 export interface KafkaOptions {
@@ -17,18 +18,6 @@ export interface KafkaOptions {
   logger?: Logger;
   /** Connection timeout in ms; default 3000. */
   connectionTimeout?: number;
-}
-
-function routeLogs(logger: Logger | undefined): logCreator {
-  return () => ({ level, log }) => {
-    if (logger === undefined) return;
-    const { message, ...fields } = log;
-    const line = `kafkajs: ${message}`;
-    // kafkajs reports every failed attempt as an error, even those it or upbus retries; upbus
-    // logs what it could not do itself, so kafkajs's own lines stay a level lower.
-    if (level === logLevel.ERROR) logger.warn(line, fields);
-    else if (level <= logLevel.INFO) logger.debug(line, fields);
-  };
 }
 
 /**
@@ -48,14 +37,18 @@ export function createKafka(options: KafkaOptions): Kafka {
   if (options.brokers.length === 0) {
     throw new TypeError("Cannot create Kafka client: no brokers given");
   }
-  return new Kafka({
+  silenceTimeoutNegativeWarning();
+  const logs = kafkaLogRouter(options.logger);
+  const kafka = new Kafka({
     brokers: options.brokers,
     clientId: options.clientId ?? "upbus",
     connectionTimeout: options.connectionTimeout ?? 3000,
     logLevel: logLevel.INFO,
-    logCreator: routeLogs(options.logger),
+    logCreator: logs.logCreator,
     // Few retries inside kafkajs: the relay retries with its own backoff, and a send must not
     // hold a shutdown for long.
     retry: { initialRetryTime: 200, retries: 2, maxRetryTime: 2000 },
   });
+  logs.attach(kafka.logger());
+  return kafka;
 }
