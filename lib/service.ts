@@ -110,10 +110,20 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       relayStatus: relay?.status,
       routes,
     });
-  const server = await listen(config.host, config.port, appFor(separateOps ? "webhook" : "all"));
-  const ops = separateOps
-    ? await listen(config.opsHost, config.opsPort!, appFor("operations"))
-    : undefined;
+  const server = await listen(config.host, config.port, appFor(separateOps ? "webhook" : "all"), {
+    variable: "PORT",
+  });
+  let ops: Deno.HttpServer<Deno.NetAddr> | undefined;
+  try {
+    ops = separateOps
+      ? await listen(config.opsHost, config.opsPort!, appFor("operations"), {
+        variable: "OPS_PORT",
+      })
+      : undefined;
+  } catch (error) {
+    await server.shutdown();
+    throw error;
+  }
   const address = server.addr;
   logger.info("listening", {
     url: `http://${address.hostname}:${address.port}/webhook`,
@@ -152,14 +162,29 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   };
 }
 
-/** Serves `app` on `hostname:port`; resolves once it listens. */
+/**
+ * Serves `app` on `hostname:port`; resolves once it listens.
+ *
+ * @throws {Deno.errors.AddrInUse} If the port is taken: the message names the port and
+ * `variable`, the setting that moves it.
+ */
 async function listen(
   hostname: string,
   port: number,
   app: { fetch: (request: Request) => Response | Promise<Response> },
+  options: { variable: string },
 ): Promise<Deno.HttpServer<Deno.NetAddr> & { addr: Deno.NetAddr }> {
   const { promise: listening, resolve } = Promise.withResolvers<void>();
-  const server = Deno.serve({ hostname, port, onListen: () => resolve() }, app.fetch);
+  let server;
+  try {
+    server = Deno.serve({ hostname, port, onListen: () => resolve() }, app.fetch);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+    throw new Deno.errors.AddrInUse(
+      `Cannot listen on ${hostname}:${port}: the address is in use (another upbus, or another program), set ${options.variable} to a free port`,
+      { cause: error },
+    );
+  }
   await listening;
   return server;
 }

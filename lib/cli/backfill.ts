@@ -6,7 +6,7 @@
 import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
 import { Partitioners } from "kafkajs";
-import { backfill, checkpointName, readCheckpoint } from "../backfill.ts";
+import { backfill, type BackfillCheckpoint, checkpointName, readCheckpoint } from "../backfill.ts";
 import { createKafka } from "../kafka/client.ts";
 import { ensureTransactionsTopic, transactionRecord } from "../kafka/transaction_record.ts";
 import { createLogger } from "../log.ts";
@@ -112,6 +112,8 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
         sleep: context.sleep,
         onRetry: reportRetry(context, "backfill"),
       });
+      // Fail fast on a wrong token, with register-webhook's message, before any checkpoint.
+      await up.ping();
       let publish: (transactions: TransactionResource[]) => Promise<void>;
       let close: () => Promise<void>;
       let destination = config.transactionsTopic;
@@ -134,6 +136,7 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
         const kafka = createKafka({
           brokers: config.kafkaBrokers,
           clientId: config.kafkaClientId,
+          logger,
         });
         await ensureTransactionsTopic(kafka, config.transactionsTopic, {
           partitions: config.kafkaTopicPartitions,
@@ -180,11 +183,15 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
             else context.err(line);
           },
         });
-        const written = Object.values(result.progress).reduce((sum, e) => sum + e.written, 0);
+        const total = writtenIn(result);
+        const thisRun = total - writtenIn(earlier);
         context.err("");
         context.out(
-          `Backfilled ${result.accounts?.length ?? 0} accounts: ${written} transaction records ` +
-            `published to ${destination} (a resumed page boundary is fetched again).`,
+          `Backfilled ${result.accounts?.length ?? 0} accounts: ${thisRun} transaction records ` +
+            `published to ${destination} by this run` +
+            (thisRun === total
+              ? "."
+              : ` (${total} over every run of this range; a resumed page boundary is fetched again).`),
         );
         context.out(`Checkpoint: ${checkpointPath} (delete it to run the same range again).`);
         logger.debug("backfill done", { checkpointPath });
@@ -194,6 +201,11 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
       }
     },
   };
+}
+
+/** Transaction records a checkpoint says were published, over every run of its range. */
+function writtenIn(checkpoint: BackfillCheckpoint | null): number {
+  return Object.values(checkpoint?.progress ?? {}).reduce((sum, entry) => sum + entry.written, 0);
 }
 
 /** The `backfill` command. */

@@ -3,8 +3,9 @@
  * `upbus consume <name>`: runs one built-in consumer of `up.transactions` until SIGINT or
  * SIGTERM: `console`, `position` (with the live dashboard) or `ledger`.
  */
-import type { Consumer } from "../consumers/consumer.ts";
-import { createConsoleConsumer } from "../consumers/console.ts";
+import type { Consumer, ConsumerMessage } from "../consumers/consumer.ts";
+import { consoleLine, createConsoleConsumer } from "../consumers/console.ts";
+import { latestTransactions, readKafkaTopic, readLocalTopic } from "../consumers/history.ts";
 import { startEmbeddedConsumer } from "../consumers/embedded_runner.ts";
 import { idempotent } from "../consumers/idempotent.ts";
 import { createLedgerConsumer } from "../consumers/ledger.ts";
@@ -16,16 +17,18 @@ import { createLogger, type Logger } from "../log.ts";
 import { loadPipelineConfig, type PipelineConfig } from "../pipeline_config.ts";
 import { type LocalLog, openLocalLog } from "../store/local_log.ts";
 import { type UpClient, upClientFromEnv } from "../up/client.ts";
+import { parseFlags, wholeNumber } from "./args.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { type CliContext, cliContext } from "./context.ts";
 
-const USAGE = `Usage: upbus consume <console|position|ledger>
+const USAGE = `Usage: upbus consume <console|position|ledger> [--last N]
 
 Runs a built-in consumer of TRANSACTIONS_TOPIC (up.transactions) in its consumer group
 (upbus-<name>), at least once:
   console   one line per transaction as it happens (DATA_DIR/consumers/console.db remembers
-            what was printed; console.local.db in embedded mode)
+            what was printed; console.local.db in embedded mode); --last N first prints the
+            N newest transactions of the topic
   position  settled and held amounts per account, spend by category today and this month,
             rebuilt from the topic on start, reconciled with GET /accounts every
             RECONCILE_SECONDS (300) when UP_API_TOKEN is set; live dashboard on
@@ -45,10 +48,19 @@ type Builder = (setup: {
   up: UpClient | undefined;
   logger: Logger;
   context: CliContext;
+  /** `--last N`: how many past transactions to print first (console only). */
+  last: number;
+  /** Every record of the topic now. */
+  history: () => Promise<ConsumerMessage[]>;
 }) => Promise<Consumer>;
 
 const BUILT_IN: Record<string, Builder> = {
-  console({ config, context }) {
+  async console({ config, context, last, history, logger }) {
+    if (last > 0) {
+      const past = latestTransactions(await history(), last);
+      for (const record of past) context.out(consoleLine(record, config.timeZone));
+      logger.info(`printed the last ${past.length} transactions of ${config.transactionsTopic}`);
+    }
     const consumer = createConsoleConsumer({
       out: context.out,
       topic: config.transactionsTopic,
@@ -60,18 +72,29 @@ const BUILT_IN: Record<string, Builder> = {
     const handle = idempotent(consumer.handle, {
       path: `${config.dataDir}/consumers/console${embedded ? ".local" : ""}.db`,
     });
-    return Promise.resolve({ ...consumer, handle, close: () => handle.close() });
+    return { ...consumer, handle, close: () => handle.close() };
   },
   async position({ config, endOffsets, up, logger }) {
-    const consumer = createPositionConsumer({
-      topic: config.transactionsTopic,
-      endOffsets: await endOffsets(),
-      up,
-      reconcileMs: config.reconcileSeconds * 1000,
-      dashboard: { port: config.dashboardPort, hostname: config.dashboardHost },
-      timeZone: config.timeZone,
-      logger,
-    });
+    const offsets = await endOffsets();
+    let consumer;
+    try {
+      // Awaited, so a dashboard that starts asynchronously is caught here too.
+      consumer = await createPositionConsumer({
+        topic: config.transactionsTopic,
+        endOffsets: offsets,
+        up,
+        reconcileMs: config.reconcileSeconds * 1000,
+        dashboard: { port: config.dashboardPort, hostname: config.dashboardHost },
+        timeZone: config.timeZone,
+        logger,
+      });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+      throw new Deno.errors.AddrInUse(
+        `Cannot serve the dashboard on ${config.dashboardHost}:${config.dashboardPort}: the address is in use (another consume position?), set DASHBOARD_PORT to a free port`,
+        { cause: error },
+      );
+    }
     logger.info("dashboard listening", { url: consumer.dashboard?.url });
     return consumer;
   },
@@ -92,6 +115,9 @@ const BUILT_IN: Record<string, Builder> = {
     return consumer;
   },
 };
+
+/** The consumers that ask the Up API (for balances and account names). */
+const USES_UP = new Set(["position", "ledger"]);
 
 /** The names `consume` accepts. */
 export const CONSUMER_NAMES: readonly string[] = Object.keys(BUILT_IN);
@@ -114,9 +140,12 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
     summary: "run a consumer of up.transactions: console, position (dashboard) or ledger",
     usage: USAGE,
     async run(args) {
-      if (args.length !== 1) {
-        throw new UsageError(args.length === 0 ? "which consumer?" : `unexpected "${args[1]}"`);
+      if (args.length === 0) throw new UsageError("which consumer?");
+      const { values } = parseFlags(args.slice(1), { last: { type: "string" } });
+      if (values.last !== undefined && args[0] !== "console") {
+        throw new UsageError("--last is an option of consume console");
       }
+      const last = wholeNumber(values.last, { flag: "last", fallback: 0, max: 10_000 });
       const build = BUILT_IN[args[0]];
       if (build === undefined) {
         throw new UsageError(
@@ -132,10 +161,13 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
       const up = context.env("UP_API_TOKEN")
         ? upClientFromEnv({ env: context.env, fetch: context.fetch, maxRateLimitWaitMs: 10_000 })
         : undefined;
+      // The consumers that ask Up fail fast on a wrong token, with register-webhook's message.
+      if (up !== undefined && USES_UP.has(args[0])) await up.ping();
       const topic = config.transactionsTopic;
       let log: LocalLog | undefined;
       let start: (consumer: Consumer) => Promise<RunningConsumer>;
       let endOffsets: () => Promise<Record<number, string>>;
+      let history: () => Promise<ConsumerMessage[]>;
       if (config.kafkaBrokers.length === 0) {
         const local = log = await openLocalLog(config.dataDir);
         logger.info(
@@ -144,6 +176,7 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
         );
         start = (consumer) => startEmbeddedConsumer(consumer, { log: local, logger });
         endOffsets = () => Promise.resolve({ 0: String(local.end(topic)) });
+        history = () => Promise.resolve(readLocalTopic(local, topic));
       } else {
         const kafka = createKafka({
           brokers: config.kafkaBrokers,
@@ -156,9 +189,10 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
         });
         start = (consumer) => startConsumer(consumer, { kafka, logger });
         endOffsets = () => topicEndOffsets(kafka, topic);
+        history = () => readKafkaTopic(kafka, topic);
       }
       try {
-        const consumer = await build({ config, endOffsets, up, logger, context });
+        const consumer = await build({ config, endOffsets, up, logger, context, last, history });
         let running;
         try {
           running = await start(consumer);
@@ -167,6 +201,9 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
           throw error;
         }
         logger.info("consumer running", { topic: consumer.topic, group: running.groupId });
+        if (consumer.name === "console") {
+          logger.info("waiting for new transactions; one line each (Ctrl-C stops)");
+        }
         const signal = await context.stopped();
         logger.info("shutting down", { signal, handled: running.handled });
         await running.stop();

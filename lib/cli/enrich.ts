@@ -55,6 +55,8 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
         onRetry: (notice) =>
           logger.warn("Up API retry", { action: notice.action, delayMs: notice.delayMs }),
       });
+      // Fail fast on a wrong token, with register-webhook's message, rather than retry forever.
+      await up.ping();
       let log: LocalLog | undefined;
       let enricher: Enricher;
       if (config.kafkaBrokers.length === 0) {
