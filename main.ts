@@ -7,6 +7,7 @@
 import { type Command, UsageError } from "./lib/cli/command.ts";
 import { backfillCommand } from "./lib/cli/backfill.ts";
 import { consumeCommand } from "./lib/cli/consume.ts";
+import { demoCommand } from "./lib/cli/demo.ts";
 import { enrichCommand } from "./lib/cli/enrich.ts";
 import { registerWebhookCommand } from "./lib/cli/register_webhook.ts";
 import { serveCommand } from "./lib/cli/serve.ts";
@@ -25,6 +26,7 @@ export const COMMANDS: readonly Command[] = [
   enrichCommand,
   consumeCommand,
   backfillCommand,
+  demoCommand,
 ];
 
 function help(): string {

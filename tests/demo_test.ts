@@ -1,0 +1,87 @@
+/**
+ * `deno task demo`, as a newcomer runs it: the real command in its own process (through `deno
+ * task`, with its permission set), in embedded mode and with Kafka. It must put a simulated
+ * transaction on the dashboard, and SIGTERM must stop every piece: the task exits 0 and the
+ * simulator's, the service's and the dashboard's ports are free again. With Kafka, the demo's
+ * topics are gone afterwards.
+ *
+ * Permissions: as the test task (`--allow-run=deno`, loopback, the env of a `deno` child).
+ */
+import assert from "node:assert/strict";
+import { testBrokers } from "./support/kafka.ts";
+import { quietKafka } from "./support/pipeline.ts";
+import { serviceDataDir } from "./support/service_process.ts";
+import { startUpbus } from "./support/upbus_program.ts";
+
+async function refused(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    await response.body?.cancel();
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+async function runDemo(env: Record<string, string>) {
+  const dataDir = await serviceDataDir();
+  try {
+    const [demo, dashboard] = await startUpbus(
+      { command: "deno", prefix: ["task", "demo"] },
+      ["--port", "0", "--dashboard-port", "0", "--sim-port", "0"],
+      {
+        env: { DATA_DIR: dataDir, ...env },
+        ready: (line) => line.match(/^Dashboard: (\S+)$/)?.[1],
+        timeoutMs: 120_000,
+      },
+    );
+    const output = () => demo.out.join("\n");
+    const sim = output().match(/^Up simulator on (http:\S+)$/m)?.[1];
+    const service = output().match(/^upbus serve on (http:\S+)\/webhook /m)?.[1];
+    assert.ok(sim && service, output());
+    try {
+      assert.match(
+        output(),
+        /^First transaction on the dashboard \d+\.\d s after the demo started\.$/m,
+      );
+      const position = await (await fetch(new URL("position.json", dashboard))).text();
+      assert.match(position, /Campos Coffee/);
+      const page = await (await fetch(dashboard)).text();
+      assert.match(page, /Campos Coffee/);
+      assert.match(output(), /^ {2}deno task simulate transaction-created/m);
+    } finally {
+      const { code } = await demo.stop("SIGTERM");
+      assert.equal(code, 0, `${output()}\n${demo.err.join("\n")}`);
+    }
+    assert.match(output(), /^Stopping the demo \(SIGTERM\)$/m);
+    for (const url of [`${sim}/util/ping`, `${service}/healthz`, dashboard]) {
+      assert.ok(await refused(url), `${url} still answers after the demo stopped`);
+    }
+    return { out: output(), err: demo.err.join("\n") };
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+}
+
+Deno.test("deno task demo shows a simulated transaction on the dashboard and SIGTERM stops every piece", async () => {
+  const { out, err } = await runDemo({});
+  assert.match(out, /\(embedded mode\)/);
+  assert.doesNotMatch(err, /\n\s+at |TimeoutNegativeWarning/);
+});
+
+Deno.test("with KAFKA_BROKERS, the demo runs through Kafka on topics of its own, deleted at the end", async () => {
+  const brokers = await testBrokers();
+  const { out, err } = await runDemo({ KAFKA_BROKERS: brokers });
+  assert.match(out, new RegExp(`\\(Kafka ${brokers.replace(/\./g, "\\.")}\\)`));
+  const topic = out.match(/KAFKA_TOPIC=(upbus-demo-\d+\.webhook-events)/)?.[1];
+  assert.ok(topic, out);
+  assert.doesNotMatch(err, /\n\s+at |TimeoutNegativeWarning/);
+  const admin = quietKafka(brokers).admin();
+  await admin.connect();
+  try {
+    const topics = await admin.listTopics();
+    assert.deepEqual(topics.filter((name) => name.startsWith(topic.split(".")[0])), []);
+  } finally {
+    await admin.disconnect();
+  }
+});
