@@ -42,7 +42,7 @@ export interface LoggerOptions {
   fields?: LogFields;
   /** The clock; default `() => new Date()`. */
   now?: () => Date;
-  /** `text` or `json`; default {@linkcode defaultLogFormat}. */
+  /** `text` or `json`; default {@linkcode defaultLogFormat} on stderr, `json` with `write`. */
   format?: LogFormat;
 }
 
@@ -104,7 +104,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const write = options.write ?? ((line: string) => console.error(line));
   const now = options.now ?? (() => new Date());
   const base = redact(options.fields ?? {});
-  const format = options.format ?? defaultLogFormat();
+  // A sink of the caller's own (a test's collector) gets JSON unless told otherwise.
+  const format = options.format ?? (options.write ? "json" : defaultLogFormat());
   const log = (level: LogLevel) => (message: string, fields: LogFields = {}) => {
     if (RANK[level] < threshold) return;
     const time = now();
