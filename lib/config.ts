@@ -21,6 +21,7 @@ export const CONFIG_VARIABLES = [
   "LOG_FORMAT",
   "OPS_PORT",
   "OPS_HOST",
+  "RELAY_STALL_SECONDS",
 ] as const;
 
 /** The name of one configuration variable. */
@@ -71,6 +72,9 @@ export interface Config {
   opsPort?: number;
   /** Interface of that listener. `OPS_HOST`, default `127.0.0.1`. */
   opsHost: string;
+  /** How long stored events may wait with no progress before `/readyz` calls the relay
+   * stalled, even with a connection open. `RELAY_STALL_SECONDS`, default 30. */
+  relayStallSeconds: number;
 }
 
 /** Reads one variable; returns `undefined` when unset. Defaults to `Deno.env.get`. */
@@ -206,5 +210,6 @@ export function loadConfig(env: EnvReader = (name) => Deno.env.get(name)): Confi
     ...(logFormat ? { logFormat } : {}),
     ...(env("OPS_PORT")?.trim() ? { opsPort: readInteger(env, "OPS_PORT", 0, 0, 65535) } : {}),
     opsHost: env("OPS_HOST")?.trim() || "127.0.0.1",
+    relayStallSeconds: readInteger(env, "RELAY_STALL_SECONDS", 30, 1, 86_400),
   };
 }

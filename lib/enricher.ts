@@ -8,10 +8,11 @@
  * held transaction and creates a new one instead of settling it, the old key gets its tombstone
  * and the new key its own record: the topic always holds each transaction's latest state.
  */
-import { type Kafka, Partitioners, type Producer } from "kafkajs";
+import type { Kafka } from "kafkajs";
 import { type RunningConsumer, startConsumer } from "./consumers/runner.ts";
 import { createEnrichment, type EnricherStats } from "./enrichment.ts";
 import { ensureTransactionsTopic, type TransactionRecord } from "./kafka/transaction_record.ts";
+import { UpbusProducer } from "./kafka/producer.ts";
 import type { Logger } from "./log.ts";
 import type { UpClient } from "./up/client.ts";
 
@@ -81,16 +82,10 @@ export async function startEnricher(options: EnricherOptions): Promise<Enricher>
     others: [sourceTopic],
   });
   if (created.length > 0) logger.info("created Kafka topics", { topics: created });
-  const producer: Producer = kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    createPartitioner: Partitioners.DefaultPartitioner,
-    allowAutoTopicCreation: false,
-  });
-  await producer.connect();
+  const producer = await UpbusProducer.connect(kafka);
 
   async function publish(record: TransactionRecord): Promise<void> {
-    await producer.send({ topic: targetTopic, acks: -1, messages: [record] });
+    await producer.sendAll([{ topic: targetTopic, message: record }]);
   }
 
   const enrichment = createEnrichment({ up, publish, logger });

@@ -1,12 +1,13 @@
 /**
  * The relay: publishes stored events to Kafka in arrival order, and marks each one published
- * only after the broker acknowledged it. While the broker is down it retries with backoff; after
- * a restart it resumes from the first unpublished event.
+ * only after the broker acknowledged that event's own partition. While the broker is down it
+ * retries with backoff; after a restart it resumes from the first unpublished event.
  *
  * @module
  */
 import { Buffer } from "node:buffer";
-import { type Admin, type Kafka, type Message, Partitioners, type Producer } from "kafkajs";
+import type { Admin, Kafka } from "kafkajs";
+import { type OutgoingRecord, UpbusProducer } from "./kafka/producer.ts";
 import { eventRecord } from "./kafka/record.ts";
 import { ensureTopics } from "./kafka/topics.ts";
 import type { Logger } from "./log.ts";
@@ -33,7 +34,8 @@ export interface RelayOptions {
   idleCheckMs?: number;
   /** First retry delay in ms after a failure; doubles up to `maxBackoffMs`. Default 250. */
   initialBackoffMs?: number;
-  /** Longest retry delay in ms; default 30000. */
+  /** Longest retry delay in ms; default 5000, so that a backlog starts draining within a few
+   * seconds of the broker coming back, however long it was away. */
   maxBackoffMs?: number;
   logger: Logger;
   /** Counts published events and failed attempts. */
@@ -42,12 +44,67 @@ export interface RelayOptions {
   onStatus?: (status: RelayStatus) => void;
 }
 
-/** What `/readyz` and the logs say of the relay. */
+/** What `/readyz` and the logs say of the relay. It changes on a change of state, not on
+ * every attempt: a relay retrying against a dead broker stays `unreachable` since the first
+ * failure. */
 export interface RelayStatus {
-  /** The last attempt to reach Kafka succeeded. */
+  /** `connecting`: no attempt has finished yet; `connected`: the last attempt reached Kafka and
+   * was acknowledged; `unreachable`: it failed. */
+  state: "connecting" | "connected" | "unreachable";
+  /** The last attempt to reach Kafka succeeded (`state` is `connected`). */
   connected: boolean;
-  /** The last failure's message, while not connected. */
+  /** When the relay entered this state, in ms since the epoch. */
+  since: number;
+  /** The failure that made it unreachable. */
   lastError?: string;
+  /** The last time the relay had nothing left to publish or had just published, in ms since
+   * the epoch: with a backlog, how long ago this is says how long publishing has been stuck,
+   * even while a connection is open. */
+  progressAt: number;
+}
+
+/** The status of a relay that has not tried yet. */
+export function initialRelayStatus(now: number = Date.now()): RelayStatus {
+  return { state: "connecting", connected: false, since: now, progressAt: now };
+}
+
+/** Options of {@linkcode describeRelay}. */
+export interface DescribeRelayOptions {
+  /** Stored events not yet published. */
+  backlog: number;
+  /** Now, in ms since the epoch. */
+  now: number;
+  /** How long a backlog may wait without progress before the relay counts as stalled, in ms. */
+  stallMs: number;
+}
+
+/**
+ * The relay's readiness check, in words: `ok`, `unreachable since ...: <cause>`, or `stalled:
+ * nothing published for N s with M events waiting`.
+ *
+ * @param status The relay's status.
+ * @param options Backlog, clock and stall threshold.
+ * @returns Whether the relay is ready, and the check's text for `/readyz`.
+ */
+export function describeRelay(
+  status: RelayStatus,
+  options: DescribeRelayOptions,
+): { ready: boolean; text: string } {
+  const since = new Date(status.since).toISOString();
+  const stuckMs = options.now - status.progressAt;
+  if (status.state === "connecting") return { ready: false, text: `connecting since ${since}` };
+  if (status.state === "unreachable") {
+    return { ready: false, text: `unreachable since ${since}: ${status.lastError}` };
+  }
+  if (options.backlog > 0 && stuckMs > options.stallMs) {
+    return {
+      ready: false,
+      text: `stalled: nothing published for ${
+        Math.round(stuckMs / 1000)
+      } s with ${options.backlog} events waiting`,
+    };
+  }
+  return { ready: true, text: "ok" };
 }
 
 /** A running relay. */
@@ -83,9 +140,9 @@ export function startRelay(store: RelaySource, options: RelayOptions): Relay {
   const lingerMs = options.lingerMs ?? 20;
   const idleCheckMs = options.idleCheckMs ?? 10_000;
   const initialBackoff = options.initialBackoffMs ?? 250;
-  const maxBackoff = options.maxBackoffMs ?? 30_000;
-  let status: RelayStatus = { connected: false };
-  let producer: Producer | undefined;
+  const maxBackoff = options.maxBackoffMs ?? 5000;
+  let status: RelayStatus = initialRelayStatus();
+  let producer: UpbusProducer | undefined;
   let admin: Admin | undefined;
   let topicsReady = false;
   let stopping = false;
@@ -93,25 +150,37 @@ export function startRelay(store: RelaySource, options: RelayOptions): Relay {
   let wake: (() => void) | undefined;
   let drainWaiters: Array<() => void> = [];
 
-  const nudge = () => {
-    const resume = wake;
-    wake = undefined;
-    resume?.();
-  };
+  /** Wakes a pausing relay (the pause itself decides whether it may be woken). */
+  const nudge = () => wake?.();
   const unsubscribe = store.onCommit(nudge);
-  const setStatus = (next: RelayStatus) => {
-    const changed = next.connected !== status.connected || next.lastError !== status.lastError;
-    status = next;
-    if (changed) options.onStatus?.(next);
+  let toldAt = 0;
+  const tell = () => {
+    toldAt = Date.now();
+    options.onStatus?.(status);
   };
-  /** Waits `ms`, or less when a commit wakes the relay; resolves `true` when woken. */
-  const pause = (ms: number) =>
+  /** Moves to `state`; `since` stays while the state does, whatever the attempts say. */
+  const setState = (state: "connected" | "unreachable", lastError?: string) => {
+    if (state === status.state && lastError === status.lastError) return;
+    const since = state === status.state ? status.since : Date.now();
+    status = { ...status, state, connected: state === "connected", since, lastError };
+    tell();
+  };
+  /** The relay is caught up, or has just published: told at most once a second. */
+  const progressed = () => {
+    status = { ...status, progressAt: Date.now() };
+    if (status.progressAt - toldAt >= 1000) tell();
+  };
+  /** Waits `ms`, or less when a commit wakes the relay (unless `wakeable` is false: a relay
+   * backing off after a failure is not hurried by new events); resolves `true` when woken. */
+  const pause = (ms: number, wakeable = true) =>
     new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => {
         wake = undefined;
         resolve(false);
       }, ms);
       wake = () => {
+        if (!wakeable && !stopping) return;
+        wake = undefined;
         clearTimeout(timer);
         resolve(true);
       };
@@ -138,15 +207,9 @@ export function startRelay(store: RelaySource, options: RelayOptions): Relay {
     await admin.fetchTopicMetadata({ topics: [topic] });
   }
 
-  async function connected(): Promise<Producer> {
+  async function connected(): Promise<UpbusProducer> {
     if (producer !== undefined) return producer;
-    const fresh = kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      createPartitioner: Partitioners.DefaultPartitioner,
-      allowAutoTopicCreation: false,
-    });
-    await fresh.connect();
+    const fresh = await UpbusProducer.connect(kafka);
     producer = fresh;
     if (!topicsReady) {
       const created = await ensureTopics(kafka, [topic, dlqTopic], {
@@ -159,19 +222,17 @@ export function startRelay(store: RelaySource, options: RelayOptions): Relay {
     return fresh;
   }
 
-  async function publish(active: Producer, batch: StoredEvent[]): Promise<void> {
-    const byTopic = new Map<string, Message[]>();
-    for (const event of batch) {
-      const target = event.type === undefined ? dlqTopic : topic;
+  /** Publishes a batch; returns the seqs of the events whose partitions were acknowledged. */
+  async function publish(active: UpbusProducer, batch: StoredEvent[]): Promise<number[]> {
+    const records: OutgoingRecord[] = batch.map((event) => {
       const record = eventRecord(event);
-      const messages = byTopic.get(target) ?? [];
-      messages.push({ key: record.key, value: Buffer.from(record.value), headers: record.headers });
-      byTopic.set(target, messages);
-    }
-    await active.sendBatch({
-      acks: -1,
-      topicMessages: [...byTopic].map(([name, messages]) => ({ topic: name, messages })),
+      return {
+        topic: event.type === undefined ? dlqTopic : topic,
+        message: { key: record.key, value: Buffer.from(record.value), headers: record.headers },
+      };
     });
+    const acknowledged = await active.send(records);
+    return batch.filter((_, index) => acknowledged[index]).map((event) => event.seq);
   }
 
   async function loop(): Promise<void> {
@@ -182,22 +243,38 @@ export function startRelay(store: RelaySource, options: RelayOptions): Relay {
       try {
         // Connect before there is anything to send, so that /readyz tells the truth at once.
         const active = await connected();
-        if (!status.connected) {
-          logger.info("connected to Kafka", { topic, backlog: store.counts().unpublished });
-        }
-        setStatus({ connected: true });
         const batch = store.unpublished(batchSize);
         if (batch.length === 0) {
+          if (status.state !== "connected") {
+            logger.info("connected to Kafka", { topic, backlog: 0 });
+          }
+          setState("connected");
+          progressed();
           for (const resolve of drainWaiters.splice(0)) resolve();
           if (stopping) return;
           const woken = await pause(idleCheckMs);
-          if (!woken && !stopping) await checkBroker();
+          if (woken) progressed(); // caught up until this very commit
+          else if (!stopping) await checkBroker();
           continue;
         }
         seqs = batch.map((event) => event.seq);
-        await publish(active, batch);
-        await store.markPublished(seqs);
-        metrics.published.inc({}, batch.length);
+        const published = await publish(active, batch);
+        if (published.length > 0) {
+          await store.markPublished(published);
+          metrics.published.inc({}, published.length);
+          progressed();
+        }
+        if (published.length < batch.length) {
+          // Stays unpublished, first in line for the next attempt: per-key order holds.
+          seqs = seqs.filter((seq) => !published.includes(seq));
+          throw new Error(
+            `${seqs.length} of ${batch.length} events not acknowledged by their partition leaders`,
+          );
+        }
+        if (status.state !== "connected") {
+          logger.info("connected to Kafka", { topic, backlog: store.counts().unpublished });
+        }
+        setState("connected");
         backoff = initialBackoff;
         // Under load, let the next batch fill a little: fewer, larger produce requests cost the
         // broker and this process far less than a request per handful of events.
@@ -207,14 +284,16 @@ export function startRelay(store: RelaySource, options: RelayOptions): Relay {
       } catch (error) {
         metrics.publishErrors.inc();
         const message = (error as Error).message;
-        if (status.connected || status.lastError !== message) {
+        if (status.state !== "unreachable") {
           logger.warn("cannot publish to Kafka; events stay stored and will be retried", {
             error: message,
             backlog: store.counts().unpublished,
             retryInMs: backoff,
           });
+        } else {
+          logger.debug("still cannot publish to Kafka", { error: message, retryInMs: backoff });
         }
-        setStatus({ connected: false, lastError: message });
+        setState("unreachable", message);
         try {
           await store.markFailed(seqs);
         } catch { /* only a counter */ }
@@ -222,7 +301,7 @@ export function startRelay(store: RelaySource, options: RelayOptions): Relay {
         // accepts; a fresh one gets a new producer id. At worst a record is written twice.
         await dropProducer();
         if (stopping && Date.now() + backoff >= stopDeadline) return;
-        await pause(backoff);
+        await pause(backoff, false);
         backoff = Math.min(backoff * 2, maxBackoff);
       }
     }

@@ -6,7 +6,7 @@
  */
 import type { Logger } from "./log.ts";
 import type { Increment } from "./metrics.ts";
-import type { Relay, RelayStatus } from "./relay.ts";
+import { initialRelayStatus, type Relay, type RelayStatus } from "./relay.ts";
 import type { RelayWorkerConfig, RelayWorkerReply, RelayWorkerRequest } from "./relay_worker.ts";
 import type { EventStore } from "./store/event_store.ts";
 
@@ -27,7 +27,7 @@ export interface RelayThreadOptions extends Omit<RelayWorkerConfig, "path"> {
  */
 export function startRelayThread(store: EventStore, options: RelayThreadOptions): Relay {
   const { logger, metrics, ...config } = options;
-  let status: RelayStatus = { connected: false };
+  let status: RelayStatus = initialRelayStatus();
   let nextId = 1;
   let stopping = false;
   let respawnTimer: ReturnType<typeof setTimeout> | undefined;
@@ -57,7 +57,13 @@ export function startRelayThread(store: EventStore, options: RelayThreadOptions)
       event.preventDefault();
       fresh.terminate();
       const error = new Error(`Cannot relay to Kafka: the relay worker died (${event.message})`);
-      status = { connected: false, lastError: error.message };
+      status = {
+        ...status,
+        state: "unreachable",
+        connected: false,
+        since: status.state === "unreachable" ? status.since : Date.now(),
+        lastError: error.message,
+      };
       logger.error("relay worker died; events stay stored, starting a new one in 1 s", {
         error: event.message,
       });

@@ -9,7 +9,7 @@ import type { Config } from "./config.ts";
 import { createApp } from "./http/app.ts";
 import type { Logger } from "./log.ts";
 import { createMetrics, type ServiceMetrics } from "./metrics.ts";
-import type { Relay } from "./relay.ts";
+import { describeRelay, type Relay } from "./relay.ts";
 import { startRelayThread } from "./relay_thread.ts";
 import { createSecretRing } from "./secret_ring.ts";
 import { type EventStore, openEventStore } from "./store/event_store.ts";
@@ -107,7 +107,13 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       metrics,
       logger: logger.child({ component: "http" }),
       maxBodyBytes: config.maxBodyBytes,
-      relayStatus: relay?.status,
+      kafkaCheck: relay &&
+        (() =>
+          describeRelay(relay!.status(), {
+            backlog: store.counts().unpublished,
+            now: Date.now(),
+            stallMs: config.relayStallSeconds * 1000,
+          })),
       routes,
     });
   const server = await listen(config.host, config.port, appFor(separateOps ? "webhook" : "all"), {

@@ -15,6 +15,14 @@ import {
   startBroker,
   stopBroker,
 } from "./kafka_broker.ts";
+import {
+  clusterStatus,
+  DEFAULT_CLUSTER_PORT,
+  startCluster,
+  startNode,
+  stopCluster,
+  stopNode,
+} from "./kafka_cluster.ts";
 
 const USAGE = `Usage: deno task kafka <command> [options]
 
@@ -31,12 +39,28 @@ Options:
                         task's permissions)
   --kafka-version V     Apache Kafka version from Maven Central (default ${DEFAULT_KAFKA_VERSION})
   --heap SIZE           JVM -Xmx (default 512m)
-  -h, --help            Show this help`;
+  -h, --help            Show this help
+
+A cluster (3 combined broker+controller nodes, replication 3, min.insync.replicas=2):
+  --nodes N             start, stop or status a cluster of N nodes (ports from --port, default
+                        ${DEFAULT_CLUSTER_PORT}: node n on port + n - 1, its controller on port + 10 + n - 1)
+  --node ID             start or stop one node of that cluster
+  --kill                with stop: SIGKILL at once, as a crash would
+
+  deno task kafka start --nodes 3             # 127.0.0.1:9192,127.0.0.1:9193,127.0.0.1:9194
+  deno task kafka stop --nodes 3 --node 2 --kill
+  deno task kafka start --nodes 3 --node 2    # it rejoins with its data
+  deno task kafka stop --nodes 3`;
 
 /** Exit code of `status` when no broker runs (as LSB init scripts do). */
 export const EXIT_NOT_RUNNING = 3;
 
 interface Options {
+  /** Cluster mode: the number of nodes. */
+  nodes?: number;
+  /** One node of the cluster. */
+  node?: number;
+  kill: boolean;
   port: number;
   controllerPort?: number;
   dataDir: string;
@@ -71,6 +95,9 @@ function parse(args: string[]): { command: string; options: Options } {
       "data-dir": { type: "string" },
       "kafka-version": { type: "string" },
       heap: { type: "string" },
+      nodes: { type: "string" },
+      node: { type: "string" },
+      kill: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -82,10 +109,24 @@ function parse(args: string[]): { command: string; options: Options } {
       }`,
     );
   }
-  const port = parsePort("port", values.port) ?? DEFAULT_PORT;
+  const count = (name: string, value: string | undefined) => {
+    if (value === undefined) return undefined;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > 9) {
+      throw new UsageError(`Cannot parse --${name}: expected a number 1-9, got "${value}"`);
+    }
+    return n;
+  };
+  const node = count("node", values.node);
+  const nodes = count("nodes", values.nodes) ?? (node === undefined ? undefined : 3);
+  const port = parsePort("port", values.port) ??
+    (nodes === undefined ? DEFAULT_PORT : DEFAULT_CLUSTER_PORT);
   return {
     command: positionals[0],
     options: {
+      nodes,
+      node,
+      kill: values.kill ?? false,
       port,
       controllerPort: parsePort("controller-port", values["controller-port"]),
       dataDir: values["data-dir"] ?? defaultDataDir(port),
@@ -185,6 +226,48 @@ async function status(options: Options): Promise<number> {
   }
 }
 
+/** `start`, `stop` and `status` of a cluster, or of one of its nodes. */
+async function cluster(command: string, options: Options): Promise<number> {
+  const layout = {
+    nodes: options.nodes,
+    basePort: options.port,
+    version: options.version,
+    heap: options.heap,
+    log: console.log,
+  };
+  const again = `--nodes ${options.nodes}${
+    options.port === DEFAULT_CLUSTER_PORT ? "" : ` --port ${options.port}`
+  }`;
+  if (command === "start" && options.node !== undefined) {
+    await startNode(options.node, layout);
+    console.log(`Node ${options.node} is running again.`);
+  } else if (command === "start") {
+    const started = await startCluster(layout);
+    console.log(`A ${started.nodes.length}-node Kafka cluster is running.`);
+    console.log(`Next: use it with KAFKA_BROKERS=${started.bootstrap}`);
+    console.log(
+      `Kill a node as a crash would with \`deno task kafka stop ${again} --node 1 --kill\`.`,
+    );
+  } else if (command === "stop" && options.node !== undefined) {
+    const result = await stopNode(options.node, { ...layout, kill: options.kill });
+    console.log(
+      `Node ${options.node}: ${result}. Start it again with \`deno task kafka start ${again} --node ${options.node}\`.`,
+    );
+  } else if (command === "stop") {
+    for (const [id, result] of await stopCluster(layout)) console.log(`Node ${id}: ${result}.`);
+  } else if (command === "status") {
+    const nodes = await clusterStatus(layout);
+    for (const node of nodes) {
+      console.log(`Node ${node.id} on ${node.status.bootstrap}: ${node.status.state}.`);
+    }
+    return nodes.every((node) => node.status.state === "running") ? 0 : EXIT_NOT_RUNNING;
+  } else {
+    console.error(`Cannot run kafka task: "${command}" does not apply to a cluster\n\n${USAGE}`);
+    return 2;
+  }
+  return 0;
+}
+
 /**
  * Runs the kafka task.
  *
@@ -204,6 +287,9 @@ export async function main(args: string[]): Promise<number> {
   }
   const { command, options } = parsed;
   try {
+    if (options.nodes !== undefined && command !== "help" && command !== "fetch") {
+      return await cluster(command, options);
+    }
     switch (command) {
       case "help":
         console.log(USAGE);

@@ -257,8 +257,9 @@ public final class ${HELPER_CLASS} {
       case "broker" -> broker(args[1], args[2], Arrays.copyOfRange(args, 3, args.length));
       case "alive" -> System.exit(find(args[1], args[2]).isPresent() ? 0 : 1);
       case "stop" -> System.out.println(stop(args[1], args[2], Long.parseLong(args[3])));
+      case "kill" -> System.out.println(kill(args[1], args[2]));
       default -> {
-        System.err.println("usage: spawn LOG CMD... | broker OWNERS_DIR|- MAIN ARGS... | alive PID MARKER | stop PID MARKER TIMEOUT_MS");
+        System.err.println("usage: spawn LOG CMD... | broker OWNERS_DIR|- MAIN ARGS... | alive PID MARKER | stop PID MARKER TIMEOUT_MS | kill PID MARKER");
         System.exit(2);
       }
     }
@@ -345,6 +346,16 @@ public final class ${HELPER_CLASS} {
     ProcessHandle p = found.get();
     p.destroy();
     if (gone(p, timeoutMs)) return "stopped";
+    p.destroyForcibly();
+    gone(p, 10_000);
+    return "killed";
+  }
+
+  /** SIGKILL at once, as a crash would: no clean shutdown, no controlled leader hand-over. */
+  static String kill(String pid, String marker) throws InterruptedException {
+    Optional<ProcessHandle> found = find(pid, marker);
+    if (found.isEmpty()) return "not-running";
+    ProcessHandle p = found.get();
     p.destroyForcibly();
     gone(p, 10_000);
     return "killed";
@@ -601,6 +612,8 @@ export interface StopBrokerOptions {
   dataDir?: string;
   /** How long to wait after SIGTERM before SIGKILL. Default 20000 ms. */
   timeoutMs?: number;
+  /** SIGKILL at once instead of a clean shutdown, as a crash or power loss would. Default false. */
+  kill?: boolean;
   /** Cache root of the helper. Default {@linkcode defaultCacheDir}. */
   cacheDir?: string;
 }
@@ -627,12 +640,12 @@ export async function stopBroker(options: StopBrokerOptions = {}): Promise<StopR
   const pidFile = await readPidFile(dataDir);
   if (!pidFile) return "not-running";
   const timeoutMs = options.timeoutMs ?? 20_000;
-  const { code, output } = await helper(cacheDir, [
-    "stop",
-    String(pidFile.pid),
-    marker(dataDir),
-    String(timeoutMs),
-  ]);
+  const { code, output } = await helper(
+    cacheDir,
+    options.kill
+      ? ["kill", String(pidFile.pid), marker(dataDir)]
+      : ["stop", String(pidFile.pid), marker(dataDir), String(timeoutMs)],
+  );
   const result = output.trim().split("\n").at(-1) as StopResult;
   if (code !== 0 || !["stopped", "killed", "not-running"].includes(result)) {
     throw new Error(`Cannot stop Kafka broker ${pidFile.pid}: helper failed\n${tail(output)}`);
@@ -668,6 +681,21 @@ export interface StartBrokerOptions {
   timeoutMs?: number;
   /** Receives one line per step taken. Default: silent. */
   log?: (line: string) => void;
+  /** Membership of a multi-node cluster (see `tasks/kafka_cluster.ts`). Default: a cluster of
+   * one node. */
+  cluster?: ClusterMembership;
+}
+
+/** One node's place in a KRaft cluster of combined broker+controller nodes. */
+export interface ClusterMembership {
+  /** This node's `node.id`, from 1. */
+  nodeId: number;
+  /** `controller.quorum.voters`: `1@127.0.0.1:9193,2@127.0.0.1:9195,...`. */
+  voters: string;
+  /** The cluster id every node is formatted with. */
+  clusterId: string;
+  /** Number of nodes: replication factors are `min(3, size)`, `min.insync.replicas` one less. */
+  size: number;
 }
 
 /** A running broker. */
@@ -698,12 +726,16 @@ function serverProperties(o: {
   port: number;
   controllerPort: number;
   logDir: string;
+  cluster?: ClusterMembership;
 }): string {
-  return `# Written by upbus tasks/kafka_broker.ts on every start: a single-node KRaft broker for
-# development and tests. Edits are lost.
+  const nodeId = o.cluster?.nodeId ?? 1;
+  const replicas = Math.min(3, o.cluster?.size ?? 1);
+  const minIsr = Math.max(1, replicas - 1);
+  return `# Written by upbus tasks/kafka_broker.ts on every start: a KRaft broker (node ${nodeId} of
+# ${o.cluster?.size ?? 1}) for development and tests. Edits are lost.
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@${BROKER_HOST}:${o.controllerPort}
+node.id=${nodeId}
+controller.quorum.voters=${o.cluster?.voters ?? `1@${BROKER_HOST}:${o.controllerPort}`}
 controller.listener.names=CONTROLLER
 listeners=PLAINTEXT://${BROKER_HOST}:${o.port},CONTROLLER://${BROKER_HOST}:${o.controllerPort}
 advertised.listeners=PLAINTEXT://${BROKER_HOST}:${o.port}
@@ -711,16 +743,17 @@ inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs=${o.logDir}
 
-# One node: every internal topic has one replica.
-offsets.topic.replication.factor=1
+# Every topic has min(3, nodes) replicas; with more than one, a write needs all but one of them.
+offsets.topic.replication.factor=${replicas}
 offsets.topic.num.partitions=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor=${replicas}
+transaction.state.log.min.isr=${minIsr}
 transaction.state.log.num.partitions=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-default.replication.factor=1
-min.insync.replicas=1
+share.coordinator.state.topic.replication.factor=${replicas}
+share.coordinator.state.topic.min.isr=${minIsr}
+default.replication.factor=${replicas}
+min.insync.replicas=${minIsr}
+unclean.leader.election.enable=false
 num.partitions=1
 auto.create.topics.enable=false
 
@@ -787,7 +820,7 @@ const QUIET_LOGGERS = [
 ];
 
 /** A random KRaft cluster id: 16 bytes, base64url, not starting with "-" (as Kafka's own). */
-function randomClusterId(): string {
+export function randomClusterId(): string {
   for (;;) {
     const bytes = crypto.getRandomValues(new Uint8Array(16));
     const id = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
@@ -928,7 +961,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Bro
     const propertiesPath = marker(dataDir);
     await Deno.writeTextFile(
       propertiesPath,
-      serverProperties({ port, controllerPort, logDir: storageDir }),
+      serverProperties({ port, controllerPort, logDir: storageDir, cluster: options.cluster }),
     );
     const logProperty = major >= 4
       ? `-Dlog4j2.configurationFile=${join(dataDir, "log4j2.xml")}`
@@ -946,7 +979,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Bro
         "kafka.tools.StorageTool",
         "format",
         "--cluster-id",
-        randomClusterId(),
+        options.cluster?.clusterId ?? randomClusterId(),
         "--config",
         propertiesPath,
       ], "format Kafka storage");

@@ -21,6 +21,7 @@ Deno.test("loadConfig() applies the documented defaults", () => {
     maxBodyBytes: 262144,
     logLevel: "info",
     opsHost: "127.0.0.1",
+    relayStallSeconds: 30,
   });
 });
 

@@ -5,9 +5,9 @@
  */
 import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
-import { Partitioners } from "kafkajs";
 import { backfill, type BackfillCheckpoint, checkpointName, readCheckpoint } from "../backfill.ts";
 import { createKafka } from "../kafka/client.ts";
+import { UpbusProducer } from "../kafka/producer.ts";
 import { ensureTransactionsTopic, transactionRecord } from "../kafka/transaction_record.ts";
 import { createLogger } from "../log.ts";
 import { loadPipelineConfig } from "../pipeline_config.ts";
@@ -142,22 +142,15 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
           partitions: config.kafkaTopicPartitions,
           replicationFactor: config.kafkaReplicationFactor,
         });
-        const producer = kafka.producer({
-          idempotent: true,
-          maxInFlightRequests: 1,
-          createPartitioner: Partitioners.DefaultPartitioner,
-          allowAutoTopicCreation: false,
-        });
-        await producer.connect();
+        const producer = await UpbusProducer.connect(kafka);
         publish = async (transactions) => {
-          await producer.send({
-            topic: config.transactionsTopic,
-            acks: -1,
-            messages: transactions.map((transaction) => {
-              const record = transactionRecord(transaction, "backfill");
-              return { ...record, value: Buffer.from(record.value ?? "") };
-            }),
-          });
+          await producer.sendAll(transactions.map((transaction) => {
+            const record = transactionRecord(transaction, "backfill");
+            return {
+              topic: config.transactionsTopic,
+              message: { ...record, value: Buffer.from(record.value ?? "") },
+            };
+          }));
         };
         close = () => producer.disconnect();
       }

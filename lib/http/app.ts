@@ -9,7 +9,6 @@ import type { Context } from "hono";
 import { createIntake } from "../intake.ts";
 import type { Logger } from "../log.ts";
 import type { ServiceMetrics } from "../metrics.ts";
-import type { RelayStatus } from "../relay.ts";
 import type { SecretRing } from "../secret_ring.ts";
 import { SIGNATURE_HEADER } from "../signature.ts";
 import type { EventStore } from "../store/event_store.ts";
@@ -24,8 +23,9 @@ export interface AppOptions {
   logger: Logger;
   /** Largest accepted body in bytes. */
   maxBodyBytes: number;
-  /** The relay's view of Kafka; absent in embedded mode (no Kafka configured). */
-  relayStatus?: () => RelayStatus;
+  /** The relay's readiness check (see `describeRelay`); absent in embedded mode (no Kafka
+   * configured). */
+  kafkaCheck?: () => { ready: boolean; text: string };
   /** Monotonic clock in ms for latency; default `performance.now`. */
   clock?: () => number;
   /** Which routes: `all` (default), `webhook` (`/webhook` only, for the public listener) or
@@ -44,7 +44,7 @@ function fail(c: Context, status: number, code: string, message: string): Respon
  * @returns The app; pass `app.fetch` to `Deno.serve`.
  */
 export function createApp(options: AppOptions): Hono {
-  const { store, ring, metrics, logger, maxBodyBytes, relayStatus } = options;
+  const { store, ring, metrics, logger, maxBodyBytes, kafkaCheck } = options;
   const clock = options.clock ?? (() => performance.now());
   const intake = createIntake({ ring, store, metrics, logger });
   const app = new Hono();
@@ -96,11 +96,11 @@ export function createApp(options: AppOptions): Hono {
         ready = false;
         checks.store = (error as Error).message;
       }
-      if (relayStatus === undefined) checks.kafka = "embedded mode: Kafka not configured";
+      if (kafkaCheck === undefined) checks.kafka = "embedded mode: Kafka not configured";
       else {
-        const status = relayStatus();
-        checks.kafka = status.connected ? "ok" : `unreachable: ${status.lastError ?? "connecting"}`;
-        ready &&= status.connected;
+        const kafka = kafkaCheck();
+        checks.kafka = kafka.text;
+        ready &&= kafka.ready;
       }
       // keys() looks at the webhook state file again (at most once a second): the secret of a
       // webhook deleted since no longer counts.

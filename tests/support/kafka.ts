@@ -27,6 +27,14 @@ import {
   startBroker,
   stopBroker,
 } from "../../tasks/kafka_broker.ts";
+import {
+  type ClusterHandle,
+  type ClusterOptions,
+  startCluster,
+  startNode,
+  stopCluster,
+  stopNode,
+} from "../../tasks/kafka_cluster.ts";
 
 /**
  * Client port of the shared test broker; its controller listens on the next port. 19092 unless
@@ -186,4 +194,74 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     throw error;
   }
   return broker;
+}
+
+/** A 3-node KRaft cluster of one test (replication 3, `min.insync.replicas=2`). */
+export interface TestCluster extends AsyncDisposable {
+  /** Every node's `127.0.0.1:<port>`, comma-separated. */
+  readonly bootstrap: string;
+  /** The nodes' ids and client ports. */
+  readonly nodes: ReadonlyArray<{ id: number; port: number }>;
+  /** Kills node `id` with SIGKILL, as a crash would. */
+  kill(id: number): Promise<void>;
+  /** Starts node `id` again, with its data; resolves once it accepts clients. */
+  start(id: number): Promise<void>;
+  /** Stops every node and deletes the cluster's data; what `await using` calls. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * Starts a 3-node cluster for a test that kills nodes, on free loopback ports, with its data
+ * under `.kafka/` and owned by the `deno test` process like the shared broker.
+ *
+ * @returns A started cluster; use it with `await using`.
+ *
+ * @example
+ * ```ts ignore
+ * import { startTestCluster } from "./support/kafka.ts";
+ * await using cluster = await startTestCluster();
+ * await cluster.kill(2);
+ * await cluster.start(2);
+ * ```
+ */
+export async function startTestCluster(): Promise<TestCluster> {
+  await Deno.mkdir(join(PROJECT_ROOT, ".kafka"), { recursive: true });
+  const dataDir = await Deno.makeTempDir({
+    dir: join(PROJECT_ROOT, ".kafka"),
+    prefix: "test-cluster-",
+  });
+  const used = new Set<number>();
+  const port = () => {
+    let candidate = freePort();
+    while (used.has(candidate)) candidate = freePort();
+    used.add(candidate);
+    return candidate;
+  };
+  const options: ClusterOptions = {
+    dataDir,
+    ports: [1, 2, 3].map(() => ({ port: port(), controllerPort: port() })),
+    ownerPid: Deno.pid,
+    heap: "256m",
+  };
+  const destroy = async () => {
+    await stopCluster(options);
+    await Deno.remove(dataDir, { recursive: true });
+  };
+  let handle: ClusterHandle;
+  try {
+    handle = await startCluster(options);
+  } catch (error) {
+    await destroy().catch(() => {});
+    throw error;
+  }
+  return {
+    bootstrap: handle.bootstrap,
+    nodes: handle.nodes.map(({ id, port }) => ({ id, port })),
+    async kill(id) {
+      await stopNode(id, { ...options, kill: true });
+    },
+    start: (id) => startNode(id, options),
+    destroy,
+    [Symbol.asyncDispose]: destroy,
+  };
 }
