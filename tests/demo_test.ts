@@ -8,10 +8,12 @@
  * Permissions: as the test task (`--allow-run=deno`, loopback, the env of a `deno` child).
  */
 import assert from "node:assert/strict";
+import { CONFIG_VARIABLES } from "../lib/config.ts";
+import { PIPELINE_VARIABLES } from "../lib/pipeline_config.ts";
 import { testBrokers } from "./support/kafka.ts";
 import { quietKafka } from "./support/pipeline.ts";
 import { serviceDataDir } from "./support/service_process.ts";
-import { startUpbus } from "./support/upbus_program.ts";
+import { PROJECT_ROOT, startUpbus } from "./support/upbus_program.ts";
 
 async function refused(url: string): Promise<boolean> {
   try {
@@ -84,4 +86,12 @@ Deno.test("with KAFKA_BROKERS, the demo runs through Kafka on topics of its own,
   } finally {
     await admin.disconnect();
   }
+});
+
+Deno.test("the demo's permission set grants every variable the service and the pipeline read", () => {
+  const sets = JSON.parse(Deno.readTextFileSync(`${PROJECT_ROOT}deno.json`)).permissions;
+  const granted = new Set<string>(sets.demo.env);
+  const missing = [...CONFIG_VARIABLES, ...PIPELINE_VARIABLES, "UP_API_BASE", "UP_API_TOKEN"]
+    .filter((name) => !granted.has(name));
+  assert.deepEqual(missing, [], "add them to permissions.demo.env in deno.json");
 });
