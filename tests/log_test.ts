@@ -70,9 +70,13 @@ Deno.test("kafkajs lines: one warning for an outage, one line when it ends, no s
       },
     });
   line(logLevel.ERROR, "Response Metadata(key: 3, version: 6)", { error: "unknown topic" });
-  assert.equal(lines.length, 1, "an error that is not about the connection is a warning");
+  assert.equal(lines.length, 1);
+  assert.equal(lines[0].level, "debug", "a broker's error answer is kafkajs's to handle");
   assert.equal(lines[0].msg, "kafkajs: Response Metadata(key: 3, version: 6)");
   assert.equal(lines[0].timestamp, undefined);
+  line(logLevel.ERROR, "Failed to execute listener: boom");
+  assert.equal(lines.length, 2);
+  assert.equal(lines[1].level, "warn", "an error kafkajs does not recover from is a warning");
   for (let attempt = 0; attempt < 40; attempt++) {
     line(logLevel.ERROR, "Connection error: connect ECONNREFUSED 127.0.0.1:9092", {
       stack: "Error: connect ECONNREFUSED\n    at ...",
@@ -80,21 +84,43 @@ Deno.test("kafkajs lines: one warning for an outage, one line when it ends, no s
     line(logLevel.ERROR, "Crash: KafkaJSNumberOfRetriesExceeded: Connection error");
     line(logLevel.DEBUG, "Connecting");
   }
-  assert.equal(lines.length, 2, lines.map((entry) => entry.msg).join("\n"));
-  assert.equal(lines[1].level, "warn");
-  assert.match(String(lines[1].msg), /^cannot reach Kafka/);
-  assert.equal(lines[1].stack, undefined);
+  assert.equal(lines.length, 3, lines.map((entry) => entry.msg).join("\n"));
+  assert.equal(lines[2].level, "warn");
+  assert.match(String(lines[2].msg), /^cannot reach Kafka/);
+  assert.equal(lines[2].stack, undefined);
   assert.ok(router.down);
   assert.deepEqual(levels, [logLevel.DEBUG], "kafkajs speaks up to show the first answer");
   clock += 12_340;
   line(logLevel.DEBUG, "Response ApiVersions(key: 18, version: 2)");
   line(logLevel.DEBUG, "Response Metadata(key: 3, version: 6)");
-  assert.equal(lines.length, 3);
-  assert.equal(lines[2].msg, "Kafka answers again");
-  assert.equal(lines[2].downFor, "12.3 s");
-  assert.equal(lines[2].linesFolded, 79);
+  assert.equal(lines.length, 4);
+  assert.equal(lines[3].msg, "Kafka answers again");
+  assert.equal(lines[3].downFor, "12.3 s");
+  assert.equal(lines[3].linesFolded, 79);
   assert.deepEqual(levels, [logLevel.DEBUG, logLevel.INFO]);
   assert.ok(!router.down);
+});
+
+Deno.test("a consumer crash kafkajs restarts from is a debug line; one it does not is a warning", async () => {
+  const lines: Array<Record<string, unknown>> = [];
+  const router = kafkaLogRouter(
+    createLogger({ format: "json", write: (line) => lines.push(JSON.parse(line)) }),
+    { restartNoticeMs: 50 },
+  );
+  const log = router.logCreator(logLevel.INFO);
+  const error = (message: string, groupId: string) =>
+    log({
+      namespace: "Consumer",
+      level: logLevel.ERROR,
+      label: "ERROR",
+      log: { timestamp: "", logger: "kafkajs", message, groupId },
+    });
+  error("Crash: KafkaJSProtocolError: The coordinator is loading", "upbus-position");
+  error("Restarting the consumer in 300ms", "upbus-position");
+  error("Crash: KafkaJSNonRetriableError: Topic authorization failed", "upbus-ledger");
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  assert.deepEqual(lines.map((line) => [line.level, line.groupId]), [["warn", "upbus-ledger"]]);
+  assert.match(String(lines[0].msg), /^kafkajs: the consumer stopped after Crash: /);
 });
 
 Deno.test("a consumer whose broker stops and starts again writes two lines about it, no stacks and no TimeoutNegativeWarning", async () => {

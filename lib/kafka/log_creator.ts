@@ -14,6 +14,16 @@ import type { Logger } from "../log.ts";
 const CONNECTION_TROUBLE =
   /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EPIPE|Connection (error|timeout)|Failed to connect|Closed connection|not connected|KafkaJSConnection|socket hang up/i;
 
+/**
+ * kafkajs errors that kafkajs itself recovers from, or hands to upbus as an error it logs:
+ * a broker's error answer (`Response Metadata(...)`: a topic not yet known everywhere, a
+ * coordinator loading, a topic that exists already), and a consumer re-joining its group.
+ */
+const HANDLED_BY_KAFKAJS = /^Response |re-joining the group|^Restarting the consumer/;
+
+/** How long a consumer crash waits for kafkajs to say it restarts the consumer. */
+const RESTART_NOTICE_MS = 10_000;
+
 /** Fields of a kafkajs line that upbus's own line already carries, or that belong in no log. */
 const DROPPED_FIELDS = new Set(["timestamp", "logger", "message", "stack"]);
 
@@ -26,6 +36,9 @@ export interface KafkaRootLogger {
 export interface KafkaLogRouterOptions {
   /** The clock, epoch milliseconds; default `Date.now`. */
   now?: () => number;
+  /** How long a consumer crash waits for kafkajs to restart the consumer before it is a
+   * warning, in ms; default 10000. */
+  restartNoticeMs?: number;
 }
 
 /** A kafkajs `logCreator` and the hook that lets it watch for the connection's return. */
@@ -60,8 +73,10 @@ function seconds(ms: number): string {
  *   cause. Until a broker answers again, kafkajs's errors (retries, crashes and restarts that
  *   follow from it) are counted, not written.
  * - The first answer from a broker ends it: one info line with how long it lasted.
- * - Other errors are warnings (upbus retries what kafkajs gives up on, and logs what it could
- *   not do itself), without stack traces; kafkajs's info and warn lines are debug lines.
+ * - Errors kafkajs recovers from (a broker's error answer, a consumer that crashed and is
+ *   restarted) are debug lines; a consumer crash that is not followed by a restart is a
+ *   warning. Other errors are warnings, without stack traces; kafkajs's info and warn lines are
+ *   debug lines.
  *
  * @param logger Where lines go; `undefined` drops them.
  * @param options The clock.
@@ -91,8 +106,11 @@ export function kafkaLogRouter(
   options: KafkaLogRouterOptions = {},
 ): KafkaLogRouter {
   const now = options.now ?? Date.now;
+  const restartNoticeMs = options.restartNoticeMs ?? RESTART_NOTICE_MS;
   let root: KafkaRootLogger | undefined;
   let outage: { since: number; broker?: unknown; suppressed: number } | undefined;
+  /** Consumer crashes waiting for kafkajs's "Restarting the consumer", by group. */
+  const crashes = new Map<unknown, ReturnType<typeof setTimeout>>();
   const router: KafkaLogRouter = {
     logCreator: () => ({ level, log }) => {
       const { message } = log;
@@ -121,8 +139,24 @@ export function kafkaLogRouter(
         return;
       }
       if (logger === undefined || level === logLevel.DEBUG) return;
-      if (level === logLevel.ERROR) logger.warn(`kafkajs: ${message}`, fields);
-      else logger.debug(`kafkajs: ${message}`, fields);
+      if (level !== logLevel.ERROR || HANDLED_BY_KAFKAJS.test(message)) {
+        if (message.startsWith("Restarting the consumer")) {
+          clearTimeout(crashes.get(fields.groupId));
+          crashes.delete(fields.groupId);
+        }
+        logger.debug(`kafkajs: ${message}`, fields);
+      } else if (message.startsWith("Crash: ")) {
+        logger.debug(`kafkajs: ${message}`, fields);
+        clearTimeout(crashes.get(fields.groupId));
+        const timer = setTimeout(() => {
+          crashes.delete(fields.groupId);
+          logger.warn(`kafkajs: the consumer stopped after ${message}`, fields);
+        }, restartNoticeMs);
+        Deno.unrefTimer(timer);
+        crashes.set(fields.groupId, timer);
+      } else {
+        logger.warn(`kafkajs: ${message}`, fields);
+      }
     },
     attach(rootLogger) {
       root = rootLogger;
