@@ -13,7 +13,7 @@ import { PIPELINE_VARIABLES } from "../lib/pipeline_config.ts";
 import { testBrokers } from "./support/kafka.ts";
 import { quietKafka } from "./support/pipeline.ts";
 import { serviceDataDir } from "./support/service_process.ts";
-import { PROJECT_ROOT, startUpbus } from "./support/upbus_program.ts";
+import { PROJECT_ROOT, runUpbus, startUpbus } from "./support/upbus_program.ts";
 
 async function refused(url: string): Promise<boolean> {
   try {
@@ -23,6 +23,48 @@ async function refused(url: string): Promise<boolean> {
   } catch {
     return true;
   }
+}
+
+/** Splits a printed command line into words: double quotes group, `#` starts a comment. */
+function words(line: string): string[] {
+  const out: string[] = [];
+  for (const match of line.replace(/\s+#.*$/, "").matchAll(/"([^"]*)"|(\S+)/g)) {
+    out.push(match[1] ?? match[2]);
+  }
+  return out;
+}
+
+/** Runs the "Try next" commands the demo printed, as a user would in another terminal. */
+async function tryNext(out: string, dashboard: string, env: Record<string, string>) {
+  const exports: Record<string, string> = { ...env };
+  for (const line of out.split("\n").filter((line) => line.startsWith("  export "))) {
+    for (const word of words(line).slice(1)) {
+      const [name, ...value] = word.split("=");
+      exports[name] = value.join("=");
+    }
+  }
+  const commands = out.split("\n").filter((line) => line.startsWith("  deno task "));
+  assert.ok(commands.length >= 4, out);
+  for (const command of commands) {
+    const [, , task, ...args] = words(command);
+    if (task === "consume") {
+      const [running] = await startUpbus({ command: "deno", prefix: ["task", task] }, args, {
+        env: { ...exports, LOG_FORMAT: "json" },
+        ready: (_line, log) =>
+          String(log?.msg).startsWith("waiting for new transactions") ? true : undefined,
+      });
+      const { code } = await running.stop("SIGTERM");
+      assert.equal(code, 0, running.err.join("\n"));
+      assert.ok(running.out.some((line) => line.includes("Campos Coffee")), running.out.join("\n"));
+      continue;
+    }
+    const run = await runUpbus({ command: "deno", prefix: ["task", task] }, args, {
+      env: exports,
+    });
+    assert.equal(run.code, 0, `${command}\n${run.stdout}${run.stderr}`);
+  }
+  const position = await (await fetch(new URL("position.json", dashboard))).text();
+  assert.match(position, /Bakery/, "the transaction made from another terminal");
 }
 
 async function runDemo(env: Record<string, string>) {
@@ -51,6 +93,7 @@ async function runDemo(env: Record<string, string>) {
       const page = await (await fetch(dashboard)).text();
       assert.match(page, /Campos Coffee/);
       assert.match(output(), /^ {2}deno task simulate transaction-created/m);
+      await tryNext(output(), dashboard, { DATA_DIR: dataDir, ...env });
     } finally {
       const { code } = await demo.stop("SIGTERM");
       assert.equal(code, 0, `${output()}\n${demo.err.join("\n")}`);
