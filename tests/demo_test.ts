@@ -112,6 +112,7 @@ Deno.test("deno task demo shows a simulated transaction on the dashboard and SIG
   const { out, err } = await runDemo({});
   assert.match(out, /\(embedded mode\)/);
   assert.doesNotMatch(err, /\n\s+at |TimeoutNegativeWarning/);
+  assert.doesNotMatch(err, /experimental feature/, "-q keeps Deno's notice about -P quiet");
 });
 
 Deno.test("with KAFKA_BROKERS, the demo runs through Kafka on topics of its own, deleted at the end", async () => {
