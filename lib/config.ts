@@ -130,6 +130,12 @@ export function readTopic(
  * @param raw The variable's value, or `undefined` when unset.
  * @returns The format, or `undefined` when unset or blank (the terminal decides).
  * @throws {RangeError} If it is neither `text` nor `json`.
+ *
+ * @example
+ * ```ts
+ * import { readLogFormat } from "./config.ts";
+ * if (readLogFormat(" JSON ") !== "json" || readLogFormat("") !== undefined) throw new Error();
+ * ```
  */
 export function readLogFormat(raw: string | undefined): LogFormat | undefined {
   const text = raw?.trim().toLowerCase();

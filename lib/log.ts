@@ -50,6 +50,12 @@ export interface LoggerOptions {
  * The format for people when stderr is a terminal, for machines otherwise.
  *
  * @returns `text` on a terminal, else `json`.
+ *
+ * @example
+ * ```ts
+ * import { defaultLogFormat } from "./log.ts";
+ * if (!["text", "json"].includes(defaultLogFormat())) throw new Error("unexpected");
+ * ```
  */
 export function defaultLogFormat(): LogFormat {
   try {

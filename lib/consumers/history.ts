@@ -48,6 +48,18 @@ export function latestTransactions(
  * @param log The local log.
  * @param topic The topic.
  * @returns Its records in offset order.
+ *
+ * @example
+ * ```ts
+ * import { openLocalLog } from "../store/local_log.ts";
+ * import { readLocalTopic } from "./history.ts";
+ * const dir = await Deno.makeTempDir();
+ * const log = await openLocalLog(dir);
+ * log.append("t", [{ key: "k", value: "{}", headers: {} }]);
+ * if (readLocalTopic(log, "t").length !== 1) throw new Error("unexpected");
+ * log.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export function readLocalTopic(log: LocalLog, topic: string): ConsumerMessage[] {
   const records: ConsumerMessage[] = [];
