@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { CONFIG_VARIABLES } from "../lib/config.ts";
 import { PIPELINE_VARIABLES } from "../lib/pipeline_config.ts";
 import { testBrokers } from "./support/kafka.ts";
-import { quietKafka } from "./support/pipeline.ts";
+import { quietKafka, waitFor } from "./support/pipeline.ts";
 import { serviceDataDir } from "./support/service_process.ts";
 import { PROJECT_ROOT, runUpbus, startUpbus } from "./support/upbus_program.ts";
 
@@ -54,7 +54,7 @@ async function tryNext(out: string, dashboard: string, env: Record<string, strin
           String(log?.msg).startsWith("waiting for new transactions") ? true : undefined,
       });
       const { code } = await running.stop("SIGTERM");
-      assert.equal(code, 0, running.err.join("\n"));
+      assert.equal(code, 0, `exit ${code}\n${running.err.join("\n")}\n${running.out.join("\n")}`);
       assert.ok(running.out.some((line) => line.includes("Campos Coffee")), running.out.join("\n"));
       continue;
     }
@@ -63,8 +63,12 @@ async function tryNext(out: string, dashboard: string, env: Record<string, strin
     });
     assert.equal(run.code, 0, `${command}\n${run.stdout}${run.stderr}`);
   }
-  const position = await (await fetch(new URL("position.json", dashboard))).text();
-  assert.match(position, /Bakery/, "the transaction made from another terminal");
+  await waitFor(
+    async () =>
+      (await (await fetch(new URL("position.json", dashboard))).text()).includes("Bakery"),
+    "the transaction made from another terminal on the dashboard",
+    20_000,
+  );
 }
 
 async function runDemo(env: Record<string, string>) {
@@ -92,6 +96,7 @@ async function runDemo(env: Record<string, string>) {
       assert.match(position, /Campos Coffee/);
       const page = await (await fetch(dashboard)).text();
       assert.match(page, /Campos Coffee/);
+      assert.match(output(), /^ {2}Backfilled 2 accounts: [1-9]\d* transaction records published/m);
       assert.match(output(), /^ {2}deno task simulate transaction-created/m);
       await tryNext(output(), dashboard, { DATA_DIR: dataDir, ...env });
     } finally {

@@ -200,11 +200,13 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
           await consumer.close?.();
           throw error;
         }
+        // Listening before saying it runs: whoever waits for that line may signal at once.
+        const stopped = context.stopped();
         logger.info("consumer running", { topic: consumer.topic, group: running.groupId });
         if (consumer.name === "console") {
           logger.info("waiting for new transactions; one line each (Ctrl-C stops)");
         }
-        const signal = await context.stopped();
+        const signal = await stopped;
         logger.info("shutting down", { signal, handled: running.handled });
         await running.stop();
       } finally {

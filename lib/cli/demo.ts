@@ -6,7 +6,7 @@
  * SIGTERM stops every piece, in order.
  *
  * It reuses the commands themselves (`register-webhook`, `simulate`, `enrich`, `consume
- * position`) with an environment of its own, so what the demo shows is what they do.
+ * position`, `backfill`) with an environment of its own, so what the demo shows is what they do.
  *
  * @module
  */
@@ -17,6 +17,7 @@ import { startService } from "../service.ts";
 import { DEFAULT_SIM_TOKEN } from "../up/simulator/app.ts";
 import { serveUpSimulator } from "../up/simulator/server.ts";
 import { parseFlags, wholeNumber } from "./args.ts";
+import { createBackfillCommand } from "./backfill.ts";
 import type { Command } from "./command.ts";
 import { createConsumeCommand } from "./consume.ts";
 import { type CliContext, cliContext } from "./context.ts";
@@ -28,8 +29,9 @@ const USAGE = `Usage: upbus demo [--port 8080] [--dashboard-port 8081] [--sim-po
 
 Runs the whole pipeline on this machine, with the Up simulator in the bank's place: the
 simulator, the webhook service, the enricher and the position dashboard, together in this
-process. It registers the webhook with the simulator, sends a few simulated purchases, prints
-the dashboard's address and what to try next, and runs until Ctrl-C (or SIGTERM).
+process. It registers the webhook with the simulator, sends a few simulated purchases, imports
+the simulator's last 30 days as a backfill does, prints the dashboard's address and what to try
+next, and runs until Ctrl-C (or SIGTERM).
 
 Embedded mode (no Kafka) unless KAFKA_BROKERS is set; with Kafka it uses topics of its own,
 upbus-demo-<time>.*, and deletes them when it stops. Its data lives in DATA_DIR/demo
@@ -214,20 +216,32 @@ export function createDemoCommand(overrides: Partial<CliContext> = {}): Command 
           ]);
         }
         const deadline = context.now() + 60_000;
+        let shown = false;
         while (!stopRequested && context.now() < deadline) {
-          const shown = await Promise.race([
+          const onDashboard = await Promise.race([
             dashboardShows(dashboardUrl, PURCHASES[0].description, context.fetch),
             stopSignal.then(() => false),
           ]);
-          if (shown) {
+          if (onDashboard) {
             context.out(
               `First transaction on the dashboard ${
                 (performance.now() / 1000).toFixed(1)
               } s after the demo started.`,
             );
+            shown = true;
             break;
           }
           await context.sleep(100);
+        }
+        if (!shown && !stopRequested) {
+          throw new Error("Cannot run the demo: no transaction reached the dashboard within 60 s");
+        }
+        // Step 7: the simulator's history, as a backfill brings a real account's.
+        if (!stopRequested) {
+          context.out("Importing the simulator's last 30 days (deno task backfill):");
+          const since = new Date(context.now() - 30 * 86_400_000).toISOString().slice(0, 10);
+          const backfilled = await createBackfillCommand(piece).run(["--since", since]);
+          if (backfilled !== 0) throw new Error("Cannot run the demo: the backfill failed");
         }
         if (!stopRequested) {
           context.out("");
