@@ -5,7 +5,8 @@
  * must be in Kafka, byte for byte. Before the relay checked each partition's acknowledgement,
  * this lost one relay batch's share of one partition in most runs (kafkajs#1303).
  *
- * `LEADER_KILL_ROUNDS` sets the number of kills (default 4).
+ * `LEADER_KILL_ROUNDS` sets the number of kills (default 6). Without the check, 6 kills lost 9 of
+ * 18 161 accepted events in one run here.
  *
  * @module
  */
@@ -19,7 +20,7 @@ import { serviceDataDir, startServiceProcess } from "./support/service_process.t
 
 const SECRET = "leader-failure-secret";
 const PARTITIONS = 6;
-const ROUNDS = Number(Deno.env.get("LEADER_KILL_ROUNDS") ?? 4);
+const ROUNDS = Number(Deno.env.get("LEADER_KILL_ROUNDS") ?? 6);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

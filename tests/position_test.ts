@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Position } from "../lib/consumers/position.ts";
-import { spendChartSvg } from "../lib/consumers/spend_chart.ts";
+import { balanceSvg } from "../lib/consumers/balance_chart.ts";
+import { dailySpendSvg } from "../lib/consumers/spend_chart.ts";
 import { SimulatedBank } from "../lib/up/simulator/bank.ts";
 import { accountResource, transactionResource } from "../lib/up/simulator/resources.ts";
 
@@ -81,7 +82,8 @@ Deno.test("Position.reconcile() anchors balances to Up's, then reports drift", a
   await t.step("the first reconciliation anchors: balance equals Up's, no drift", () => {
     assert.deepEqual(position.reconcile(accounts()), []);
     assert.equal(balance(), bank.balanceOf(spending.id));
-    assert.equal(position.accounts()[1].name, "Spending");
+    // The everyday account first, as in Up's app.
+    assert.deepEqual(position.accounts().map((account) => account.name), ["Spending", "Savings"]);
   });
   await t.step("history imported after anchoring leaves the balance as Up has it", () => {
     position.apply(old.id, transactionResource(old, BASE));
@@ -104,12 +106,63 @@ Deno.test("Position.reconcile() anchors balances to Up's, then reports drift", a
   });
 });
 
-Deno.test("spendChartSvg() draws one bar per category, largest first, escaping names", () => {
-  const svg = spendChartSvg({ "a<b": 100, groceries: 3000 }, { title: "Today" });
-  assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
-  assert.ok(svg.indexOf("groceries") < svg.indexOf("a&#60;b"));
-  assert.ok(svg.includes("$30.00"));
-  assert.ok(!svg.includes("a<b"));
+Deno.test("Position gives spend per day and by category over the last 30 days", () => {
+  const { position } = fixture();
+  const days = position.dailySpend(30);
+  assert.equal(days.length, 30);
+  assert.equal(days[0].day, "2026-02-14");
+  assert.equal(days.at(-1)!.day, "2026-03-15", "ends today in Sydney");
+  const spent = Object.fromEntries(days.filter((d) => d.cents > 0).map((d) => [d.day, d.cents]));
+  // Today -12.50 held and -30.00; the 10th -7.25; 20 Feb -50.00. Pay and savings are not spend.
+  assert.deepEqual(spent, { "2026-02-20": 5000, "2026-03-10": 725, "2026-03-15": 4250 });
+  assert.deepEqual(position.categorySpend(30), {
+    "restaurants-and-cafes": 1250,
+    groceries: 3725,
+    fuel: 5000,
+  });
+  assert.deepEqual(position.categorySpend(7), { "restaurants-and-cafes": 1250, groceries: 3725 });
+});
+
+Deno.test("Position.balanceHistory() works the balance back day by day once it is known", () => {
+  const { bank, spending, savings, position, accounts } = fixture();
+  assert.equal(position.balanceHistory(spending.id), null, "unknown before reconciling");
+  position.reconcile(accounts());
+  const history = position.balanceHistory(spending.id)!;
+  const now = bank.balanceOf(spending.id);
+  const at = (day: string) => history.find((point) => point.day === day)?.cents;
+  assert.equal(history.length, 30);
+  assert.equal(at("2026-03-15"), now, "today's is the balance now");
+  // Today brought -12.50 - 30.00 + 100.00 = +57.50.
+  assert.equal(at("2026-03-14"), now - 5750);
+  assert.equal(at("2026-03-10"), now - 5750);
+  assert.equal(at("2026-03-09"), now - 5750 + 725);
+  assert.equal(at("2026-02-19"), now - 5750 + 725 + 5000);
+  assert.equal(at("2026-02-14"), now - 5750 + 725 + 5000);
+  const saver = position.balanceHistory(savings.id)!;
+  assert.equal(saver.at(-1)!.cents - saver.at(-2)!.cents, 0);
+  assert.equal(saver.at(-2)!.cents - saver.at(-3)!.cents, 20_000, "saved yesterday");
+});
+
+Deno.test("dailySpendSvg() and balanceSvg() draw one bar per day and one point per day", () => {
+  const days = [
+    { day: "2026-03-13", cents: 0 },
+    { day: "2026-03-14", cents: 500 },
+    { day: "2026-03-15", cents: 1000 },
+  ];
+  const bars = dailySpendSvg(days);
+  assert.match(bars, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+  const heights = [...bars.matchAll(/data-cents="(\d+)"[^>]* height="([\d.]+)"/g)]
+    .map(([, cents, height]) => [Number(cents), Number(height)]);
+  assert.deepEqual(heights.map(([cents]) => cents), [0, 500, 1000]);
+  assert.equal(heights[0][1], 0, "no bar without spend");
+  assert.ok(Math.abs(heights[2][1] - 2 * heights[1][1]) < 0.01, "heights follow the amounts");
+  assert.ok(bars.includes("<title>15 Mar: $10.00</title>"));
+  assert.ok(!/<text/.test(bars), "no text inside: labels are HTML and stay legible");
+  const line = balanceSvg([{ day: "2026-03-14", cents: 100 }, { day: "2026-03-15", cents: -50 }]);
+  const points = line.match(/<polyline[^>]* points="([^"]+)"/)![1].split(" ");
+  assert.equal(points.length, 2);
+  assert.ok(Number(points[0].split(",")[1]) < Number(points[1].split(",")[1]), "the line falls");
+  assert.equal(balanceSvg([]), "");
 });
 
 Deno.test("a transaction from the anchor's own second moves the balance, not the anchor", () => {

@@ -116,11 +116,88 @@ Deno.test("simulate makes events happen through the simulator and reports their 
     await t.step(
       "transaction-deleted with no HELD transaction left fails with a message",
       async () => {
-        const result = await run(createSimulateCommand, ["transaction-deleted"], s.env);
-        assert.equal(result.code, 1);
-        assert.match(result.err[0], /^upbus simulate: Cannot delete transaction latest: not found/);
+        for (const event of ["transaction-deleted", "transaction-settled"]) {
+          const result = await run(createSimulateCommand, [event], s.env);
+          assert.equal(result.code, 1);
+          const verb = event === "transaction-deleted" ? "delete" : "settle";
+          assert.equal(
+            result.err[0],
+            `upbus simulate: Cannot ${verb}: the simulator holds no HELD transaction, create one first with \`deno task simulate transaction-created\``,
+          );
+        }
       },
     );
+
+    await t.step("a positive amount is income: Salary with no category", async () => {
+      const result = await run(
+        createSimulateCommand,
+        ["transaction-created", "--amount", "2500", "--description", "Salary"],
+        s.env,
+      );
+      assert.equal(result.code, 0, result.err.join("\n"));
+      assert.match(
+        result.out[0],
+        /^Created SETTLED transaction (\S+): 2500\.00 AUD, Salary \(income, no category\)$/,
+      );
+      const id = result.out[0].split(" ")[3].replace(/:$/, "");
+      const transaction = await s.up.getTransaction(id);
+      assert.equal(transaction.relationships.category.data, null);
+      assert.equal(transaction.attributes.status, "SETTLED", "income is never held");
+    });
+
+    await t.step("income with --category is a usage error", async () => {
+      await assert.rejects(
+        run(
+          createSimulateCommand,
+          ["transaction-created", "--amount", "20", "--category", "fuel"],
+          s.env,
+        ),
+        /income, which Up does not categorise: leave out --category/,
+      );
+    });
+
+    await t.step(
+      "flow sends TRANSACTION_CREATED then TRANSACTION_SETTLED for one purchase",
+      async () => {
+        const before = s.receiver.received.length;
+        const result = await run(
+          createSimulateCommand,
+          ["flow", "--amount", "-8.80", "--description", "Bread", "--category", "groceries"],
+          s.env,
+        );
+        assert.equal(result.code, 0, result.err.join("\n"));
+        assert.match(result.out[1], /^TRANSACTION_CREATED \S+ delivered to /);
+        assert.match(result.out[2], /^Settled transaction /);
+        assert.match(result.out[3], /^TRANSACTION_SETTLED \S+ delivered to /);
+        const events = s.receiver.received.slice(before).map((arrival) => JSON.parse(arrival.body));
+        assert.deepEqual(
+          events.map((event) => event.data.attributes.eventType),
+          ["TRANSACTION_CREATED", "TRANSACTION_SETTLED"],
+        );
+        const ids = events.map((event) => event.data.relationships.transaction.data.id);
+        assert.equal(ids[0], ids[1], "one purchase");
+        assert.equal((await s.up.getTransaction(ids[0])).attributes.status, "SETTLED");
+      },
+    );
+
+    await t.step("transfer moves money between accounts named in words", async () => {
+      const before = s.receiver.received.length;
+      const result = await run(
+        createSimulateCommand,
+        ["transfer", "--amount", "50", "--from", "Spending", "--to-account", "Savings"],
+        s.env,
+      );
+      assert.equal(result.code, 0, result.err.join("\n"));
+      assert.match(
+        result.out[0],
+        /^Created SETTLED transaction \S+: -50\.00 AUD, Transfer to Savings$/,
+      );
+      assert.match(
+        result.out[1],
+        /^Created SETTLED transaction \S+: 50\.00 AUD, Transfer from Spending$/,
+      );
+      assert.equal(s.receiver.received.length - before, 2);
+    });
 
     await t.step("ping pings every webhook", async () => {
       const result = await run(createSimulateCommand, ["ping"], s.env);
@@ -321,7 +398,15 @@ Deno.test("up-sim serves the simulator until told to stop and prints how to use 
     out: (line) => out.push(line),
     stopped: () => stop.promise,
   });
-  const running = command.run(["--port", "0", "--token", "up:sim:t", "--seed", "3"]);
+  const running = command.run([
+    "--port",
+    "0",
+    "--token",
+    "up:sim:t",
+    "--seed",
+    "3",
+    "--in-memory",
+  ]);
   const base = out.find((line) => line.startsWith("  export UP_API_BASE="))!.split("=")[1];
   assert.ok(out.includes("  export UP_API_TOKEN=up:sim:t"));
   const up = createUpClient({ token: "up:sim:t", baseUrl: base });
@@ -332,4 +417,45 @@ Deno.test("up-sim serves the simulator until told to stop and prints how to use 
   stop.resolve("SIGINT");
   assert.equal(await running, 0);
   assert.equal(out.at(-1), "Stopping the simulator (SIGINT)");
+});
+
+Deno.test("up-sim keeps its state in DATA_DIR/up-sim.json and continues from it", async () => {
+  const dataDir = await Deno.makeTempDir();
+  try {
+    const start = () => {
+      const out: string[] = [];
+      const stop = Promise.withResolvers<string>();
+      const command = createUpSimCommand({
+        env: (name) => (name === "DATA_DIR" ? dataDir : undefined),
+        out: (line) => out.push(line),
+        stopped: () => stop.promise,
+      });
+      const running = command.run(["--port", "0", "--token", "up:sim:t", "--seed", "2"]);
+      const base = out.find((line) => line.startsWith("  export UP_API_BASE="))!.split("=")[1];
+      return { out, base, stop: () => (stop.resolve("SIGTERM"), running) };
+    };
+    const first = await start();
+    assert.ok(
+      first.out.includes(
+        `State: ${dataDir}/up-sim.json (accounts, transactions, webhooks; delete it to start afresh)`,
+      ),
+    );
+    const up = createUpClient({ token: "up:sim:t", baseUrl: first.base });
+    const webhook = await up.webhooks.create({ url: "http://127.0.0.1:1/webhook" });
+    assert.equal(await first.stop(), 0);
+    assert.equal((await Deno.stat(`${dataDir}/up-sim.json`)).mode! & 0o777, 0o600);
+
+    const second = await start();
+    const again = createUpClient({ token: "up:sim:t", baseUrl: second.base });
+    assert.equal(
+      (await again.webhooks.get(webhook.id)).attributes.url,
+      "http://127.0.0.1:1/webhook",
+    );
+    let count = 0;
+    for await (const _ of again.listTransactions()) count++;
+    assert.equal(count, 2, "seeded once, not again");
+    assert.equal(await second.stop(), 0);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
 });

@@ -1,7 +1,10 @@
 /** Tests of the Up simulator: spec conformance of every response, delivery, retries and logs. */
 import assert from "node:assert/strict";
 import { createUpClient } from "../lib/up/client.ts";
+import type { UpApiError } from "../lib/up/errors.ts";
+import { createUpSimulator } from "../lib/up/simulator/app.ts";
 import { createSimulatorControl } from "../lib/up/simulator/control.ts";
+import { transactionResource } from "../lib/up/simulator/resources.ts";
 import { buildWebhookEvent, encodeWebhookEvent } from "../lib/up/simulator/events.ts";
 import { serveUpSimulator } from "../lib/up/simulator/server.ts";
 import type { WebhookDeliveryLogResource, WebhookEventCallback } from "../lib/up/types.ts";
@@ -55,6 +58,15 @@ Deno.test("every simulator response validates against the Up spec", async (t) =>
         category: "restaurants-and-cafes",
       });
       await control.createTransaction({ amount: "150.00", description: "Pay day" });
+      await control.transfer({ amount: "40.00" });
+      await up.listCategories();
+      const categories = await recorded(`${sim.baseUrl}/categories?filter[parent]=good-life`, {
+        headers: { Authorization: `Bearer ${TOKEN}` },
+      });
+      assert.equal((await categories.json()).data.length, 3);
+      await (await recorded(`${sim.baseUrl}/categories/groceries`, {
+        headers: { Authorization: `Bearer ${TOKEN}` },
+      })).body?.cancel();
       await collect(up.listTransactions({ pageSize: 7 }));
       await collect(up.listTransactions({ status: "HELD", category: "good-life" }));
       await up.getTransaction(held.id);
@@ -75,6 +87,7 @@ Deno.test("every simulator response validates against the Up spec", async (t) =>
       assert.equal(await raw("/util/ping", { headers: { Authorization: "Bearer wrong" } }), 401);
       assert.equal(await raw("/accounts", { headers: { Authorization: "" } }), 401);
       assert.equal(await raw("/transactions/nope"), 404);
+      assert.equal(await raw("/categories/nope"), 404);
       assert.equal(await raw("/webhooks/nope"), 404);
       assert.equal(await raw("/transactions?filter[category]=nope"), 404);
       assert.equal(await raw("/transactions?page[size]=101"), 400);
@@ -93,7 +106,7 @@ Deno.test("every simulator response validates against the Up spec", async (t) =>
       sim.injectFaults({ status: 503 });
       assert.equal(await raw("/webhooks"), 503);
       assertValid(records);
-      const problem = JSON.parse(records[5].body);
+      const problem = JSON.parse(records[6].body);
       assert.deepEqual(problem.errors[0].source, { parameter: "page[size]" });
     });
 
@@ -340,14 +353,40 @@ Deno.test("the simulator's control API settles and deletes, refusing what cannot
     const data = await control.createTransaction({ amount: "-4.20", description: "Tea" });
     await t.step("a HELD transaction settles once; settling again is a 409", async () => {
       assert.equal((await control.settleTransaction(data.id)).attributes.status, "SETTLED");
-      await assert.rejects(control.settleTransaction(data.id), /409/);
+      await assert.rejects(control.settleTransaction(data.id), (error: UpApiError) => {
+        assert.equal(error.status, 409);
+        assert.equal(
+          error.message,
+          `Cannot settle transaction ${data.id}: it is already SETTLED`,
+        );
+        return true;
+      });
     });
     await t.step("an unknown transaction is a 404, for settle and delete alike", async () => {
-      await assert.rejects(control.settleTransaction("no-such-id"), /404/);
-      await assert.rejects(control.deleteTransaction("no-such-id"), /404/);
+      await assert.rejects(control.settleTransaction("no-such-id"), (error: UpApiError) => {
+        assert.equal(error.status, 404);
+        assert.equal(
+          error.message,
+          "Cannot settle transaction no-such-id: the simulator has no such transaction",
+        );
+        return true;
+      });
+      await assert.rejects(
+        control.deleteTransaction("no-such-id"),
+        /^UpNotFoundError: Cannot delete transaction no-such-id: the simulator has no such transaction$/,
+      );
+    });
+    await t.step("with nothing HELD, settle and delete of latest say so in words", async () => {
+      for (const act of [control.settleTransaction, control.deleteTransaction]) {
+        await assert.rejects(act("latest"), (error: Error) => {
+          assert.match(error.message, /the simulator holds no HELD transaction, create one first/);
+          assert.doesNotMatch(error.message, /HTTP 404|latest/);
+          return true;
+        });
+      }
     });
     await t.step("a SETTLED transaction cannot be deleted; a HELD one can", async () => {
-      await assert.rejects(control.deleteTransaction(data.id), /409/);
+      await assert.rejects(control.deleteTransaction(data.id), /only HELD transactions/);
       const held = await control.createTransaction({ amount: "-1.00", description: "Gum" });
       assert.equal((await control.deleteTransaction(held.id)).id, held.id);
       const up = createUpClient({ token: TOKEN, baseUrl: sim.baseUrl, maxRetries: 0 });
@@ -356,4 +395,163 @@ Deno.test("the simulator's control API settles and deletes, refusing what cannot
   } finally {
     await sim.shutdown();
   }
+});
+
+Deno.test("the simulator has income, transfers and Up's category names", async (t) => {
+  const sim = serveUpSimulator({ port: 0, token: TOKEN, seedTransactions: 0 });
+  try {
+    const control = createSimulatorControl({ baseUrl: sim.baseUrl, token: TOKEN });
+    const up = createUpClient({ token: TOKEN, baseUrl: sim.baseUrl, maxRetries: 0 });
+    const [spending, savings] = sim.bank.accounts;
+
+    await t.step("a positive amount is income with no category", async () => {
+      const salary = await control.createTransaction({ amount: "2500", description: "Salary" });
+      const fetched = await up.getTransaction(salary.id);
+      assert.equal(fetched.attributes.amount.value, "2500.00");
+      assert.equal(fetched.relationships.category.data, null);
+      assert.equal(fetched.relationships.parentCategory.data, null);
+      assert.equal(fetched.attributes.transactionType, "Deposit");
+      assert.equal(fetched.attributes.cardPurchaseMethod, null);
+    });
+
+    await t.step("income with a category is refused, and nothing is created", async () => {
+      const before = sim.bank.transactions.length;
+      await assert.rejects(
+        control.createTransaction({
+          amount: "20.00",
+          description: "Refund",
+          category: "restaurants-and-cafes",
+        }),
+        /income, which Up does not categorise/,
+      );
+      assert.equal(sim.bank.transactions.length, before);
+    });
+
+    await t.step("a transfer is two settled transactions naming each other's account", async () => {
+      const spendingBefore = sim.bank.balanceOf(spending.id);
+      const savingsBefore = sim.bank.balanceOf(savings.id);
+      const { transactions: [out, back] } = await control.transfer({
+        amount: "100.00",
+        from: "spending",
+        to: savings.id,
+      });
+      assert.equal(out.relationships.account.data.id, spending.id);
+      assert.equal(out.relationships.transferAccount.data?.id, savings.id);
+      assert.equal(out.attributes.amount.valueInBaseUnits, -10_000);
+      assert.equal(out.attributes.description, "Transfer to Savings");
+      assert.equal(back.relationships.account.data.id, savings.id);
+      assert.equal(back.relationships.transferAccount.data?.id, spending.id);
+      assert.equal(back.attributes.amount.valueInBaseUnits, 10_000);
+      assert.equal(back.attributes.description, "Transfer from Spending");
+      for (const leg of [out, back]) {
+        assert.equal(leg.attributes.status, "SETTLED");
+        assert.equal(leg.relationships.category.data, null);
+        assert.equal(leg.attributes.transactionType, "Transfer");
+      }
+      assert.equal(sim.bank.balanceOf(spending.id), spendingBefore - 10_000);
+      assert.equal(sim.bank.balanceOf(savings.id), savingsBefore + 10_000);
+    });
+
+    await t.step("a transfer to the same account or an unknown one is refused", async () => {
+      await assert.rejects(
+        control.transfer({ amount: "1.00", from: "Savings", to: "savings" }),
+        /both accounts are the same/,
+      );
+      await assert.rejects(
+        control.transfer({ amount: "1.00", to: "Holiday" }),
+        /no account "Holiday", expected one of Spending, Savings/,
+      );
+    });
+
+    await t.step("categories carry Up's names and their tree", async () => {
+      const categories = await up.listCategories();
+      const byId = new Map(categories.map((category) => [category.id, category]));
+      assert.equal(byId.get("restaurants-and-cafes")?.attributes.name, "Restaurants & Cafes");
+      assert.equal(byId.get("restaurants-and-cafes")?.relationships.parent.data?.id, "good-life");
+      assert.deepEqual(
+        byId.get("transport")?.relationships.children.data.map((child) => child.id),
+        ["fuel", "public-transport"],
+      );
+    });
+
+    await t.step("transactions carry a deepLinkURL into Up's app", async () => {
+      const [latest] = await collect(up.listTransactions({ pageSize: 1 }));
+      assert.equal(latest.attributes.deepLinkURL, `up://transaction/${latest.id}`);
+    });
+  } finally {
+    await sim.shutdown();
+  }
+});
+
+Deno.test("the simulator dates transactions with Sydney's offset for the day", () => {
+  const summer = Date.parse("2026-12-01T21:00:00Z");
+  const winter = Date.parse("2026-07-01T21:00:00Z");
+  for (
+    const [now, expected] of [[summer, "2026-12-02T08:00:00+11:00"], [
+      winter,
+      "2026-07-02T07:00:00+10:00",
+    ]] as const
+  ) {
+    const sim = createUpSimulator({ now: () => now, seedTransactions: 0 });
+    const made = sim.bank.addTransaction({ amountCents: -100, description: "Tea" });
+    const resource = transactionResource(made, "http://127.0.0.1/api/v1");
+    assert.equal(resource.attributes.createdAt, expected);
+    assert.equal(Date.parse(resource.attributes.createdAt), now);
+  }
+});
+
+Deno.test("the simulator keeps its state in an owner-only file across restarts", async () => {
+  const dir = await Deno.makeTempDir();
+  const statePath = `${dir}/state/up-sim.json`;
+  try {
+    const first = createUpSimulator({ statePath, seedTransactions: 3 });
+    const made = first.bank.addTransaction({ amountCents: -450, description: "Kept" });
+    const webhook = first.bank.addWebhook("http://127.0.0.1:1/webhook", "kept");
+    await first.close();
+    assert.equal((await Deno.stat(statePath)).mode! & 0o777, 0o600);
+    assert.equal((await Deno.stat(`${dir}/state`)).mode! & 0o777, 0o700);
+
+    const second = createUpSimulator({ statePath, seedTransactions: 3 });
+    try {
+      assert.deepEqual(
+        second.bank.accounts.map((account) => account.id),
+        first.bank.accounts.map((account) => account.id),
+      );
+      assert.equal(second.bank.transactions.length, 4, "3 seeded once, plus 1; no second seed");
+      assert.equal(second.bank.findTransaction(made.id)?.description, "Kept");
+      assert.equal(second.bank.findWebhook(webhook.id)?.secretKey, webhook.secretKey);
+      second.bank.settle(second.bank.findTransaction(made.id)!);
+    } finally {
+      await second.close();
+    }
+    const third = createUpSimulator({ statePath });
+    assert.equal(third.bank.findTransaction(made.id)?.status, "SETTLED");
+    await third.close();
+
+    await Deno.writeTextFile(statePath, "not json");
+    assert.throws(
+      () => createUpSimulator({ statePath }),
+      /is not a simulator state file, move it away to start afresh/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("seedMonth gives the simulator a month of pay, rent, bills and transfers", () => {
+  const now = Date.parse("2026-12-01T21:00:00Z");
+  const sim = createUpSimulator({ now: () => now, seedTransactions: 25, seedMonth: true });
+  const { transactions } = sim.bank;
+  const income = transactions.filter((t) => t.amountCents > 0 && !t.transferAccountId);
+  const transfers = transactions.filter((t) => t.transferAccountId);
+  assert.equal(transactions.length, 25 + 23);
+  assert.deepEqual(income.map((t) => t.description), ["Salary", "Salary"]);
+  assert.equal(transfers.length, 4, "two transfers, two legs each");
+  assert.ok(transactions.every((t) => t.status === "SETTLED"));
+  const oldest = Math.min(...transactions.map((t) => t.createdAt));
+  assert.ok(now - oldest < 30 * 24 * 3_600_000, "all within the dashboard's 30 days");
+  assert.ok(
+    sim.bank.balanceOf(sim.bank.accounts[0].id) > 0,
+    "the spending account stays in credit",
+  );
 });

@@ -32,9 +32,12 @@ Runs a built-in consumer of TRANSACTIONS_TOPIC (up.transactions) in its consumer
   position  settled and held amounts per account, spend by category today and this month,
             rebuilt from the topic on start, reconciled with GET /accounts every
             RECONCILE_SECONDS (300) when UP_API_TOKEN is set; live dashboard on
-            http://DASHBOARD_HOST:DASHBOARD_PORT/ (127.0.0.1:8081)
+            http://DASHBOARD_HOST:DASHBOARD_PORT/ (127.0.0.1:8081); anywhere but
+            loopback it needs DASHBOARD_PASSWORD (basic auth, any user name)
   ledger    each settled transaction once in DATA_DIR/ledger/transactions.csv and
-            DATA_DIR/ledger/journal.ledger (hledger -f DATA_DIR/ledger/journal.ledger balance)
+            DATA_DIR/ledger/journal.ledger (hledger -f DATA_DIR/ledger/journal.ledger balance),
+            which starts from an opening balance per account (with UP_API_TOKEN: Up's balance
+            less held payments less what the journal holds), so hledger agrees with Up
 
 Without KAFKA_BROKERS (embedded mode) it reads the local log DATA_DIR/pipeline.db that
 enrich and backfill write, and commits its offsets there. TZ (Australia/Sydney) sets the
@@ -45,6 +48,8 @@ type Builder = (setup: {
   config: PipelineConfig;
   /** The topic's end offsets now, by partition. */
   endOffsets: () => Promise<Record<number, string>>;
+  /** The end offsets of the partitions a consumer group has not read to the end. */
+  unreadEndOffsets: (groupId: string) => Promise<Record<number, string>>;
   up: UpClient | undefined;
   logger: Logger;
   context: CliContext;
@@ -74,7 +79,7 @@ const BUILT_IN: Record<string, Builder> = {
     });
     return { ...consumer, handle, close: () => handle.close() };
   },
-  async position({ config, endOffsets, up, logger }) {
+  async position({ config, endOffsets, up, logger, context }) {
     const offsets = await endOffsets();
     let consumer;
     try {
@@ -84,7 +89,11 @@ const BUILT_IN: Record<string, Builder> = {
         endOffsets: offsets,
         up,
         reconcileMs: config.reconcileSeconds * 1000,
-        dashboard: { port: config.dashboardPort, hostname: config.dashboardHost },
+        dashboard: {
+          port: config.dashboardPort,
+          hostname: config.dashboardHost,
+          password: context.env("DASHBOARD_PASSWORD"),
+        },
         timeZone: config.timeZone,
         logger,
       });
@@ -98,7 +107,7 @@ const BUILT_IN: Record<string, Builder> = {
     logger.info("dashboard listening", { url: consumer.dashboard?.url });
     return consumer;
   },
-  async ledger({ config, up, logger }) {
+  async ledger({ config, up, logger, unreadEndOffsets }) {
     const accountNames: Record<string, string> = {};
     if (up !== undefined) {
       for await (const account of up.listAccounts({ pageSize: 100 })) {
@@ -110,7 +119,14 @@ const BUILT_IN: Record<string, Builder> = {
       topic: config.transactionsTopic,
       accountNames,
       timeZone: config.timeZone,
+      up,
+      unreadEndOffsets: up === undefined ? undefined : await unreadEndOffsets("upbus-ledger"),
     });
+    if (up === undefined) {
+      logger.warn(
+        "no opening balances: UP_API_TOKEN is not set, so hledger sums only the transactions the journal holds",
+      );
+    }
     logger.info("ledger files", { csv: consumer.csvPath, journal: consumer.journalPath });
     return consumer;
   },
@@ -168,6 +184,7 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
       let start: (consumer: Consumer) => Promise<RunningConsumer>;
       let endOffsets: () => Promise<Record<number, string>>;
       let history: () => Promise<ConsumerMessage[]>;
+      let unreadEndOffsets: (groupId: string) => Promise<Record<number, string>>;
       if (config.kafkaBrokers.length === 0) {
         const local = log = await openLocalLog(config.dataDir);
         logger.info(
@@ -177,6 +194,12 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
         start = (consumer) => startEmbeddedConsumer(consumer, { log: local, logger });
         endOffsets = () => Promise.resolve({ 0: String(local.end(topic)) });
         history = () => Promise.resolve(readLocalTopic(local, topic));
+        unreadEndOffsets = (groupId) => {
+          const end = local.end(topic);
+          const unread: Record<number, string> = {};
+          if (end > (local.committed(groupId, topic) ?? 0)) unread[0] = String(end);
+          return Promise.resolve(unread);
+        };
       } else {
         const kafka = createKafka({
           brokers: config.kafkaBrokers,
@@ -190,9 +213,37 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
         start = (consumer) => startConsumer(consumer, { kafka, logger });
         endOffsets = () => topicEndOffsets(kafka, topic);
         history = () => readKafkaTopic(kafka, topic);
+        unreadEndOffsets = async (groupId) => {
+          const ends = await topicEndOffsets(kafka, topic);
+          const admin = kafka.admin();
+          await admin.connect();
+          try {
+            const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+            const next = new Map(
+              (committed?.partitions ?? []).map((entry) => [entry.partition, BigInt(entry.offset)]),
+            );
+            return Object.fromEntries(
+              Object.entries(ends).filter(([partition, end]) => {
+                const from = next.get(Number(partition)) ?? -1n;
+                return BigInt(end) > (from < 0n ? 0n : from);
+              }),
+            );
+          } finally {
+            await admin.disconnect();
+          }
+        };
       }
       try {
-        const consumer = await build({ config, endOffsets, up, logger, context, last, history });
+        const consumer = await build({
+          config,
+          endOffsets,
+          unreadEndOffsets,
+          up,
+          logger,
+          context,
+          last,
+          history,
+        });
         let running;
         try {
           running = await start(consumer);

@@ -1,7 +1,8 @@
 /**
  * `upbus simulate <event>`: makes one Up webhook event happen. With `UP_API_BASE` pointing at a
  * running simulator, the simulator changes a transaction and delivers the event to every
- * webhook; otherwise the event is signed and POSTed straight to a URL.
+ * webhook (or moves money between accounts, or runs a purchase from CREATED to SETTLED);
+ * otherwise the event is signed and POSTed straight to a URL.
  *
  * @module
  */
@@ -25,14 +26,24 @@ const EVENTS: Record<string, WebhookEventType> = {
   "transaction-deleted": "TRANSACTION_DELETED",
 };
 
+/** Actions only the simulator can perform: they change its accounts. */
+const SIMULATOR_ONLY = ["transfer", "flow"];
+
 const USAGE =
-  `Usage: upbus simulate <ping|transaction-created|transaction-settled|transaction-deleted>
+  `Usage: upbus simulate <ping|transaction-created|transaction-settled|transaction-deleted|
+                       transfer|flow>
                       [--to URL] [--secret-from-state] [--amount -12.50]
                       [--description TEXT] [--category ID] [--transaction ID]
+                      [--from ACCOUNT] [--to-account ACCOUNT]
 
 Through the simulator (UP_API_BASE points at \`upbus up-sim\` and no --to is given): the
 simulator creates, settles or deletes a transaction (or pings each webhook) and delivers the
 event, signed, to every registered webhook; the command then reports each delivery.
+A positive amount is income (Salary, a refund): it arrives SETTLED, with no category.
+  transfer   moves --amount (default 100.00) between two of your accounts, by name or id
+             (--from Spending --to-account Savings): two settled transactions, each with
+             the other account as its transferAccount, each a TRANSACTION_CREATED event
+  flow       one purchase from start to end: TRANSACTION_CREATED (HELD), then SETTLED
 
 Directly (--to, or no simulator): the event is signed and POSTed once to --to, by default the
 newest webhook URL in DATA_DIR/webhooks.json. The secret is the first of UP_WEBHOOK_SECRETS,
@@ -43,18 +54,25 @@ Options:
   --secret-from-state   sign with the secret register-webhook stored
   --amount AMOUNT       signed amount in dollars (default -12.50)
   --description TEXT    merchant or description (default "Campos Coffee")
-  --category ID         child category id (default restaurants-and-cafes)
+  --category ID         child category id (purchases only; default restaurants-and-cafes)
   --transaction ID      settled/deleted: which transaction (default the newest HELD one)
+  --from ACCOUNT        transfer: from this account (default the spending account)
+  --to-account ACCOUNT  transfer: to this account (default the saver account)
   --data-dir DIR        where webhooks.json is (default DATA_DIR, else ./data)
   --timeout SECONDS     how long to wait for deliveries through the simulator (default 15)`;
 
 interface Options {
+  /** The positional: an event name, `transfer` or `flow`. */
+  action: string;
   eventType: WebhookEventType;
   to?: string;
   secretFromState: boolean;
   amount: string;
   description: string;
-  category: string;
+  /** `undefined` for income. */
+  category: string | undefined;
+  from?: string;
+  toAccount?: string;
   transaction?: string;
   dataDir: string;
   timeoutMs: number;
@@ -81,6 +99,8 @@ function parse(args: string[], context: CliContext): Options {
     description: { type: "string" },
     category: { type: "string" },
     transaction: { type: "string" },
+    from: { type: "string" },
+    "to-account": { type: "string" },
     "data-dir": { type: "string" },
     timeout: { type: "string" },
   }, { positionals: true });
@@ -89,26 +109,44 @@ function parse(args: string[], context: CliContext): Options {
       positionals.length === 0 ? "which event?" : `unexpected "${positionals[1]}"`,
     );
   }
-  const eventType = EVENTS[positionals[0]];
-  if (eventType === undefined) {
+  const action = positionals[0];
+  const eventType = EVENTS[action] ?? (action === "flow" ? "TRANSACTION_CREATED" : undefined);
+  if (eventType === undefined && action !== "transfer") {
     throw new UsageError(
-      `unknown event "${positionals[0]}", expected one of ${Object.keys(EVENTS).join(", ")}`,
+      `unknown event "${action}", expected one of ${
+        [...Object.keys(EVENTS), ...SIMULATOR_ONLY].join(", ")
+      }`,
     );
   }
-  const amount = values.amount ?? "-12.50";
+  const amount = values.amount ?? (action === "transfer" ? "100.00" : "-12.50");
+  let cents: number;
   try {
-    parseAmount(amount);
+    cents = parseAmount(amount);
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+  if (action === "transfer" && cents <= 0) {
+    throw new UsageError(`a transfer moves a positive amount, not ${amount}`);
+  }
+  if (action === "flow" && cents >= 0) {
+    throw new UsageError(`flow simulates a purchase, so --amount must be negative, not ${amount}`);
+  }
+  if (cents > 0 && values.category !== undefined && action !== "transfer") {
+    throw new UsageError(
+      `--amount ${amount} is income, which Up does not categorise: leave out --category`,
+    );
+  }
   const timeout = wholeNumber(values.timeout, { flag: "timeout", fallback: 15, max: 3600 });
   return {
-    eventType,
+    action,
+    eventType: eventType ?? "TRANSACTION_CREATED",
     to: values.to,
     secretFromState: values["secret-from-state"] ?? false,
     amount,
-    description: values.description ?? "Campos Coffee",
-    category: values.category ?? "restaurants-and-cafes",
+    description: values.description ?? (cents > 0 ? "Salary" : "Campos Coffee"),
+    category: cents > 0 ? undefined : values.category ?? "restaurants-and-cafes",
+    from: values.from,
+    toAccount: values["to-account"],
     transaction: values.transaction,
     dataDir: values["data-dir"] ?? context.env("DATA_DIR") ?? "./data",
     timeoutMs: timeout * 1000,
@@ -130,9 +168,57 @@ async function simulateThroughSimulator(
     now: context.now,
     onRetry: reportRetry(context, "simulate"),
   });
+  /** Waits for each fired event's delivery and says how it went; returns the failures. */
+  async function report(eventType: WebhookEventType, events: FiredEvent[]): Promise<number> {
+    let failures = 0;
+    for (const fired of events) {
+      const outcome = await waitForDelivery(up, fired.webhookId, {
+        eventId: fired.eventId,
+        timeoutMs: options.timeoutMs,
+        pollMs: 200,
+        sleep: context.sleep,
+        now: context.now,
+      });
+      const webhook = await up.webhooks.get(fired.webhookId).catch(() => null);
+      const where = webhook?.attributes.url ?? fired.webhookId;
+      if (outcome.delivered) {
+        context.out(`${eventType} ${fired.eventId} delivered to ${where} (HTTP 200)`);
+      } else {
+        failures++;
+        const log = outcome.log;
+        const detail = log === null
+          ? `no delivery attempt within ${options.timeoutMs / 1000} s`
+          : `${log.attributes.deliveryStatus}${
+            log.attributes.response
+              ? ` (HTTP ${log.attributes.response.statusCode}: ${
+                log.attributes.response.body.slice(0, 200)
+              })`
+              : ""
+          }`;
+        context.out(`${eventType} ${fired.eventId} NOT delivered to ${where}: ${detail}`);
+      }
+    }
+    return failures;
+  }
+
+  const create = async () => {
+    const transaction = await control.createTransaction({
+      amount: options.amount,
+      description: options.description,
+      category: options.category,
+    });
+    context.out(
+      `Created ${transaction.attributes.status} transaction ${transaction.id}: ${transaction.attributes.amount.value} AUD, ${transaction.attributes.description}${
+        options.category === undefined ? " (income, no category)" : ""
+      }`,
+    );
+    return transaction;
+  };
+
   let events: FiredEvent[];
-  switch (options.eventType) {
-    case "PING": {
+  let failures = 0;
+  switch (options.action) {
+    case "ping": {
       events = [];
       for await (const webhook of up.webhooks.list()) {
         const event = await up.webhooks.ping(webhook.id);
@@ -141,19 +227,35 @@ async function simulateThroughSimulator(
       context.out(`Pinged ${events.length} webhook(s)`);
       break;
     }
-    case "TRANSACTION_CREATED": {
-      const transaction = await control.createTransaction({
-        amount: options.amount,
-        description: options.description,
-        category: options.category,
-      });
-      events = transaction.events;
-      context.out(
-        `Created HELD transaction ${transaction.id}: ${transaction.attributes.amount.value} AUD, ${transaction.attributes.description}`,
-      );
+    case "transaction-created": {
+      events = (await create()).events;
       break;
     }
-    case "TRANSACTION_SETTLED": {
+    case "flow": {
+      const transaction = await create();
+      failures += await report("TRANSACTION_CREATED", transaction.events);
+      const settled = await control.settleTransaction(transaction.id);
+      context.out(`Settled transaction ${settled.id}`);
+      options.eventType = "TRANSACTION_SETTLED";
+      events = settled.events;
+      if (transaction.events.length === 0) events = [];
+      break;
+    }
+    case "transfer": {
+      const transfer = await control.transfer({
+        amount: options.amount,
+        from: options.from,
+        to: options.toAccount,
+      });
+      for (const leg of transfer.transactions) {
+        context.out(
+          `Created SETTLED transaction ${leg.id}: ${leg.attributes.amount.value} AUD, ${leg.attributes.description}`,
+        );
+      }
+      events = transfer.events;
+      break;
+    }
+    case "transaction-settled": {
       const transaction = await control.settleTransaction(options.transaction ?? "latest");
       events = transaction.events;
       context.out(`Settled transaction ${transaction.id}`);
@@ -171,34 +273,7 @@ async function simulateThroughSimulator(
     );
     return 1;
   }
-  let failures = 0;
-  for (const fired of events) {
-    const outcome = await waitForDelivery(up, fired.webhookId, {
-      eventId: fired.eventId,
-      timeoutMs: options.timeoutMs,
-      pollMs: 200,
-      sleep: context.sleep,
-      now: context.now,
-    });
-    const webhook = await up.webhooks.get(fired.webhookId).catch(() => null);
-    const where = webhook?.attributes.url ?? fired.webhookId;
-    if (outcome.delivered) {
-      context.out(`${options.eventType} ${fired.eventId} delivered to ${where} (HTTP 200)`);
-    } else {
-      failures++;
-      const log = outcome.log;
-      const detail = log === null
-        ? `no delivery attempt within ${options.timeoutMs / 1000} s`
-        : `${log.attributes.deliveryStatus}${
-          log.attributes.response
-            ? ` (HTTP ${log.attributes.response.statusCode}: ${
-              log.attributes.response.body.slice(0, 200)
-            })`
-            : ""
-        }`;
-      context.out(`${options.eventType} ${fired.eventId} NOT delivered to ${where}: ${detail}`);
-    }
-  }
+  failures += await report(options.eventType, events);
   return failures === 0 ? 0 : 1;
 }
 
@@ -219,6 +294,11 @@ function chooseSecret(
 
 /** Signs one event and POSTs it straight to a URL. */
 async function simulateDirectly(options: Options, context: CliContext): Promise<number> {
+  if (SIMULATOR_ONLY.includes(options.action)) {
+    throw new UsageError(
+      `${options.action} needs the simulator: run \`deno task up-sim\` and set UP_API_BASE and UP_API_TOKEN to what it prints`,
+    );
+  }
   const state = await readWebhookState(options.dataDir);
   const newest = state.webhooks.at(-1);
   const to = options.to ?? newest?.url;

@@ -7,22 +7,31 @@
 import { parseFlags, wholeNumber } from "./args.ts";
 import { DEFAULT_SIM_TOKEN } from "../up/simulator/app.ts";
 import { serveUpSimulator } from "../up/simulator/server.ts";
-import type { Command } from "./command.ts";
+import { type Command, UsageError } from "./command.ts";
 import { type CliContext, cliContext } from "./context.ts";
 
 const USAGE = `Usage: upbus up-sim [--port 8787] [--hostname 127.0.0.1] [--token TOKEN]
                     [--seed 25] [--retry-delays 1000,5000,30000,120000,600000]
+                    [--month] [--state FILE | --in-memory]
 
-Runs a local Up API simulator for development and tests: /util/ping, accounts, transactions and
-webhooks under /api/v1, with signed webhook delivery (30 s timeout, only HTTP 200 counts,
-retries, delivery logs). Control it with \`upbus simulate\`, or its API under /__sim.
+Runs a local Up API simulator for development and tests: /util/ping, accounts, categories,
+transactions and webhooks under /api/v1, with signed webhook delivery (30 s timeout, only
+HTTP 200 counts, retries, delivery logs). Control it with \`upbus simulate\`, or its API
+under /__sim. Its accounts, transactions and webhooks (with their secrets) are kept in
+DATA_DIR/up-sim.json (owner-only), so a restart continues where it stopped; delivery logs
+are kept in memory only. Delete the file to start afresh.
 
 Options:
   --port N             port to listen on (default 8787)
   --hostname HOST      interface to listen on (default 127.0.0.1)
   --token TOKEN        bearer token to accept (default ${DEFAULT_SIM_TOKEN}, a fake)
   --seed N             settled transactions to start with (default 25)
-  --retry-delays LIST  delivery retry delays in milliseconds, comma-separated`;
+  --month              also start with a month of pay, rent, bills and transfers to savings
+                       before them, so the dashboard's 30-day charts have a story
+  --retry-delays LIST  delivery retry delays in milliseconds, comma-separated
+  --state FILE         where to keep the state (default DATA_DIR/up-sim.json, else
+                       ./data/up-sim.json)
+  --in-memory          keep no state file: everything is gone when it stops`;
 
 /**
  * Creates the `up-sim` command.
@@ -49,7 +58,15 @@ export function createUpSimCommand(overrides: Partial<CliContext> = {}): Command
         token: { type: "string" },
         seed: { type: "string" },
         "retry-delays": { type: "string" },
+        state: { type: "string" },
+        "in-memory": { type: "boolean" },
+        month: { type: "boolean" },
       });
+      if (values.state !== undefined && values["in-memory"]) {
+        throw new UsageError("--state and --in-memory contradict each other, pass one");
+      }
+      const statePath = values["in-memory"] ? undefined : values.state ??
+        `${(context.env("DATA_DIR") || "./data").replace(/\/+$/, "")}/up-sim.json`;
       const port = wholeNumber(values.port, { flag: "port", fallback: 8787, max: 65535 });
       const seedTransactions = wholeNumber(values.seed, {
         flag: "seed",
@@ -67,7 +84,9 @@ export function createUpSimCommand(overrides: Partial<CliContext> = {}): Command
           hostname: values.hostname ?? "127.0.0.1",
           token,
           seedTransactions,
+          seedMonth: values.month ?? false,
           retryDelaysMs,
+          statePath,
         });
       } catch (error) {
         if (error instanceof Deno.errors.AddrInUse) {
@@ -76,9 +95,30 @@ export function createUpSimCommand(overrides: Partial<CliContext> = {}): Command
           );
           return 1;
         }
+        if (error instanceof SyntaxError) {
+          context.err(`upbus up-sim: ${error.message}`);
+          return 1;
+        }
+        if (
+          error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied
+        ) {
+          context.err(
+            `upbus up-sim: Cannot keep the simulator's state in ${statePath}: ${
+              error instanceof Deno.errors.NotCapable
+                ? "this command may write only under ./data"
+                : "the file or its directory is not writable"
+            }; set DATA_DIR to a writable directory, or pass --in-memory`,
+          );
+          return 1;
+        }
         throw error;
       }
       context.out(`Up simulator listening on ${sim.baseUrl}`);
+      context.out(
+        statePath === undefined
+          ? "State: in memory only, gone when it stops"
+          : `State: ${statePath} (accounts, transactions, webhooks; delete it to start afresh)`,
+      );
       context.out("Point upbus at it with:");
       context.out(`  export UP_API_BASE=${sim.baseUrl}`);
       context.out(`  export UP_API_TOKEN=${token}`);

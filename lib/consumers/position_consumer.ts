@@ -9,9 +9,9 @@ import { readTransactionRecord } from "../kafka/transaction_record.ts";
 import type { Logger } from "../log.ts";
 import type { UpClient } from "../up/client.ts";
 import type { Consumer, ConsumerMessage } from "./consumer.ts";
-import { type Dashboard, type DashboardSnapshot, serveDashboard } from "./dashboard.ts";
+import { type Dashboard, serveDashboard } from "./dashboard.ts";
+import { buildSnapshot, type DashboardSnapshot, problemMessage } from "./dashboard_snapshot.ts";
 import { type Drift, Position } from "./position.ts";
-import { spendChartSvg } from "./spend_chart.ts";
 
 /**
  * A topic's end offsets now, by partition: what the position must replay before it is rebuilt
@@ -48,8 +48,11 @@ export interface PositionConsumerOptions {
   up?: UpClient;
   /** Milliseconds between reconciliations once rebuilt; 0 for none. Default 300 000. */
   reconcileMs?: number;
-  /** The dashboard's port and interface; default no dashboard. */
-  dashboard?: { port?: number; hostname?: string };
+  /**
+   * The dashboard's port, interface and password (required off loopback); default no
+   * dashboard.
+   */
+  dashboard?: { port?: number; hostname?: string; password?: string };
   /** The time zone of "today". Default `Australia/Sydney`. */
   timeZone?: string;
   /** The clock, epoch ms. Default `Date.now`. */
@@ -98,17 +101,18 @@ export function createPositionConsumer(options: PositionConsumerOptions): Positi
   let reconciledAt: number | null = null;
   let timer: ReturnType<typeof setInterval> | undefined;
   let closed = false;
+  const retrySeconds = Math.round((options.reconcileMs ?? 300_000) / 1000);
+  let categoryNames: Map<string, string> | undefined;
+  let problem = options.up === undefined ? problemMessage(null, { retrySeconds }) : null;
 
   function snapshot(): DashboardSnapshot {
-    const spend = position.spend();
-    return {
-      accounts: position.accounts(),
-      recent: position.recent(20),
-      chartToday: spendChartSvg(spend.today, { title: "Today" }),
-      chartMonth: spendChartSvg(spend.month, { title: "This month" }),
-      updatedAt: new Date(updatedAt).toISOString(),
-      reconciledAt: reconciledAt === null ? null : new Date(reconciledAt).toISOString(),
-    };
+    return buildSnapshot(position, {
+      categoryNames,
+      problem,
+      updatedAt,
+      reconciledAt,
+      timeZone: options.timeZone,
+    });
   }
 
   const dashboard = options.dashboard === undefined
@@ -118,7 +122,21 @@ export function createPositionConsumer(options: PositionConsumerOptions): Positi
   async function reconcile(): Promise<Drift[]> {
     if (options.up === undefined) return [];
     const accounts = [];
-    for await (const account of options.up.listAccounts({ pageSize: 100 })) accounts.push(account);
+    try {
+      for await (const account of options.up.listAccounts({ pageSize: 100 })) {
+        accounts.push(account);
+      }
+      categoryNames ??= new Map(
+        (await options.up.listCategories()).map((
+          category,
+        ) => [category.id, category.attributes.name]),
+      );
+    } catch (error) {
+      problem = problemMessage(error, { retrySeconds });
+      dashboard?.push();
+      throw error;
+    }
+    problem = null;
     const drifts = position.reconcile(accounts);
     reconciledAt = now();
     for (const drift of drifts) {

@@ -9,6 +9,7 @@ import { errorFromResponse, UpApiError, UpNetworkError, UpRateLimitError } from 
 import type {
   AccountResource,
   AccountType,
+  CategoryResource,
   ListResponse,
   OwnershipType,
   PingResponse,
@@ -146,6 +147,8 @@ export interface UpClient {
   ): AsyncIterableIterator<TransactionResource>;
   /** One transaction. */
   getTransaction(id: string): Promise<TransactionResource>;
+  /** Every category, parents and children (`GET /categories`, not paginated). */
+  listCategories(): Promise<CategoryResource[]>;
   /** Webhook endpoints. */
   readonly webhooks: UpWebhooks;
 }
@@ -535,6 +538,18 @@ export function createUpClient(options: UpClientOptions): UpClient {
         action: `get transaction ${id}`,
         idempotent: true,
       });
+      return response.data;
+    },
+    async listCategories() {
+      const response = await request<ListResponse<CategoryResource>>({
+        method: "GET",
+        target: "/categories",
+        action: "list categories",
+        idempotent: true,
+      });
+      if (!response || !Array.isArray(response.data)) {
+        throw new UpApiError('Cannot list categories: the response has no "data" array');
+      }
       return response.data;
     },
     webhooks,

@@ -146,6 +146,8 @@ export interface TransactionResource {
     transactionType: string | null;
     note: { text: string } | null;
     performingCustomer: { displayName: string } | null;
+    /** A link that opens the transaction in Up's app; Up sends it, its spec does not list it. */
+    deepLinkURL?: string;
   };
   relationships: {
     account: { data: ResourceIdentifier<"accounts">; links?: { related: string } };
@@ -154,6 +156,18 @@ export interface TransactionResource {
     parentCategory: NullableRelationship<"categories">;
     tags: { data: ResourceIdentifier<"tags">[]; links?: { self: string } };
     attachment: NullableRelationship<"attachments">;
+  };
+  links?: { self: string };
+}
+
+/** `CategoryResource`: a category and its place in the tree. */
+export interface CategoryResource {
+  type: "categories";
+  id: string;
+  attributes: { name: string };
+  relationships: {
+    parent: NullableRelationship<"categories">;
+    children: { data: ResourceIdentifier<"categories">[]; links?: { related: string } };
   };
   links?: { self: string };
 }

@@ -224,6 +224,7 @@ export function startUpSim(
     "2",
     "--retry-delays",
     "100,200,400",
+    "--in-memory",
   ], {
     ready: (line) => {
       const match = line.match(/^Up simulator listening on (\S+)$/);

@@ -14,6 +14,7 @@ import { WebhookDeliverer } from "./delivery.ts";
 import { buildWebhookEvent, encodeWebhookEvent } from "./events.ts";
 import {
   accountResource,
+  categoryResource,
   deliveryLogResource,
   transactionResource,
   webhookResource,
@@ -42,6 +43,13 @@ export interface UpSimulatorOptions {
   retryDelaysMs?: readonly number[];
   /** Settled transactions to seed the spending account with. Default 25. */
   seedTransactions?: number;
+  /** Also seed a month of pay, rent, bills and transfers before them. Default `false`. */
+  seedMonth?: boolean;
+  /**
+   * A JSON file keeping accounts, transactions and webhooks across restarts (owner-only).
+   * Default none: the state lives in memory and is gone when the simulator stops.
+   */
+  statePath?: string;
   /** Requests allowed per clock hour before 429s. Default 1000, as Up. */
   rateLimitPerHour?: number;
   /** Most webhooks at once. Default 10, as Up. */
@@ -242,7 +250,12 @@ async function readJson(c: Context): Promise<Record<string, unknown>> {
 export function createUpSimulator(options: UpSimulatorOptions = {}): UpSimulator {
   const token = options.token ?? DEFAULT_SIM_TOKEN;
   const now = options.now ?? Date.now;
-  const bank = new SimulatedBank({ now, seedTransactions: options.seedTransactions });
+  const bank = new SimulatedBank({
+    now,
+    seedTransactions: options.seedTransactions,
+    seedMonth: options.seedMonth,
+    statePath: options.statePath,
+  });
   const rateLimit = options.rateLimitPerHour ?? 1000;
   const webhookLimit = options.webhookLimit ?? 10;
   const faults: SimFault[] = [];
@@ -380,6 +393,26 @@ export function createUpSimulator(options: UpSimulatorOptions = {}): UpSimulator
     });
   });
 
+  api.get("/categories", function listCategories(c) {
+    const parent = c.req.query("filter[parent]");
+    if (parent !== undefined && !(parent in SIM_CATEGORIES)) {
+      throw new HttpProblem(404, `The category "${parent}" does not exist.`);
+    }
+    const baseUrl = apiBase(c);
+    const ids = Object.keys(SIM_CATEGORIES).filter((id) =>
+      parent === undefined || SIM_CATEGORIES[id] === parent
+    );
+    return c.json({ data: ids.map((id) => categoryResource(id, baseUrl)) });
+  });
+
+  api.get("/categories/:id", function getCategory(c) {
+    const id = c.req.param("id");
+    if (!(id in SIM_CATEGORIES)) {
+      throw new HttpProblem(404, "The requested resource does not exist.");
+    }
+    return c.json({ data: categoryResource(id, apiBase(c)) });
+  });
+
   api.get("/transactions", function listTransactions(c) {
     const page = paginate(c, filterTransactions(c, bank.transactionsNewestFirst()));
     const baseUrl = apiBase(c);
@@ -502,8 +535,8 @@ export function createUpSimulator(options: UpSimulatorOptions = {}): UpSimulator
     } catch (error) {
       throw new HttpProblem(400, (error as Error).message, { pointer: "/amount" });
     }
-    const status = body.status ?? "HELD";
-    if (status !== "HELD" && status !== "SETTLED") {
+    const status = body.status ?? undefined;
+    if (status !== undefined && status !== "HELD" && status !== "SETTLED") {
       throw new HttpProblem(400, "status must be HELD or SETTLED.", { pointer: "/status" });
     }
     let transaction: SimTransaction;
@@ -531,7 +564,12 @@ export function createUpSimulator(options: UpSimulatorOptions = {}): UpSimulator
   ): SimTransaction {
     const transaction = bank.findTransaction(id);
     if (transaction === undefined) {
-      throw new HttpProblem(404, 'No such transaction (or no HELD one for "latest").');
+      throw new HttpProblem(
+        404,
+        id === "latest"
+          ? "The simulator holds no HELD transaction."
+          : `The simulator has no transaction ${id}.`,
+      );
     }
     try {
       change(transaction);
@@ -552,6 +590,48 @@ export function createUpSimulator(options: UpSimulatorOptions = {}): UpSimulator
     const transaction = changeTransaction(c.req.param("id"), (t) => bank.remove(t));
     const events = fire("TRANSACTION_DELETED", transaction.id, apiBase(c));
     return c.json({ data: { type: "transactions", id: transaction.id }, meta: { events } });
+  });
+
+  control.post("/transfers", async function createTransfer(c) {
+    const body = await readJson(c);
+    let amountCents: number;
+    try {
+      amountCents = parseAmount(body.amount as string ?? "");
+    } catch (error) {
+      throw new HttpProblem(400, (error as Error).message, { pointer: "/amount" });
+    }
+    const account = (field: "from" | "to", fallback: "TRANSACTIONAL" | "SAVER") => {
+      const wanted = body[field];
+      const found = typeof wanted === "string"
+        ? bank.findAccount(wanted)
+        : bank.accounts.find((candidate) => candidate.accountType === fallback);
+      if (found === undefined) {
+        throw new HttpProblem(
+          400,
+          `Cannot transfer: no account "${wanted}", expected one of ${
+            bank.accounts.map((candidate) => candidate.displayName).join(", ")
+          }`,
+          { pointer: `/${field}` },
+        );
+      }
+      return found;
+    };
+    let legs: SimTransaction[];
+    try {
+      legs = bank.transfer({
+        amountCents,
+        fromAccountId: account("from", "TRANSACTIONAL").id,
+        toAccountId: account("to", "SAVER").id,
+      });
+    } catch (error) {
+      if (error instanceof HttpProblem) throw error;
+      throw new HttpProblem(400, (error as Error).message, { pointer: "" });
+    }
+    const baseUrl = apiBase(c);
+    return c.json({
+      data: legs.map((leg) => transactionResource(leg, baseUrl)),
+      meta: { events: legs.flatMap((leg) => fire("TRANSACTION_CREATED", leg.id, baseUrl)) },
+    }, 201);
   });
 
   control.post("/faults", async function injectFault(c) {

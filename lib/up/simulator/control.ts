@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { errorFromResponse, UpNetworkError } from "../errors.ts";
+import { errorFromResponse, UpApiError, UpNetworkError, UpNotFoundError } from "../errors.ts";
 import type { TransactionResource } from "../types.ts";
 import { SIM_API_PATH, SIM_CONTROL_PATH } from "./app.ts";
 
@@ -28,9 +28,19 @@ export interface SimTransactionInput {
   category?: string;
   /** Default the spending account. */
   accountId?: string;
-  /** Default `HELD`. */
+  /** Default `HELD` for a payment, `SETTLED` for income. */
   status?: "HELD" | "SETTLED";
   message?: string;
+}
+
+/** Input of {@linkcode SimulatorControl.transfer}. */
+export interface SimTransferInput {
+  /** Positive decimal amount moved, such as `"100.00"`. */
+  amount: string;
+  /** Account id or name to move it from. Default the spending (transactional) account. */
+  from?: string;
+  /** Account id or name to move it to. Default the saver account. */
+  to?: string;
 }
 
 /** The events a control call fired, one per webhook. */
@@ -63,6 +73,14 @@ export interface SimulatorControl {
   settleTransaction(id: string): Promise<SimTransactionResult>;
   /** Deletes a `HELD` transaction (`"latest"`: the newest) and fires `TRANSACTION_DELETED`. */
   deleteTransaction(id: string): Promise<{ id: string; events: FiredEvent[] }>;
+  /**
+   * Moves money between two of the customer's accounts: two settled transactions that name
+   * each other's account as `transferAccount`, each firing `TRANSACTION_CREATED`.
+   */
+  transfer(input: SimTransferInput): Promise<{
+    transactions: TransactionResource[];
+    events: FiredEvent[];
+  }>;
   /** Makes the next `count` API responses answer `status` (429 or 5xx). */
   injectFaults(
     fault: { status: number; count?: number; rateLimitRemaining?: number },
@@ -120,6 +138,20 @@ export function createSimulatorControl(options: SimulatorControlOptions): Simula
     return parsed as T;
   }
 
+  /** Says in words that there was nothing to act on, instead of a bare 404. */
+  const nothingTo = (verb: string, id: string) => (error: unknown): never => {
+    if (error instanceof UpApiError && error.status === 409 && error.errors[0]) {
+      // The simulator's own refusal ("Cannot settle transaction X: it is already SETTLED").
+      throw new UpApiError(error.errors[0].detail, { status: 409, errors: error.errors });
+    }
+    if (!(error instanceof UpNotFoundError)) throw error;
+    throw new UpNotFoundError(
+      id === "latest"
+        ? `Cannot ${verb}: the simulator holds no HELD transaction, create one first with \`deno task simulate transaction-created\``
+        : `Cannot ${verb} transaction ${id}: the simulator has no such transaction`,
+    );
+  };
+
   type Answer = { data: TransactionResource; meta: { events: FiredEvent[] } };
   const withEvents = (answer: Answer): SimTransactionResult => ({
     ...answer.data,
@@ -154,7 +186,7 @@ export function createSimulatorControl(options: SimulatorControlOptions): Simula
           `settle transaction ${id}`,
           "POST",
           `/transactions/${encodeURIComponent(id)}/settle`,
-        ),
+        ).catch(nothingTo("settle", id)),
       );
     },
     async deleteTransaction(id) {
@@ -162,8 +194,17 @@ export function createSimulatorControl(options: SimulatorControlOptions): Simula
         `delete transaction ${id}`,
         "DELETE",
         `/transactions/${encodeURIComponent(id)}`,
-      );
+      ).catch(nothingTo("delete", id));
       return { id: answer.data.id, events: answer.meta.events };
+    },
+    async transfer(input) {
+      const answer = await call<{ data: TransactionResource[]; meta: { events: FiredEvent[] } }>(
+        "transfer",
+        "POST",
+        "/transfers",
+        input,
+      );
+      return { transactions: answer.data, events: answer.meta.events };
     },
     async injectFaults(fault) {
       await call("inject faults", "POST", "/faults", fault);

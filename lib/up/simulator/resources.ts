@@ -1,12 +1,13 @@
 /**
  * JSON:API resources of the Up simulator: turns the simulated bank's records into the exact
- * shapes of the Up spec (`AccountResource`, `TransactionResource`, `WebhookResource`,
- * `WebhookDeliveryLogResource`), with Up's `+10:00` date-times.
+ * shapes of the Up spec (`AccountResource`, `TransactionResource`, `CategoryResource`,
+ * `WebhookResource`, `WebhookDeliveryLogResource`), with Sydney date-times as Up sends them.
  *
  * @module
  */
 import type {
   AccountResource,
+  CategoryResource,
   MoneyObject,
   TransactionResource,
   WebhookDeliveryLogResource,
@@ -14,27 +15,46 @@ import type {
 } from "../types.ts";
 import {
   SIM_CATEGORIES,
+  SIM_CATEGORY_NAMES,
   type SimAccount,
   type SimDeliveryLog,
   type SimTransaction,
   type SimWebhook,
 } from "./bank.ts";
 
+const SYDNEY = new Intl.DateTimeFormat("en-AU", {
+  timeZone: "Australia/Sydney",
+  hourCycle: "h23",
+  year: "numeric",
+  month: "2-digit",
+  day: "2-digit",
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+  timeZoneName: "longOffset",
+});
+
 /**
- * Formats an instant the way Up does: RFC 3339, whole seconds, Brisbane's `+10:00` offset.
+ * Formats an instant the way Up does: RFC 3339, whole seconds, in Sydney's time with the offset
+ * in force at that instant (`+11:00` in summer, `+10:00` in winter).
  *
  * @param epochMs The instant.
- * @returns For example `2024-08-06T12:19:01+10:00`.
+ * @returns For example `2024-08-06T12:19:01+10:00` or `2024-12-24T09:30:00+11:00`.
  *
  * @example
  * ```ts
  * import { formatUpTime } from "./resources.ts";
- * if (formatUpTime(0) !== "1970-01-01T10:00:00+10:00") throw new Error("unexpected");
+ * if (formatUpTime(0) !== "1970-01-01T10:00:00+10:00") throw new Error("winter");
+ * if (formatUpTime(Date.UTC(2024, 11, 24)) !== "2024-12-24T11:00:00+11:00") throw new Error("summer");
  * ```
  */
 export function formatUpTime(epochMs: number): string {
-  const shifted = new Date(Math.floor(epochMs / 1000) * 1000 + 10 * 3_600_000);
-  return shifted.toISOString().replace(/\.\d{3}Z$/, "+10:00");
+  const parts = Object.fromEntries(
+    SYDNEY.formatToParts(Math.floor(epochMs / 1000) * 1000).map((part) => [part.type, part.value]),
+  );
+  // "GMT+11:00"; plain "GMT" would mean UTC, which Sydney never is.
+  const offset = parts.timeZoneName.replace("GMT", "") || "+00:00";
+  return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}:${parts.second}${offset}`;
 }
 
 /**
@@ -99,7 +119,8 @@ export function transactionResource(
 ): TransactionResource {
   const self = `${baseUrl}/transactions/${transaction.id}`;
   const amount = money(transaction.amountCents);
-  const purchase = transaction.amountCents < 0;
+  const transferTo = transaction.transferAccountId ?? null;
+  const purchase = transaction.amountCents < 0 && transferTo === null;
   const parent = transaction.categoryId === null ? null : SIM_CATEGORIES[transaction.categoryId];
   return {
     type: "transactions",
@@ -109,7 +130,7 @@ export function transactionResource(
       rawText: transaction.rawText,
       description: transaction.description,
       message: transaction.message,
-      isCategorizable: true,
+      isCategorizable: transferTo === null && transaction.amountCents < 0,
       holdInfo: transaction.wasHeld ? { amount, foreignAmount: null } : null,
       roundUp: null,
       cashback: null,
@@ -118,16 +139,21 @@ export function transactionResource(
       cardPurchaseMethod: purchase ? { method: "CONTACTLESS", cardNumberSuffix: "0001" } : null,
       settledAt: transaction.settledAt === null ? null : formatUpTime(transaction.settledAt),
       createdAt: formatUpTime(transaction.createdAt),
-      transactionType: purchase ? "Purchase" : "Deposit",
+      transactionType: transferTo !== null ? "Transfer" : purchase ? "Purchase" : "Deposit",
       note: null,
       performingCustomer: { displayName: "Sim" },
+      // Up sends it though its spec does not list it: opens the transaction in the app.
+      deepLinkURL: `up://transaction/${transaction.id}`,
     },
     relationships: {
       account: {
         data: { type: "accounts", id: transaction.accountId },
         links: { related: `${baseUrl}/accounts/${transaction.accountId}` },
       },
-      transferAccount: { data: null },
+      transferAccount: transferTo === null ? { data: null } : {
+        data: { type: "accounts", id: transferTo },
+        links: { related: `${baseUrl}/accounts/${transferTo}` },
+      },
       category: transaction.categoryId === null
         ? { data: null, links: { self: `${self}/relationships/category` } }
         : {
@@ -143,6 +169,42 @@ export function transactionResource(
       },
       tags: { data: [], links: { self: `${self}/relationships/tags` } },
       attachment: { data: null },
+    },
+    links: { self },
+  };
+}
+
+/**
+ * A category as a `CategoryResource`, with its parent and children.
+ *
+ * @param id A category id of `SIM_CATEGORIES`.
+ * @param baseUrl The API base for links.
+ * @returns The resource.
+ *
+ * @example
+ * ```ts
+ * import { categoryResource } from "./resources.ts";
+ * const resource = categoryResource("groceries", "http://127.0.0.1:8787/api/v1");
+ * if (resource.attributes.name !== "Groceries") throw new Error("unexpected");
+ * ```
+ */
+export function categoryResource(id: string, baseUrl: string): CategoryResource {
+  const parent = SIM_CATEGORIES[id];
+  const children = Object.keys(SIM_CATEGORIES).filter((child) => SIM_CATEGORIES[child] === id);
+  const self = `${baseUrl}/categories/${id}`;
+  return {
+    type: "categories",
+    id,
+    attributes: { name: SIM_CATEGORY_NAMES[id] ?? id },
+    relationships: {
+      parent: parent === null ? { data: null } : {
+        data: { type: "categories", id: parent },
+        links: { related: `${baseUrl}/categories/${parent}` },
+      },
+      children: {
+        data: children.map((child) => ({ type: "categories" as const, id: child })),
+        links: { related: `${baseUrl}/categories?filter%5Bparent%5D=${id}` },
+      },
     },
     links: { self },
   };
