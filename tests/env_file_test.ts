@@ -57,7 +57,7 @@ Deno.test("every command reads .env, the real environment wins, and no .env is n
     await t.step("with a .env, the command uses its variables", async () => {
       const run = await webhooksList(cwd);
       assert.equal(run.code, 0, run.stderr);
-      assert.match(run.stdout, /from \.env/);
+      assert.match(run.stdout, /http:\/\/127\.0\.0\.1:1\/webhook/);
     });
     await t.step("a variable of the real environment wins over the file", async () => {
       const run = await webhooksList(cwd, { UP_API_TOKEN: "up:sim:wrong" });

@@ -135,6 +135,25 @@ const BUILT_IN: Record<string, Builder> = {
 /** The consumers that ask the Up API (for balances and account names). */
 const USES_UP = new Set(["position", "ledger"]);
 
+/**
+ * Runs `action` again while Kafka answers with a retriable error, for up to 10 s: a topic
+ * another process created a moment ago may have no leader yet ("not the leader for that
+ * topic-partition").
+ */
+async function whenLeadersAnswer<T>(action: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await action();
+    } catch (error) {
+      if ((error as { retriable?: boolean }).retriable !== true || Date.now() > deadline) {
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
 /** The names `consume` accepts. */
 export const CONSUMER_NAMES: readonly string[] = Object.keys(BUILT_IN);
 
@@ -211,7 +230,7 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
           replicationFactor: config.kafkaReplicationFactor,
         });
         start = (consumer) => startConsumer(consumer, { kafka, logger });
-        endOffsets = () => topicEndOffsets(kafka, topic);
+        endOffsets = () => whenLeadersAnswer(() => topicEndOffsets(kafka, topic));
         history = () => readKafkaTopic(kafka, topic);
         unreadEndOffsets = async (groupId) => {
           const ends = await topicEndOffsets(kafka, topic);
