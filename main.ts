@@ -5,6 +5,8 @@
  * @module
  */
 import { type Command, UsageError } from "./lib/cli/command.ts";
+import { explainPermissionRefusal } from "./lib/cli/permission_refusal.ts";
+import { describeKafkaError } from "./lib/kafka/connection_error.ts";
 import { backfillCommand } from "./lib/cli/backfill.ts";
 import { consumeCommand } from "./lib/cli/consume.ts";
 import { demoCommand } from "./lib/cli/demo.ts";
@@ -44,6 +46,13 @@ function help(): string {
   ].join("\n");
 }
 
+/** What a kafkajs error that ended a command means, when upbus knows. */
+function kafkaProblem(error: unknown): string | undefined {
+  if (!(error instanceof Error) || !error.name.startsWith("KafkaJS")) return undefined;
+  const problem = describeKafkaError(error);
+  return problem && `Cannot connect to Kafka: ${problem.message} (${error.message})`;
+}
+
 /**
  * Runs the CLI.
  *
@@ -75,7 +84,11 @@ export async function main(args: string[]): Promise<number> {
       console.error(`upbus ${command.name}: ${error.message}\n\n${command.usage}`);
       return 2;
     }
-    console.error(`upbus ${command.name}: ${error instanceof Error ? error.message : error}`);
+    // A runtime refusal names a Deno flag the user cannot pass, kafkajs a socket error: say
+    // which setting to change.
+    const message = explainPermissionRefusal(error) ?? kafkaProblem(error) ??
+      (error instanceof Error ? error.message : String(error));
+    console.error(`upbus ${command.name}: ${message}`);
     return 1;
   }
 }

@@ -4,6 +4,12 @@
  *
  * @module
  */
+import {
+  KAFKA_CONNECTION_VARIABLES,
+  type KafkaConnectionConfig,
+  loadKafkaConnection,
+  type LoadKafkaConnectionOptions,
+} from "./kafka/connection_config.ts";
 
 /** Every environment variable the service reads; `deno.json` permission sets list the same. */
 export const CONFIG_VARIABLES = [
@@ -22,6 +28,12 @@ export const CONFIG_VARIABLES = [
   "OPS_PORT",
   "OPS_HOST",
   "RELAY_STALL_SECONDS",
+  ...KAFKA_CONNECTION_VARIABLES,
+  "HEADERS_TIMEOUT_SECONDS",
+  "REQUEST_TIMEOUT_SECONDS",
+  "IDLE_TIMEOUT_SECONDS",
+  "MAX_CONNECTIONS",
+  "MAX_CLIENT_CONNECTIONS",
 ] as const;
 
 /** The name of one configuration variable. */
@@ -54,6 +66,9 @@ export interface Config {
   kafkaTopic: string;
   /** Client id the producer announces. `KAFKA_CLIENT_ID`, default `upbus`. */
   kafkaClientId: string;
+  /** TLS and SASL for every Kafka client (`KAFKA_SSL*`, `KAFKA_SASL*`); `{}` in embedded mode
+   * and for plaintext. Holds secrets: never log it. */
+  kafkaConnection: KafkaConnectionConfig;
   /** Partitions for topics upbus creates. `KAFKA_TOPIC_PARTITIONS`, default 3. */
   kafkaTopicPartitions: number;
   /** Replication factor for topics upbus creates; -1 means the broker default.
@@ -75,6 +90,21 @@ export interface Config {
   /** How long stored events may wait with no progress before `/readyz` calls the relay
    * stalled, even with a connection open. `RELAY_STALL_SECONDS`, default 30. */
   relayStallSeconds: number;
+  /** Seconds a client has to send a request's headers (and a new connection its first byte)
+   * on the public listener. `HEADERS_TIMEOUT_SECONDS`, default 10. */
+  headersTimeoutSeconds: number;
+  /** Seconds a client has to send a whole request, headers and body.
+   * `REQUEST_TIMEOUT_SECONDS`, default 20 (Up gives up after 30). */
+  requestTimeoutSeconds: number;
+  /** Seconds a kept-alive connection may sit idle between requests.
+   * `IDLE_TIMEOUT_SECONDS`, default 5. */
+  idleTimeoutSeconds: number;
+  /** Connections open at once on the public listener; more are closed at once.
+   * `MAX_CONNECTIONS`, default 256. */
+  maxConnections: number;
+  /** Connections open at once from one client address. `MAX_CLIENT_CONNECTIONS`, default 32.
+   * Behind a tunnel or proxy on the same host every connection comes from its address. */
+  maxConnectionsPerClient: number;
 }
 
 /** Reads one variable; returns `undefined` when unset. Defaults to `Deno.env.get`. */
@@ -169,9 +199,11 @@ const TOPIC = /^[A-Za-z0-9._-]{1,245}$/;
  * Loads and validates the configuration.
  *
  * @param env Reads one variable; defaults to `Deno.env.get`.
+ * @param options How the TLS and password files are read (tests pass their own).
  * @returns The validated configuration.
- * @throws {RangeError} If a variable holds a value out of range or of the wrong shape; the
- * message names the variable and what a valid value looks like.
+ * @throws {RangeError} If a variable holds a value out of range or of the wrong shape, or the
+ * Kafka TLS and SASL settings do not fit together; the message names the variable and what a
+ * valid value looks like.
  *
  * @example
  * ```ts
@@ -180,7 +212,10 @@ const TOPIC = /^[A-Za-z0-9._-]{1,245}$/;
  * if (config.port !== 8080) throw new Error("unexpected");
  * ```
  */
-export function loadConfig(env: EnvReader = (name) => Deno.env.get(name)): Config {
+export function loadConfig(
+  env: EnvReader = (name) => Deno.env.get(name),
+  options: LoadKafkaConnectionOptions = {},
+): Config {
   const kafkaBrokers = readList(env, "KAFKA_BROKERS");
   for (const broker of kafkaBrokers) {
     if (!BROKER.test(broker)) {
@@ -201,6 +236,13 @@ export function loadConfig(env: EnvReader = (name) => Deno.env.get(name)): Confi
   }
   const logFormat = readLogFormat(env("LOG_FORMAT"));
   const host = env("HOST")?.trim() || "0.0.0.0";
+  const headersTimeoutSeconds = readInteger(env, "HEADERS_TIMEOUT_SECONDS", 10, 1, 3600);
+  const requestTimeoutSeconds = readInteger(env, "REQUEST_TIMEOUT_SECONDS", 20, 1, 3600);
+  if (headersTimeoutSeconds > requestTimeoutSeconds) {
+    throw new RangeError(
+      `Cannot load config: HEADERS_TIMEOUT_SECONDS (${headersTimeoutSeconds}) is more than REQUEST_TIMEOUT_SECONDS (${requestTimeoutSeconds}), expected at most that: the whole request includes its headers`,
+    );
+  }
   return {
     port: readInteger(env, "PORT", 8080, 0, 65535),
     host,
@@ -208,6 +250,8 @@ export function loadConfig(env: EnvReader = (name) => Deno.env.get(name)): Confi
     kafkaBrokers,
     kafkaTopic,
     kafkaClientId: env("KAFKA_CLIENT_ID")?.trim() || "upbus",
+    // Embedded mode talks to no broker: its TLS and SASL settings are not read.
+    kafkaConnection: kafkaBrokers.length > 0 ? loadKafkaConnection(env, options) : {},
     kafkaTopicPartitions: readInteger(env, "KAFKA_TOPIC_PARTITIONS", 3, 1, 10_000),
     kafkaReplicationFactor: readInteger(env, "KAFKA_REPLICATION_FACTOR", -1, -1, 100),
     dataDir: env("DATA_DIR")?.trim() || "./data",
@@ -217,5 +261,10 @@ export function loadConfig(env: EnvReader = (name) => Deno.env.get(name)): Confi
     ...(env("OPS_PORT")?.trim() ? { opsPort: readInteger(env, "OPS_PORT", 0, 0, 65535) } : {}),
     opsHost: env("OPS_HOST")?.trim() || "127.0.0.1",
     relayStallSeconds: readInteger(env, "RELAY_STALL_SECONDS", 30, 1, 86_400),
+    headersTimeoutSeconds,
+    requestTimeoutSeconds,
+    idleTimeoutSeconds: readInteger(env, "IDLE_TIMEOUT_SECONDS", 5, 1, 3600),
+    maxConnections: readInteger(env, "MAX_CONNECTIONS", 256, 1, 65_535),
+    maxConnectionsPerClient: readInteger(env, "MAX_CLIENT_CONNECTIONS", 32, 1, 65_535),
   };
 }

@@ -1,22 +1,19 @@
 /**
  * @module Embedded enricher
- * The enricher without Kafka (embedded mode): it reads the webhook events the service committed
- * to `DATA_DIR/events.db` (read-only, in `seq` order), enriches each as the Kafka enricher does
- * ({@linkcode createEnrichment}), and appends the full transaction, or a tombstone, to the
- * `up.transactions` topic of the local log (`DATA_DIR/pipeline.db`). Its cursor is committed in
- * the local log (group `upbus-enricher`, source `events.db`) in the same transaction as the
- * append (events with nothing to publish, after they are handled), so a restart resumes after
- * the last event enriched and publishes nothing twice; on 429 or 5xx the same event is retried
- * after a backoff, never skipped.
+ * The enricher's wiring without Kafka (embedded mode): {@linkcode runEnricher} reading the webhook
+ * events the service committed to `DATA_DIR/events.db` (read-only, in `seq` order) and appending
+ * to the `up.transactions` topic of the local log (`DATA_DIR/pipeline.db`), its cursor (group
+ * `upbus-enricher`, source `events.db`) committed with each append. A restart resumes after the
+ * last event enriched and publishes nothing twice; on 429 or 5xx the same event is retried after a
+ * backoff, never skipped.
  */
-import type { ConsumerMessage } from "./consumers/consumer.ts";
-import { startEmbeddedConsumer } from "./consumers/embedded_runner.ts";
-import type { Enricher } from "./enricher.ts";
-import { createEnrichment } from "./enrichment.ts";
+import { type Enricher, runEnricher } from "./enricher.ts";
 import { DEFAULT_TRANSACTIONS_TOPIC } from "./kafka/transaction_record.ts";
 import type { Logger } from "./log.ts";
 import { eventStoreSource } from "./store/event_source.ts";
 import type { LocalLog } from "./store/local_log.ts";
+import { localLogTransactionSink } from "./store/local_log_sink.ts";
+import { localLogRecordSource } from "./store/local_log_source.ts";
 import type { UpClient } from "./up/client.ts";
 
 /** Options for {@linkcode startEmbeddedEnricher}. */
@@ -67,49 +64,23 @@ export interface EmbeddedEnricherOptions {
  * log.close();
  * ```
  */
-export async function startEmbeddedEnricher(options: EmbeddedEnricherOptions): Promise<Enricher> {
-  const { log, logger } = options;
-  const targetTopic = options.targetTopic ?? DEFAULT_TRANSACTIONS_TOPIC;
+export function startEmbeddedEnricher(options: EmbeddedEnricherOptions): Promise<Enricher> {
+  const { log } = options;
   const groupId = options.groupId ?? "upbus-enricher";
-  const source = eventStoreSource(options.eventsPath);
-  // The cursor after the event in hand, committed with its record in one transaction: even a
-  // crash between the append and the runner's commit does not publish it twice.
-  let after = 0;
-  const enrichment = createEnrichment({
-    up: options.up,
-    publish: (record) =>
-      void log.append(targetTopic, [record], {
-        commit: { group: groupId, source: source.name, offset: after },
-      }),
-    logger,
-  });
-  const handle = (message: ConsumerMessage) => {
-    after = Number(message.offset) + 1;
-    return enrichment.handle(message);
-  };
-  const running = await startEmbeddedConsumer(
-    { name: "enricher", topic: source.name, handle, close: source.close },
-    {
-      log,
-      source,
+  const reader = eventStoreSource(options.eventsPath);
+  return runEnricher({
+    source: localLogRecordSource(log, { reader, pollMs: options.pollMs }),
+    sourceTopic: reader.name,
+    sink: localLogTransactionSink(log, {
+      topic: options.targetTopic ?? DEFAULT_TRANSACTIONS_TOPIC,
       groupId,
-      pollMs: options.pollMs,
-      initialBackoffMs: options.initialBackoffMs,
-      maxBackoffMs: options.maxBackoffMs,
-      now: options.now,
-      logger,
-    },
-  ).catch((error) => {
-    source.close();
-    throw error;
+      sourceName: reader.name,
+    }),
+    up: options.up,
+    groupId,
+    initialBackoffMs: options.initialBackoffMs,
+    maxBackoffMs: options.maxBackoffMs,
+    now: options.now,
+    logger: options.logger,
   });
-  logger.info("enricher running", {
-    from: options.eventsPath,
-    to: `${log.path} (${targetTopic})`,
-    group: running.groupId,
-  });
-  return {
-    stats: () => ({ ...enrichment.stats(), failures: running.failures }),
-    stop: () => running.stop(),
-  };
 }

@@ -8,7 +8,7 @@ import { InvalidEventError, parseEvent } from "./event.ts";
 import type { Logger } from "./log.ts";
 import type { ServiceMetrics } from "./metrics.ts";
 import type { SecretRing } from "./secret_ring.ts";
-import { SignatureError, verifySignature } from "./signature.ts";
+import { parseSignatureHeader, SignatureError, verifySignature } from "./signature.ts";
 import type { EventStore } from "./store/event_store.ts";
 import type { AppendOutcome, NewEvent } from "./store/types.ts";
 
@@ -74,7 +74,7 @@ export function createIntake(options: IntakeOptions): {
       }
       const base = {
         body: raw,
-        signature: signature!.trim().toLowerCase(),
+        signature: parseSignatureHeader(signature),
         receivedAt: now().toISOString(),
       };
       let event: NewEvent;

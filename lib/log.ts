@@ -4,6 +4,11 @@
  * pass facts, never secrets: fields named like a secret are replaced with `[redacted]` as a
  * second line of defence.
  *
+ * Lines go straight to stderr, not through `console`: under load the service logs every event,
+ * and `console.error` cost 2-3 times a direct write. `debug` and `info` lines written in one turn
+ * of the event loop (the events of one store commit) leave in one write, at the end of that turn;
+ * `warn` and `error` lines leave at once, with anything before them.
+ *
  * @module
  */
 import type { LogFormat, LogLevel } from "./config.ts";
@@ -22,6 +27,33 @@ export interface Logger {
 }
 
 const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+const encoder = new TextEncoder();
+let pending = "";
+let flushQueued = false;
+
+/** Writes the lines held so far to stderr. */
+export function flushLog(): void {
+  flushQueued = false;
+  if (pending === "") return;
+  const bytes = encoder.encode(pending);
+  pending = "";
+  try {
+    for (let offset = 0; offset < bytes.length;) {
+      offset += Deno.stderr.writeSync(bytes.subarray(offset));
+    }
+  } catch { /* stderr is closed: there is nobody left to tell */ }
+}
+
+/** The default sink: stderr, one write per turn of the event loop, at once for warn and error. */
+function writeStderr(line: string, level: LogLevel): void {
+  pending += `${line}\n`;
+  if (RANK[level] >= RANK.warn) flushLog();
+  else if (!flushQueued) {
+    flushQueued = true;
+    queueMicrotask(flushLog);
+  }
+}
+globalThis.addEventListener?.("unload", flushLog);
 const SECRET_FIELD = /secret|token|signature|authorization|password|sasl/i;
 
 function redact(fields: LogFields): LogFields {
@@ -36,7 +68,7 @@ function redact(fields: LogFields): LogFields {
 export interface LoggerOptions {
   /** Least severe level written; default `info`. */
   level?: LogLevel;
-  /** Where lines go; default `console.error`. Tests pass a collector. */
+  /** Where lines go; default stderr (see the module doc). Tests pass a collector. */
   write?: (line: string) => void;
   /** Fields on every line; default none. */
   fields?: LogFields;
@@ -107,7 +139,7 @@ function textLine(time: Date, level: LogLevel, message: string, fields: LogField
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const threshold = RANK[options.level ?? "info"];
-  const write = options.write ?? ((line: string) => console.error(line));
+  const write = options.write;
   const now = options.now ?? (() => new Date());
   const base = redact(options.fields ?? {});
   // A sink of the caller's own (a test's collector) gets JSON unless told otherwise.
@@ -116,11 +148,11 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     if (RANK[level] < threshold) return;
     const time = now();
     const facts = { ...base, ...redact(fields) };
-    write(
-      format === "text"
-        ? textLine(time, level, message, facts)
-        : JSON.stringify({ time: time.toISOString(), level, msg: message, ...facts }),
-    );
+    const line = format === "text"
+      ? textLine(time, level, message, facts)
+      : JSON.stringify({ time: time.toISOString(), level, msg: message, ...facts });
+    if (write === undefined) writeStderr(line, level);
+    else write(line);
   };
   return {
     debug: log("debug"),

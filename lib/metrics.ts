@@ -107,6 +107,8 @@ export class Histogram implements Metric {
 export interface ServiceMetrics {
   received: Counter;
   rejected: Counter;
+  /** Connections and requests the public listener refused before the app saw a request. */
+  edgeRefused: Counter;
   stored: Counter;
   duplicates: Counter;
   deadLetters: Counter;
@@ -141,6 +143,12 @@ export function createMetrics(): ServiceMetrics {
     received: add(new Counter("upbus_webhooks_received_total", "Webhook requests received")),
     rejected: add(
       new Counter("upbus_webhooks_rejected_total", "Webhook requests refused, by reason"),
+    ),
+    edgeRefused: add(
+      new Counter(
+        "upbus_http_refused_total",
+        "Connections and requests the public listener refused before the app, by reason",
+      ),
     ),
     stored: add(new Counter("upbus_events_stored_total", "Events committed to the store")),
     duplicates: add(

@@ -13,6 +13,11 @@ import {
   readTopic,
   readWholeNumber,
 } from "./config.ts";
+import {
+  KAFKA_CONNECTION_VARIABLES,
+  type KafkaConnectionConfig,
+  type LoadKafkaConnectionOptions,
+} from "./kafka/connection_config.ts";
 import { DEFAULT_TRANSACTIONS_TOPIC } from "./kafka/transaction_record.ts";
 
 /** The variables these commands read; their `deno.json` permission sets list the same. */
@@ -30,6 +35,7 @@ export const PIPELINE_VARIABLES = [
   "DASHBOARD_HOST",
   "RECONCILE_SECONDS",
   "TZ",
+  ...KAFKA_CONNECTION_VARIABLES,
 ] as const;
 
 /** Configuration of `enrich`, `consume` and `backfill`. */
@@ -40,6 +46,8 @@ export interface PipelineConfig {
   kafkaTopic: string;
   /** `KAFKA_CLIENT_ID`, default `upbus`. */
   kafkaClientId: string;
+  /** TLS and SASL (`KAFKA_SSL*`, `KAFKA_SASL*`), as for the service; holds secrets. */
+  kafkaConnection: KafkaConnectionConfig;
   /** `KAFKA_TOPIC_PARTITIONS`, default 3. */
   kafkaTopicPartitions: number;
   /** `KAFKA_REPLICATION_FACTOR`, default -1 (the broker's). */
@@ -67,6 +75,7 @@ export interface PipelineConfig {
  * Loads and validates the configuration.
  *
  * @param env Reads one variable; default `Deno.env.get`.
+ * @param options How the TLS and password files are read (tests pass their own).
  * @returns The configuration.
  * @throws {RangeError} If a variable is malformed; the message names the variable and what a
  * valid value looks like.
@@ -81,9 +90,13 @@ export interface PipelineConfig {
  */
 export function loadPipelineConfig(
   env: (name: string) => string | undefined = (name) => Deno.env.get(name),
+  options: LoadKafkaConnectionOptions = {},
 ): PipelineConfig {
   const allowed = new Set<string>(PIPELINE_VARIABLES);
-  const base = loadConfig((name: ConfigVariable) => allowed.has(name) ? env(name) : undefined);
+  const base = loadConfig(
+    (name: ConfigVariable) => allowed.has(name) ? env(name) : undefined,
+    options,
+  );
   const transactionsTopic = readTopic(env("TRANSACTIONS_TOPIC"), {
     name: "TRANSACTIONS_TOPIC",
     fallback: DEFAULT_TRANSACTIONS_TOPIC,
@@ -100,6 +113,7 @@ export function loadPipelineConfig(
     kafkaBrokers: base.kafkaBrokers,
     kafkaTopic: base.kafkaTopic,
     kafkaClientId: base.kafkaClientId,
+    kafkaConnection: base.kafkaConnection,
     kafkaTopicPartitions: base.kafkaTopicPartitions,
     kafkaReplicationFactor: base.kafkaReplicationFactor,
     transactionsTopic,

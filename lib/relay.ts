@@ -42,7 +42,14 @@ export interface RelayOptions {
   metrics: { published: Increment; publishErrors: Increment };
   /** Told each time the status changes; default none. */
   onStatus?: (status: RelayStatus) => void;
+  /** Turns a failure into the words a person can act on (a wrong password, an untrusted
+   * certificate: see `describeKafkaError`); `fatal` when retrying cannot fix it. Default: the
+   * error's own message. */
+  explain?: (error: unknown) => { message: string; fatal: boolean } | undefined;
 }
+
+/** How long the relay waits between attempts when a setting is wrong (see `explain`). */
+const FATAL_BACKOFF_MS = 30_000;
 
 /** What `/readyz` and the logs say of the relay. It changes on a change of state, not on
  * every attempt: a relay retrying against a dead broker stays `unreachable` since the first
@@ -283,8 +290,17 @@ export function startRelay(store: RelaySource, options: RelayOptions): Relay {
         }
       } catch (error) {
         metrics.publishErrors.inc();
-        const message = (error as Error).message;
-        if (status.state !== "unreachable") {
+        const problem = options.explain?.(error);
+        const message = problem?.message ?? (error as Error).message;
+        // A setting that is wrong (a password, a CA) is said once, at error level, and retried
+        // slowly: only a change on the broker's side or a restart with a new setting fixes it.
+        if (problem?.fatal) backoff = Math.max(backoff, FATAL_BACKOFF_MS);
+        if (problem?.fatal && status.lastError !== message) {
+          logger.error(`cannot publish to Kafka: ${message}`, {
+            backlog: store.counts().unpublished,
+            retryInMs: backoff,
+          });
+        } else if (status.state !== "unreachable") {
           logger.warn("cannot publish to Kafka; events stay stored and will be retried", {
             error: message,
             backlog: store.counts().unpublished,
@@ -302,7 +318,7 @@ export function startRelay(store: RelaySource, options: RelayOptions): Relay {
         await dropProducer();
         if (stopping && Date.now() + backoff >= stopDeadline) return;
         await pause(backoff, false);
-        backoff = Math.min(backoff * 2, maxBackoff);
+        backoff = Math.min(backoff * 2, Math.max(maxBackoff, problem?.fatal ? backoff : 0));
       }
     }
   }

@@ -8,6 +8,8 @@
 /// <reference lib="deno.worker" />
 import type { LogFormat, LogLevel } from "./config.ts";
 import { createKafka } from "./kafka/client.ts";
+import { describeKafkaError } from "./kafka/connection_error.ts";
+import type { KafkaConnectionConfig } from "./kafka/connection_config.ts";
 import { createLogger } from "./log.ts";
 import { type Relay, type RelayOptions, type RelayStatus, startRelay } from "./relay.ts";
 import { SqliteRelaySource } from "./store/relay_source.ts";
@@ -15,13 +17,15 @@ import { SqliteRelaySource } from "./store/relay_source.ts";
 /** How to start the relay in the worker: the relay's tuning, plus what the worker builds itself
  * (its store connection, Kafka client and logger) in plain data that crosses `postMessage`. */
 export interface RelayWorkerConfig
-  extends Omit<RelayOptions, "kafka" | "logger" | "metrics" | "onStatus"> {
+  extends Omit<RelayOptions, "kafka" | "logger" | "metrics" | "onStatus" | "explain"> {
   /** The event store's database file. */
   path: string;
   /** Bootstrap brokers, `host:port`. */
   brokers: string[];
   /** Client id announced to the brokers. */
   clientId: string;
+  /** TLS and SASL; default plaintext. */
+  connection?: KafkaConnectionConfig;
   /** The worker's log level. */
   logLevel: LogLevel;
   /** The worker's log format; default by whether stderr is a terminal. */
@@ -47,7 +51,7 @@ let source: SqliteRelaySource | undefined;
 const post = (reply: RelayWorkerReply) => self.postMessage(reply);
 
 function start(config: RelayWorkerConfig): void {
-  const { path, brokers, clientId, logLevel, logFormat, ...tuning } = config;
+  const { path, brokers, clientId, connection, logLevel, logFormat, ...tuning } = config;
   const logger = createLogger({
     level: logLevel,
     format: logFormat,
@@ -56,13 +60,19 @@ function start(config: RelayWorkerConfig): void {
   source = new SqliteRelaySource(path);
   relay = startRelay(source, {
     ...tuning,
-    kafka: createKafka({ brokers, clientId, logger: logger.child({ component: "kafkajs" }) }),
+    kafka: createKafka({
+      brokers,
+      clientId,
+      connection,
+      logger: logger.child({ component: "kafkajs" }),
+    }),
     logger,
     metrics: {
       published: { inc: (_labels, count = 1) => post({ type: "published", count }) },
       publishErrors: { inc: () => post({ type: "publishError" }) },
     },
     onStatus: (status) => post({ type: "status", status }),
+    explain: (error) => describeKafkaError(error, connection),
   });
 }
 

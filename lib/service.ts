@@ -5,8 +5,12 @@
  *
  * @module
  */
+import process from "node:process";
 import type { Config } from "./config.ts";
 import { createApp } from "./http/app.ts";
+import { securityProtocol } from "./kafka/connection_config.ts";
+import { serveEdge } from "./http/edge.ts";
+import { createRefusalLog } from "./http/refusal_log.ts";
 import type { Logger } from "./log.ts";
 import { createMetrics, type ServiceMetrics } from "./metrics.ts";
 import { describeRelay, type Relay } from "./relay.ts";
@@ -20,6 +24,8 @@ export interface ServiceOptions {
   logger: Logger;
   /** Called once the server listens; default none. */
   onListen?: (address: Deno.NetAddr) => void;
+  /** How often refused requests are summarized in the log, in ms; default 60000. */
+  refusalSummaryMs?: number;
 }
 
 /** A running service. */
@@ -78,12 +84,26 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     () => store.stats().commits,
   );
   metrics.gauge("upbus_events_in_store", "Events in the local store", () => store.counts().total);
+  metrics.gauge(
+    "upbus_process_cpu_seconds",
+    "CPU time of the whole process (every thread) since start",
+    () => {
+      const { user, system } = process.cpuUsage();
+      return (user + system) / 1e6;
+    },
+  );
+  metrics.gauge(
+    "upbus_process_resident_memory_bytes",
+    "Resident memory of the process",
+    () => process.memoryUsage.rss(),
+  );
 
   let relay: Relay | undefined;
   if (config.kafkaBrokers.length > 0) {
     relay = startRelayThread(store, {
       brokers: config.kafkaBrokers,
       clientId: config.kafkaClientId,
+      connection: config.kafkaConnection,
       topic: config.kafkaTopic,
       partitions: config.kafkaTopicPartitions,
       replicationFactor: config.kafkaReplicationFactor,
@@ -100,12 +120,16 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   }
 
   const separateOps = config.opsPort !== undefined;
+  const httpLogger = logger.child({ component: "http" });
+  const summaryMs = options.refusalSummaryMs ?? 60_000;
+  const refusals = createRefusalLog({ logger: httpLogger, intervalMs: summaryMs });
   const appFor = (routes: "all" | "webhook" | "operations") =>
     createApp({
       store,
       ring,
       metrics,
-      logger: logger.child({ component: "http" }),
+      logger: httpLogger,
+      refusals,
       maxBodyBytes: config.maxBodyBytes,
       kafkaCheck: relay &&
         (() =>
@@ -116,9 +140,37 @@ export async function startService(config: Config, options: ServiceOptions): Pro
           })),
       routes,
     });
-  const server = await listen(config.host, config.port, appFor(separateOps ? "webhook" : "all"), {
-    variable: "PORT",
-  });
+  // The public listener: node:http with timeouts and connection caps (lib/http/edge.ts says why
+  // not Deno.serve). The operations listener is private (loopback) and stays on Deno.serve.
+  const server = await inUseSays(
+    "PORT",
+    config.host,
+    config.port,
+    () =>
+      serveEdge(appFor(separateOps ? "webhook" : "all").fetch, {
+        hostname: config.host,
+        port: config.port,
+        headersTimeoutMs: config.headersTimeoutSeconds * 1000,
+        requestTimeoutMs: config.requestTimeoutSeconds * 1000,
+        idleTimeoutMs: config.idleTimeoutSeconds * 1000,
+        maxConnections: config.maxConnections,
+        maxConnectionsPerClient: config.maxConnectionsPerClient,
+        onRefusal(reason, fields) {
+          metrics.edgeRefused.inc({ reason });
+          refusals.record(reason, fields);
+        },
+      }),
+  );
+  metrics.gauge(
+    "upbus_http_connections",
+    "Connections open on the public listener",
+    () => server.connections(),
+  );
+  metrics.gauge(
+    "upbus_http_received_bytes",
+    "Bytes read from connections to the public listener since start",
+    () => server.bytesReceived(),
+  );
   let ops: Deno.HttpServer<Deno.NetAddr> | undefined;
   try {
     ops = separateOps
@@ -130,11 +182,13 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     await server.shutdown();
     throw error;
   }
+  const summarizing = setInterval(() => refusals.summarize(), summaryMs);
   const address = server.addr;
   logger.info("listening", {
     url: `http://${address.hostname}:${address.port}/webhook`,
     operations: ops ? `http://${ops.addr.hostname}:${ops.addr.port}/metrics` : "same listener",
     mode: relay ? "kafka" : "embedded",
+    ...(relay ? { kafka: securityProtocol(config.kafkaConnection) } : {}),
     topic: config.kafkaTopic,
     signingKeys: ring.size(),
   });
@@ -157,7 +211,12 @@ export async function startService(config: Config, options: ServiceOptions): Pro
           new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), drainMs)),
         ]);
         clearTimeout(timer);
-        if (!drained) logger.warn("requests still open after the drain time; closing anyway");
+        if (!drained) {
+          logger.warn("requests still open after the drain time; closing anyway");
+          server.closeAll();
+        }
+        clearInterval(summarizing);
+        refusals.summarize();
         await relay?.stop(flushMs);
         const { unpublished } = store.counts();
         await store.close();
@@ -166,6 +225,29 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       return stopped;
     },
   };
+}
+
+/**
+ * Runs `start`, and turns "address in use" (Deno's, or node:http's `EADDRINUSE`) into a message
+ * that names the port and `variable`, the setting that moves it.
+ */
+async function inUseSays<T>(
+  variable: string,
+  hostname: string,
+  port: number,
+  start: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    const inUse = error instanceof Deno.errors.AddrInUse ||
+      (error as { code?: string }).code === "EADDRINUSE";
+    if (!inUse) throw error;
+    throw new Deno.errors.AddrInUse(
+      `Cannot listen on ${hostname}:${port}: the address is in use (another upbus, or another program), set ${variable} to a free port`,
+      { cause: error },
+    );
+  }
 }
 
 /**

@@ -3,6 +3,21 @@
  * raw request body under the webhook's `secretKey`. WebCrypto only; keys are imported once,
  * non-extractable, and compared in constant time by `crypto.subtle.verify`.
  *
+ * Accepted forms of the header, decided from Up's contract (the OpenAPI spec's "Securing Webhook
+ * Event Handlers": its Ruby and PHP examples compare the header, as a string, with
+ * `OpenSSL::HMAC.hexdigest` / `hash_hmac`, which are lowercase hex, so a header that is not exactly
+ * those 64 lowercase characters fails Up's own reference check):
+ *
+ * - exactly 64 characters `0-9a-f`: accepted (the MAC is still checked);
+ * - the same with leading or trailing SP or HTAB: accepted, because RFC 9110 section 5.5 makes
+ *   that whitespace no part of a field value (the HTTP server strips it already; this covers
+ *   callers that pass a raw value);
+ * - uppercase or mixed-case hex: refused as malformed. Up never sends it, its reference code would
+ *   refuse it, and accepting it would only widen what a client may send for no caller's benefit;
+ * - any other whitespace (U+00A0, CR, LF, vertical tab, ...), a `sha256=` prefix, any other length
+ *   or character: refused as malformed. JavaScript's `trim()` is not used: it strips non-HTTP
+ *   whitespace such as U+00A0.
+ *
  * @module
  */
 
@@ -30,6 +45,8 @@ export class SignatureError extends Error {
 
 const encoder = new TextEncoder();
 const HEX_SHA256 = /^[0-9a-f]{64}$/;
+/** RFC 9110 optional whitespace (OWS): SP and HTAB only. */
+const OWS_EDGES = /^[ \t]+|[ \t]+$/g;
 
 /**
  * Imports a webhook secret as a non-extractable HMAC-SHA256 key.
@@ -71,6 +88,38 @@ function bytesToHex(bytes: Uint8Array): string {
   return hex;
 }
 
+/**
+ * Reads the signature header's value in the one accepted form (see the module documentation).
+ *
+ * @param header The `X-Up-Authenticity-Signature` header value, or `null` when absent.
+ * @returns The 64 lowercase hex characters, without surrounding SP or HTAB.
+ * @throws {SignatureError} `missing` if absent or empty, `malformed` if not exactly 64 lowercase
+ * hex characters once SP and HTAB are removed from both ends.
+ *
+ * @example
+ * ```ts
+ * import { parseSignatureHeader } from "./signature.ts";
+ * const hex = "0123456789abcdef".repeat(4);
+ * if (parseSignatureHeader(`\t${hex} `) !== hex) throw new Error("unexpected");
+ * ```
+ */
+export function parseSignatureHeader(header: string | null): string {
+  const value = header?.replace(OWS_EDGES, "") ?? "";
+  if (value.length === 0) {
+    throw new SignatureError(
+      "missing",
+      `Cannot verify webhook: "${SIGNATURE_HEADER}" header is missing`,
+    );
+  }
+  if (!HEX_SHA256.test(value)) {
+    throw new SignatureError(
+      "malformed",
+      `Cannot verify webhook: "${SIGNATURE_HEADER}" header is not 64 lowercase hexadecimal characters`,
+    );
+  }
+  return value;
+}
+
 /** Options for {@linkcode verifySignature}. */
 export interface VerifyOptions {
   /** The keys of every accepted secret (two during a rotation). At least one. */
@@ -84,7 +133,8 @@ export interface VerifyOptions {
  * @param header The `X-Up-Authenticity-Signature` header value, or `null` when absent.
  * @param options The accepted keys.
  * @returns The index in `options.keys` of the key that matched.
- * @throws {SignatureError} If the header is missing, malformed or matches no key.
+ * @throws {SignatureError} If the header is missing, malformed (see {@linkcode parseSignatureHeader})
+ * or matches no key.
  *
  * @example
  * ```ts
@@ -100,20 +150,7 @@ export async function verifySignature(
   header: string | null,
   options: VerifyOptions,
 ): Promise<number> {
-  if (header === null || header.length === 0) {
-    throw new SignatureError(
-      "missing",
-      `Cannot verify webhook: "${SIGNATURE_HEADER}" header is missing`,
-    );
-  }
-  const candidate = header.trim().toLowerCase();
-  if (!HEX_SHA256.test(candidate)) {
-    throw new SignatureError(
-      "malformed",
-      `Cannot verify webhook: "${SIGNATURE_HEADER}" header is not 64 hexadecimal characters`,
-    );
-  }
-  const signature = hexToBytes(candidate);
+  const signature = hexToBytes(parseSignatureHeader(header));
   for (const [index, key] of options.keys.entries()) {
     if (await crypto.subtle.verify("HMAC", key, signature, raw)) return index;
   }

@@ -13,7 +13,7 @@
  */
 
 const WATCHED = ["main.ts", "lib"];
-const SERVE = ["run", "-q", "-P=serve", "main.ts", "serve"];
+const SERVE = ["run", "-q", "-P=serve", "--v8-flags=--max-semi-space-size=1", "main.ts", "serve"];
 
 function start(): Deno.ChildProcess {
   return new Deno.Command("deno", { args: SERVE, detached: true }).spawn();

@@ -684,6 +684,15 @@ export interface StartBrokerOptions {
   /** Membership of a multi-node cluster (see `tasks/kafka_cluster.ts`). Default: a cluster of
    * one node. */
   cluster?: ClusterMembership;
+  /**
+   * Properties appended to `server.properties`, after upbus's own: a key given here wins (more
+   * listeners, TLS, SASL). The client port stays a PLAINTEXT listener, used to check readiness.
+   * Default none.
+   */
+  extraProperties?: Record<string, string>;
+  /** Extra arguments of `kafka-storage format` on a new data directory, e.g. `--add-scram`.
+   * Default none. */
+  formatArgs?: string[];
 }
 
 /** One node's place in a KRaft cluster of combined broker+controller nodes. */
@@ -727,6 +736,7 @@ function serverProperties(o: {
   controllerPort: number;
   logDir: string;
   cluster?: ClusterMembership;
+  extra?: Record<string, string>;
 }): string {
   const nodeId = o.cluster?.nodeId ?? 1;
   const replicas = Math.min(3, o.cluster?.size ?? 1);
@@ -764,7 +774,7 @@ num.io.threads=2
 num.recovery.threads.per.data.dir=1
 background.threads=2
 log.retention.hours=168
-`;
+${Object.entries(o.extra ?? {}).map(([key, value]) => `${key}=${value}\n`).join("")}`;
 }
 
 function log4j2Xml(logsDir: string): string {
@@ -961,7 +971,13 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Bro
     const propertiesPath = marker(dataDir);
     await Deno.writeTextFile(
       propertiesPath,
-      serverProperties({ port, controllerPort, logDir: storageDir, cluster: options.cluster }),
+      serverProperties({
+        port,
+        controllerPort,
+        logDir: storageDir,
+        cluster: options.cluster,
+        extra: options.extraProperties,
+      }),
     );
     const logProperty = major >= 4
       ? `-Dlog4j2.configurationFile=${join(dataDir, "log4j2.xml")}`
@@ -982,6 +998,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Bro
         options.cluster?.clusterId ?? randomClusterId(),
         "--config",
         propertiesPath,
+        ...(options.formatArgs ?? []),
       ], "format Kafka storage");
       if (code !== 0) {
         throw new Error(

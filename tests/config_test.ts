@@ -15,6 +15,7 @@ Deno.test("loadConfig() applies the documented defaults", () => {
     kafkaBrokers: [],
     kafkaTopic: "up.webhook-events",
     kafkaClientId: "upbus",
+    kafkaConnection: {},
     kafkaTopicPartitions: 3,
     kafkaReplicationFactor: -1,
     dataDir: "./data",
@@ -22,6 +23,11 @@ Deno.test("loadConfig() applies the documented defaults", () => {
     logLevel: "info",
     opsHost: "127.0.0.1",
     relayStallSeconds: 30,
+    headersTimeoutSeconds: 10,
+    requestTimeoutSeconds: 20,
+    idleTimeoutSeconds: 5,
+    maxConnections: 256,
+    maxConnectionsPerClient: 32,
   });
 });
 
@@ -44,6 +50,15 @@ Deno.test("loadConfig() names the variable and a valid value when one is wrong",
     [{ KAFKA_TOPIC_PARTITIONS: "0" }, /KAFKA_TOPIC_PARTITIONS is "0"/],
     [{ LOG_LEVEL: "loud" }, /LOG_LEVEL is "loud", expected one of debug, info, warn, error/],
     [{ OPS_PORT: "metrics" }, /OPS_PORT is "metrics", expected a whole number from 0 to 65535/],
+    [{ HEADERS_TIMEOUT_SECONDS: "0" }, /HEADERS_TIMEOUT_SECONDS is "0", expected a whole number/],
+    [{ REQUEST_TIMEOUT_SECONDS: "1.5" }, /REQUEST_TIMEOUT_SECONDS is "1.5"/],
+    [{ IDLE_TIMEOUT_SECONDS: "never" }, /IDLE_TIMEOUT_SECONDS is "never"/],
+    [{ MAX_CONNECTIONS: "0" }, /MAX_CONNECTIONS is "0", expected a whole number from 1/],
+    [{ MAX_CLIENT_CONNECTIONS: "-1" }, /MAX_CLIENT_CONNECTIONS is "-1"/],
+    [
+      { HEADERS_TIMEOUT_SECONDS: "30", REQUEST_TIMEOUT_SECONDS: "20" },
+      /HEADERS_TIMEOUT_SECONDS \(30\) is more than REQUEST_TIMEOUT_SECONDS \(20\)/,
+    ],
   ];
   for (const [values, message] of cases) {
     await t.step(Object.keys(values)[0], () => {

@@ -5,6 +5,7 @@ import { idempotent } from "../lib/consumers/idempotent.ts";
 import { createLedgerConsumer } from "../lib/consumers/ledger.ts";
 import { createPositionConsumer } from "../lib/consumers/position_consumer.ts";
 import { startConsumer } from "../lib/consumers/runner.ts";
+import { kafkaRecordSource } from "../lib/kafka/record_source.ts";
 import {
   ensureTransactionsTopic,
   tombstoneRecord,
@@ -87,7 +88,11 @@ Deno.test("the ledger writes each settled transaction once, hledger reads it, an
   const names = { [spending.id]: "Spending", [savings.id]: "Savings" };
   const run = async (groupId: string) => {
     const ledger = await createLedgerConsumer({ dir, topic, accountNames: names });
-    const running = await startConsumer(ledger, { kafka, groupId, logger: quiet });
+    const running = await startConsumer(ledger, {
+      source: kafkaRecordSource(kafka),
+      groupId,
+      logger: quiet,
+    });
     try {
       await waitFor(() => running.handled >= count, "every record");
     } finally {
@@ -113,7 +118,10 @@ Deno.test("the ledger writes each settled transaction once, hledger reads it, an
       async () => {
         const balances = await hledgerBalances(first.journalPath);
         const position = createPositionConsumer({ topic, logger: quiet });
-        const running = await startConsumer(position, { kafka, logger: quiet });
+        const running = await startConsumer(position, {
+          source: kafkaRecordSource(kafka),
+          logger: quiet,
+        });
         try {
           await waitFor(() => running.handled >= count, "the replay");
         } finally {
@@ -145,7 +153,11 @@ Deno.test("idempotent() keeps a consumer from repeating itself after a restart",
     const running = await startConsumer(
       { ...consumer, fromBeginning: true, handle, close: () => handle.close() },
       // A fresh group each time: every record is delivered again, as after lost offsets.
-      { kafka, groupId: `upbus-test-console-${crypto.randomUUID()}`, logger: quiet },
+      {
+        source: kafkaRecordSource(kafka),
+        groupId: `upbus-test-console-${crypto.randomUUID()}`,
+        logger: quiet,
+      },
     );
     try {
       await waitFor(() => running.handled >= count, "every record");

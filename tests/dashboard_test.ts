@@ -13,6 +13,7 @@ import { createPositionConsumer, topicEndOffsets } from "../lib/consumers/positi
 import { startConsumer } from "../lib/consumers/runner.ts";
 import { dollars } from "../lib/consumers/spend_chart.ts";
 import { startEnricher } from "../lib/enricher.ts";
+import { kafkaRecordSource } from "../lib/kafka/record_source.ts";
 import { transactionRecord } from "../lib/kafka/transaction_record.ts";
 import { loadConfig } from "../lib/config.ts";
 import { createLogger } from "../lib/log.ts";
@@ -120,7 +121,10 @@ Deno.test("the dashboard shows a simulated transaction and the new balance witho
     dashboard: { port: 0 },
     logger: quiet,
   });
-  const running = await startConsumer(position, { kafka, logger: quiet, maxWaitTimeMs: 100 });
+  const running = await startConsumer(position, {
+    source: kafkaRecordSource(kafka, { maxWaitTimeMs: 100 }),
+    logger: quiet,
+  });
   const browser = await launchChromium();
   const screenshots = await Deno.makeTempDir();
   try {

@@ -6,14 +6,15 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "../lib/config.ts";
 import { createLedgerConsumer } from "../lib/consumers/ledger.ts";
-import { startEmbeddedConsumer } from "../lib/consumers/embedded_runner.ts";
 import { createPositionConsumer } from "../lib/consumers/position_consumer.ts";
+import { startConsumer } from "../lib/consumers/runner.ts";
 import { startEmbeddedEnricher } from "../lib/embedded_enricher.ts";
 import type { Enricher } from "../lib/enricher.ts";
 import { readTransactionRecord } from "../lib/kafka/transaction_record.ts";
 import { createLogger } from "../lib/log.ts";
 import { startService } from "../lib/service.ts";
 import { type LocalLog, openLocalLog } from "../lib/store/local_log.ts";
+import { localLogRecordSource } from "../lib/store/local_log_source.ts";
 import { createUpClient, type UpClient } from "../lib/up/client.ts";
 import { createSimulatorControl, type SimulatorControl } from "../lib/up/simulator/control.ts";
 import { type ServedUpSimulator, serveUpSimulator } from "../lib/up/simulator/server.ts";
@@ -235,7 +236,9 @@ Deno.test("the position and ledger consumers run on the local log", async (t) =>
       endOffsets: { 0: String(log.end(TOPIC)) },
       logger: quiet,
     });
-    const running = await startEmbeddedConsumer(position, { log, pollMs: 20 });
+    const running = await startConsumer(position, {
+      source: localLogRecordSource(log, { pollMs: 20 }),
+    });
     try {
       await t.step("the position's figures are the hand-computed sums", async () => {
         await position.rebuilt;
@@ -258,7 +261,10 @@ Deno.test("the position and ledger consumers run on the local log", async (t) =>
       await pipeline.settle(enricher, 8);
       const run = async (groupId: string) => {
         const ledger = await createLedgerConsumer({ dir: `${dataDir}/ledger` });
-        const running = await startEmbeddedConsumer(ledger, { log, groupId, pollMs: 20 });
+        const running = await startConsumer(ledger, {
+          source: localLogRecordSource(log, { pollMs: 20 }),
+          groupId,
+        });
         try {
           await waitFor(
             () => log.committed(groupId, TOPIC) === log.end(TOPIC),

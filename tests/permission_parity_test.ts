@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { COMMANDS } from "../main.ts";
-import { BINARY_PERMISSION_SET, compileArgs } from "../tasks/compile.ts";
+import { BINARY_PERMISSION_SET, compileArgs, V8_FLAGS } from "../tasks/compile.ts";
 import { exerciseSubcommands } from "./support/subcommands.ts";
 import { PROJECT_ROOT, sourceProgram } from "./support/upbus_program.ts";
 
@@ -24,19 +24,37 @@ function* libFiles(dir: string): Generator<string> {
   }
 }
 
-type PermissionSet = Record<string, boolean | string[]>;
+/** A grant as deno.json writes it: a list, all (`true`), or an allow-list with a deny-list. */
+type Grant = boolean | string[] | { allow: boolean | string[]; deny?: string[] };
+type PermissionSet = Record<string, Grant>;
+
+/** The allowed part of a grant: `true` (all), or a list. */
+function allowed(grant: Grant | undefined): true | string[] {
+  if (grant === undefined || grant === false) return [];
+  if (grant === true || Array.isArray(grant)) return grant;
+  return allowed(grant.allow);
+}
+
+/** The denied part of a grant. */
+function denied(grant: Grant | undefined): string[] {
+  return grant !== undefined && typeof grant === "object" && !Array.isArray(grant)
+    ? grant.deny ?? []
+    : [];
+}
 
 function permissionSets(): Record<string, PermissionSet> {
   return JSON.parse(Deno.readTextFileSync(`${PROJECT_ROOT}deno.json`)).permissions;
 }
 
-/** What `set` grants of `kind` that `other` does not: `[]` when `other` covers it. */
+/** What `set` allows of `kind` that `other` does not: `[]` when `other` covers it. */
 function notCoveredBy(set: PermissionSet, other: PermissionSet, kind: string): string[] {
-  const mine = set[kind];
-  const theirs = other[kind];
-  if (mine === undefined || mine === false || theirs === true) return [];
+  const mine = allowed(set[kind]);
+  const theirs = allowed(other[kind]);
+  if (theirs === true) {
+    return mine === true ? [] : mine.filter((v) => denied(other[kind]).includes(v));
+  }
   if (mine === true) return ["(all)"];
-  return mine.filter((value) => !(theirs || []).includes(value));
+  return mine.filter((value) => !theirs.includes(value));
 }
 
 Deno.test("the compile task bakes in the binary's permission set and includes every Worker and asset", () => {
@@ -57,6 +75,11 @@ Deno.test("the compile task bakes in the binary's permission set and includes ev
   }
   const tasks = JSON.parse(Deno.readTextFileSync(`${PROJECT_ROOT}deno.json`)).tasks;
   assert.match(tasks.compile, /tasks\/compile\.ts$/);
+  // The service's V8 flags (its memory under load), the same for the binary and the tasks.
+  assert.ok(args.includes(`--v8-flags=${V8_FLAGS}`));
+  for (const task of ["start", "dev"]) {
+    assert.ok(tasks[task].includes(`--v8-flags=${V8_FLAGS}`), `deno task ${task}: ${tasks[task]}`);
+  }
   assert.match(tasks["compile:pi"], /tasks\/compile\.ts --target aarch64-unknown-linux-gnu$/);
 });
 
@@ -65,6 +88,7 @@ Deno.test("the binary's permission set is every subcommand's set together, and n
   const binary = sets[BINARY_PERMISSION_SET];
   assert.ok(binary, `deno.json has no "${BINARY_PERMISSION_SET}" permission set`);
   const union: PermissionSet = structuredClone(DEPLOY_PATHS);
+  const denies: Record<string, string[]> = {};
   for (const command of COMMANDS) {
     const set = sets[command.name];
     assert.ok(
@@ -80,11 +104,20 @@ Deno.test("the binary's permission set is every subcommand's set together, and n
           missing.join(", ")
         }, which the binary's "${BINARY_PERMISSION_SET}" set lacks: add it there too`,
       );
-      const value = set[kind];
+      const value = allowed(set[kind]);
       union[kind] = value === true || union[kind] === true
         ? true
-        : [...new Set([...(union[kind] as string[] | undefined ?? []), ...(value || [])])];
+        : [...new Set([...(allowed(union[kind]) as string[]), ...value])];
+      denies[kind] = [...new Set([...(denies[kind] ?? []), ...denied(set[kind])])];
     }
+  }
+  for (const kind of Object.keys(binary)) {
+    // Everything a subcommand denies, the binary denies too: it is no broader than any of them.
+    assert.deepEqual(
+      [...denied(binary[kind])].sort(),
+      [...(denies[kind] ?? [])].sort(),
+      `the binary's set must deny exactly what the subcommands' sets deny for ${kind}`,
+    );
   }
   for (const kind of Object.keys(binary)) {
     const extra = notCoveredBy(binary, union, kind);

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { importSecret, SignatureError, signBody, verifySignature } from "../lib/signature.ts";
+import {
+  importSecret,
+  parseSignatureHeader,
+  SignatureError,
+  signBody,
+  verifySignature,
+} from "../lib/signature.ts";
 
 interface Vector {
   file: string;
@@ -29,11 +35,58 @@ Deno.test("verifySignature() accepts every openssl vector and says which key mat
   }
 });
 
-Deno.test("verifySignature() accepts an upper-case or padded header", async () => {
+Deno.test("verifySignature() accepts each form the module allows, and only those", async (t) => {
   const [vector] = vectors;
   const keys = [await importSecret(vector.secret)];
   const raw = await body(vector.file);
-  assert.equal(await verifySignature(raw, ` ${vector.signature.toUpperCase()} `, { keys }), 0);
+  const hex = vector.signature;
+  const accepted: Array<[string, string]> = [
+    ["exactly 64 lowercase hex characters", hex],
+    ["leading and trailing SP (RFC 9110 OWS)", `  ${hex} `],
+    ["leading and trailing HTAB (RFC 9110 OWS)", `\t${hex}\t`],
+  ];
+  for (const [form, header] of accepted) {
+    await t.step(`accepted: ${form}`, async () => {
+      assert.equal(await verifySignature(raw, header, { keys }), 0);
+    });
+  }
+  const refused: Array<[string, string | null, string]> = [
+    ["absent", null, "missing"],
+    ["empty", "", "missing"],
+    ["only SP and HTAB", " \t ", "missing"],
+    [
+      "uppercase hex (Up sends lowercase; its reference checks compare strings)",
+      hex.toUpperCase(),
+      "malformed",
+    ],
+    ["mixed case", hex.slice(0, 32) + hex.slice(32).toUpperCase(), "malformed"],
+    [
+      "U+00A0 around it (not HTTP whitespace; JavaScript's trim() would strip it)",
+      `\u00a0${hex}\u00a0`,
+      "malformed",
+    ],
+    ["a trailing CR LF", `${hex}\r\n`, "malformed"],
+    ["a vertical tab before it", `\v${hex}`, "malformed"],
+    ["a sha256= prefix", `sha256=${hex}`, "malformed"],
+    ["SP inside", `${hex.slice(0, 32)} ${hex.slice(32)}`, "malformed"],
+    ["63 characters", hex.slice(1), "malformed"],
+    ["66 characters", `${hex}00`, "malformed"],
+    ["a non-hex character", hex.replace(/^./, "z"), "malformed"],
+  ];
+  for (const [form, header, reason] of refused) {
+    await t.step(`refused as ${reason}: ${form}`, async () => {
+      await assert.rejects(
+        verifySignature(raw, header, { keys }),
+        (error: unknown) => error instanceof SignatureError && error.reason === reason,
+      );
+    });
+  }
+});
+
+Deno.test("parseSignatureHeader() returns the bare lowercase hex that is stored with the event", () => {
+  const hex = "ab".repeat(32);
+  assert.equal(parseSignatureHeader(` \t${hex}\t `), hex);
+  assert.throws(() => parseSignatureHeader(hex.toUpperCase()), SignatureError);
 });
 
 Deno.test("verifySignature() rejects a body changed after signing", async () => {

@@ -78,7 +78,7 @@ Deno.test("deploy/upbus.service has the user, state, secrets, restart and harden
   assert.equal(one("ExecStart"), "/usr/local/bin/upbus serve");
   assert.ok(one("User") === "upbus" || one("DynamicUser") === "yes", "a dedicated user");
   assert.equal(one("StateDirectory"), "upbus");
-  assert.equal(one("Environment"), `DATA_DIR=${DATA_DIR}`);
+  assert.ok(unit.get("Environment")?.includes(`DATA_DIR=${DATA_DIR}`), "DATA_DIR");
   assert.equal(one("EnvironmentFile"), "/etc/upbus/upbus.env");
   assert.equal(one("Restart"), "on-failure");
   assert.equal(one("KillSignal"), "SIGTERM");
@@ -96,10 +96,56 @@ Deno.test("deploy/upbus.service has the user, state, secrets, restart and harden
   assert.equal(unit.has("MemoryDenyWriteExecute"), false, "V8's JIT needs W+X memory");
 });
 
+/** A systemd size (`400M`, `1G`, a number of bytes) in MiB. */
+function mebibytes(value: string): number {
+  const match = value.match(/^(\d+)([KMG]?)$/);
+  assert.ok(match, `a size: ${value}`);
+  const scale = { "": 1 / 1024 / 1024, K: 1 / 1024, M: 1, G: 1024 }[match[2]]!;
+  return Number(match[1]) * scale;
+}
+
+Deno.test("deploy/upbus.service caps files, threads and memory above the measured peaks and within a 1 GB Pi", () => {
+  const unit = directives(UNIT);
+  const number = (key: string) => {
+    const values = unit.get(key);
+    assert.equal(values?.length, 1, `${key} set once`);
+    return values[0];
+  };
+  const env = new Map(
+    ENV_EXAMPLE.split("\n").flatMap((line) => {
+      const match = line.match(/^([A-Z_]+)=(.*)$/);
+      return match ? [[match[1], match[2]] as const] : [];
+    }),
+  );
+  // Measured by bench/edge_abuse.ts with the env example's limits (docs/edge.md).
+  const measured = { files: 325, threads: 37, residentMiB: 248 };
+  const files = Number(number("LimitNOFILE"));
+  const maxConnections = Number(env.get("MAX_CONNECTIONS"));
+  assert.ok(files >= 2 * measured.files, `LimitNOFILE ${files} leaves room over ${measured.files}`);
+  assert.ok(maxConnections * 2 <= files, "MAX_CONNECTIONS at most half of LimitNOFILE");
+  assert.ok(Number(number("TasksMax")) >= 4 * measured.threads, "TasksMax over the peak");
+  const high = mebibytes(number("MemoryHigh"));
+  const max = mebibytes(number("MemoryMax"));
+  assert.ok(high > measured.residentMiB && high < max, `MemoryHigh ${high} MiB`);
+  assert.ok(max <= 512, `MemoryMax ${max} MiB leaves half of a 1 GB Pi to the rest`);
+  assert.ok(
+    unit.get("Environment")?.includes("DENO_V8_FLAGS=--max-old-space-size=128"),
+    "the heap cap the memory figures were measured with",
+  );
+});
+
 Deno.test("the unit's data directory is the one the binary's permissions allow", () => {
   const set = JSON.parse(Deno.readTextFileSync(`${PROJECT_ROOT}deno.json`))
     .permissions[BINARY_PERMISSION_SET];
-  assert.ok(set.read.includes(DATA_DIR) && set.write.includes(DATA_DIR), JSON.stringify(set));
+  // A grant is a list, `true`, or `{ allow, deny }`; a denied parent directory wins.
+  const grants = (grant: boolean | string[] | { allow: boolean | string[]; deny?: string[] }) => {
+    const { allow, deny = [] } = typeof grant === "object" && !Array.isArray(grant)
+      ? grant
+      : { allow: grant };
+    const allowed = allow === true || (Array.isArray(allow) && allow.includes(DATA_DIR));
+    return allowed && !deny.some((path) => DATA_DIR === path || DATA_DIR.startsWith(`${path}/`));
+  };
+  assert.ok(grants(set.read) && grants(set.write), JSON.stringify(set));
 });
 
 Deno.test("deploy/upbus.env.example sets only variables the binary may read, and not DATA_DIR", () => {

@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { backfill, type BackfillCheckpoint, checkpointName, readCheckpoint } from "../backfill.ts";
 import { createKafka } from "../kafka/client.ts";
 import { UpbusProducer } from "../kafka/producer.ts";
+import { preflightKafka } from "../kafka/connection_check.ts";
 import { ensureTransactionsTopic, transactionRecord } from "../kafka/transaction_record.ts";
 import { createLogger } from "../log.ts";
 import { loadPipelineConfig } from "../pipeline_config.ts";
@@ -19,6 +20,7 @@ import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { type CliContext, cliContext, reportRetry } from "./context.ts";
 import { progressLine } from "./progress.ts";
+import { assertDataDirAllowed } from "../store/data_dir.ts";
 
 const USAGE = `Usage: upbus backfill --since <date> [--until <date>] [--account <id>] [--budget 900]
 
@@ -89,6 +91,7 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
       }
       const context = cliContext(overrides);
       const config = loadPipelineConfig(context.env);
+      assertDataDirAllowed(config.dataDir);
       const logger = createLogger({ level: config.logLevel, format: config.logFormat });
       const dir = `${config.dataDir}/backfill`;
       await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
@@ -133,9 +136,17 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
         };
         close = () => Promise.resolve(log.close());
       } else {
+        // A wrong password or certificate ends the command here, in one line.
+        await preflightKafka({
+          brokers: config.kafkaBrokers,
+          clientId: config.kafkaClientId,
+          connection: config.kafkaConnection,
+          logger,
+        });
         const kafka = createKafka({
           brokers: config.kafkaBrokers,
           clientId: config.kafkaClientId,
+          connection: config.kafkaConnection,
           logger,
         });
         await ensureTransactionsTopic(kafka, config.transactionsTopic, {

@@ -3,26 +3,37 @@
  * `upbus consume <name>`: runs one built-in consumer of `up.transactions` until SIGINT or
  * SIGTERM: `console`, `position` (with the live dashboard) or `ledger`.
  */
-import type { Consumer, ConsumerMessage } from "../consumers/consumer.ts";
+import type { Consumer } from "../consumers/consumer.ts";
 import { consoleLine, createConsoleConsumer } from "../consumers/console.ts";
-import { latestTransactions, readKafkaTopic, readLocalTopic } from "../consumers/history.ts";
-import { startEmbeddedConsumer } from "../consumers/embedded_runner.ts";
+import { latestTransactions, readTopicNow } from "../consumers/history.ts";
 import { idempotent } from "../consumers/idempotent.ts";
 import { createLedgerConsumer } from "../consumers/ledger.ts";
-import { createPositionConsumer, topicEndOffsets } from "../consumers/position_consumer.ts";
-import { type RunningConsumer, startConsumer } from "../consumers/runner.ts";
+import { createNotifyConsumer } from "../consumers/notify.ts";
+import { createActualConsumer } from "../consumers/actual.ts";
+import { startActualBridge } from "../actual/bridge_client.ts";
+import { parseAccountMap } from "../actual/mapping.ts";
+import { notifyDryRun } from "../consumers/notify_dry_run.ts";
+import { type LoadedRules, loadRules } from "../actions/load.ts";
+import { parseFlags, wholeNumber } from "./args.ts";
+import { createPositionConsumer } from "../consumers/position_consumer.ts";
+import { startConsumer } from "../consumers/runner.ts";
+import type { RecordSource } from "../consumers/source.ts";
 import { createKafka } from "../kafka/client.ts";
+import { kafkaRecordSource } from "../kafka/record_source.ts";
+import { preflightKafka } from "../kafka/connection_check.ts";
 import { ensureTransactionsTopic } from "../kafka/transaction_record.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { loadPipelineConfig, type PipelineConfig } from "../pipeline_config.ts";
 import { type LocalLog, openLocalLog } from "../store/local_log.ts";
+import { localLogRecordSource } from "../store/local_log_source.ts";
 import { type UpClient, upClientFromEnv } from "../up/client.ts";
-import { parseFlags, wholeNumber } from "./args.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { type CliContext, cliContext } from "./context.ts";
+import { assertDataDirAllowed } from "../store/data_dir.ts";
 
 const USAGE = `Usage: upbus consume <console|position|ledger> [--last N]
+       upbus consume notify [--rules FILE] [--dry-run N]
 
 Runs a built-in consumer of TRANSACTIONS_TOPIC (up.transactions) in its consumer group
 (upbus-<name>), at least once:
@@ -38,6 +49,14 @@ Runs a built-in consumer of TRANSACTIONS_TOPIC (up.transactions) in its consumer
             DATA_DIR/ledger/journal.ledger (hledger -f DATA_DIR/ledger/journal.ledger balance),
             which starts from an opening balance per account (with UP_API_TOKEN: Up's balance
             less held payments less what the journal holds), so hledger agrees with Up
+  notify    the rules of FILE (NOTIFY_RULES, ./notify.yaml) sent to ntfy, signed webhooks,
+            Telegram or Discord; state and dead letters in DATA_DIR/notify/state.db.
+            --dry-run N: which rules would fire on the latest N transactions; sends nothing
+  actual    every transaction into an Actual Budget file on ACTUAL_SERVER_URL (ACTUAL_SYNC_ID,
+            ACTUAL_PASSWORD or ACTUAL_PASSWORD_FILE), history included; runs @actual-app/api
+            under Node.js (ACTUAL_NODE, node), installed by npm ci in ACTUAL_API_DIR
+            (./tools/actual). Up accounts go to Actual accounts of the same name, created on
+            first use, or as ACTUAL_ACCOUNTS says: "Spending=Everyday,Saver=Savings"
 
 Without KAFKA_BROKERS (embedded mode) it reads the local log DATA_DIR/pipeline.db that
 enrich and backfill write, and commits its offsets there. TZ (Australia/Sydney) sets the
@@ -53,16 +72,18 @@ type Builder = (setup: {
   up: UpClient | undefined;
   logger: Logger;
   context: CliContext;
-  /** `--last N`: how many past transactions to print first (console only). */
+  /** For `notify`: the rules file, loaded and checked before anything connects. */
+  notify?: { loaded: LoadedRules; dryRun: number | undefined };
+  /** For `console`: how many past transactions to print first (`--last N`). */
   last: number;
-  /** Every record of the topic now. */
-  history: () => Promise<ConsumerMessage[]>;
+  /** The source the consumer reads. */
+  source: RecordSource;
 }) => Promise<Consumer>;
 
 const BUILT_IN: Record<string, Builder> = {
-  async console({ config, context, last, history, logger }) {
+  async console({ config, context, last, source, logger }) {
     if (last > 0) {
-      const past = latestTransactions(await history(), last);
+      const past = latestTransactions(await readTopicNow(source, config.transactionsTopic), last);
       for (const record of past) context.out(consoleLine(record, config.timeZone));
       logger.info(`printed the last ${past.length} transactions of ${config.transactionsTopic}`);
     }
@@ -108,12 +129,7 @@ const BUILT_IN: Record<string, Builder> = {
     return consumer;
   },
   async ledger({ config, up, logger, unreadEndOffsets }) {
-    const accountNames: Record<string, string> = {};
-    if (up !== undefined) {
-      for await (const account of up.listAccounts({ pageSize: 100 })) {
-        accountNames[account.id] = account.attributes.displayName;
-      }
-    }
+    const accountNames = await accountNamesOf(up);
     const consumer = await createLedgerConsumer({
       dir: `${config.dataDir}/ledger`,
       topic: config.transactionsTopic,
@@ -130,7 +146,102 @@ const BUILT_IN: Record<string, Builder> = {
     logger.info("ledger files", { csv: consumer.csvPath, journal: consumer.journalPath });
     return consumer;
   },
+  async actual({ config, up, logger, context }) {
+    const env = context.env;
+    const need = (name: string, what: string) => {
+      const value = env(name);
+      if (!value) throw new TypeError(`Cannot sync to Actual: ${name} is not set (${what})`);
+      return value;
+    };
+    const serverURL = need("ACTUAL_SERVER_URL", "the sync server, e.g. http://127.0.0.1:5006");
+    const syncId = need("ACTUAL_SYNC_ID", "Actual: Settings, Advanced settings, Sync ID");
+    let password = env("ACTUAL_PASSWORD");
+    const passwordFile = env("ACTUAL_PASSWORD_FILE");
+    if (!password && passwordFile) password = (await Deno.readTextFile(passwordFile)).trim();
+    if (!password) {
+      throw new TypeError(
+        "Cannot sync to Actual: set ACTUAL_PASSWORD or ACTUAL_PASSWORD_FILE (the server password)",
+      );
+    }
+    const mapped = parseAccountMap(env("ACTUAL_ACCOUNTS"));
+    const bridge = startActualBridge({
+      node: env("ACTUAL_NODE"),
+      apiDir: env("ACTUAL_API_DIR"),
+      onLog: (line) => logger.debug("actual api", { line }),
+    });
+    try {
+      await Deno.mkdir(`${config.dataDir}/actual`, { recursive: true, mode: 0o700 });
+      await bridge.call("open", {
+        serverURL,
+        password,
+        syncId,
+        dataDir: `${config.dataDir}/actual`,
+        budgetPassword: env("ACTUAL_BUDGET_PASSWORD"),
+      });
+      // Up's names, then ACTUAL_ACCOUNTS: "Up name or id=Actual name".
+      const names = await accountNamesOf(up);
+      for (const [id, name] of Object.entries(names)) {
+        names[id] = mapped.get(id) ?? mapped.get(name) ?? name;
+      }
+      for (const [key, name] of mapped) {
+        if (!(key in names) && /^[0-9a-f-]{36}$/.test(key)) names[key] = name;
+      }
+      const consumer = await createActualConsumer({
+        bridge,
+        topic: config.transactionsTopic,
+        accountNames: names,
+        timeZone: config.timeZone,
+        logger,
+      });
+      logger.info("actual budget open", { server: serverURL });
+      return consumer;
+    } catch (error) {
+      await bridge.close();
+      throw error;
+    }
+  },
+  async notify({ config, up, logger, notify }) {
+    const { rules, targets } = notify!.loaded;
+    const consumer = createNotifyConsumer({
+      rules,
+      targets,
+      statePath: `${config.dataDir}/notify/state.db`,
+      topic: config.transactionsTopic,
+      accountNames: await accountNamesOf(up),
+      timeZone: config.timeZone,
+      logger,
+    });
+    logger.info("notify rules loaded", {
+      rules: rules.rules.length,
+      targets: [...targets.keys()],
+      pending: consumer.outbox.counts().pending,
+    });
+    return consumer;
+  },
 };
+
+async function accountNamesOf(up: UpClient | undefined): Promise<Record<string, string>> {
+  const names: Record<string, string> = {};
+  if (up !== undefined) {
+    for await (const account of up.listAccounts({ pageSize: 100 })) {
+      names[account.id] = account.attributes.displayName;
+    }
+  }
+  return names;
+}
+
+function notifyFlags(args: string[], context: CliContext) {
+  const { values } = parseFlags(args, {
+    rules: { type: "string" },
+    "dry-run": { type: "string" },
+  });
+  return {
+    rulesPath: values.rules ?? context.env("NOTIFY_RULES") ?? "./notify.yaml",
+    dryRun: values["dry-run"] === undefined
+      ? undefined
+      : wholeNumber(values["dry-run"], { flag: "dry-run", fallback: 20, min: 1, max: 10_000 }),
+  };
+}
 
 /** The consumers that ask the Up API (for balances and account names). */
 const USES_UP = new Set(["position", "ledger"]);
@@ -172,15 +283,18 @@ export const CONSUMER_NAMES: readonly string[] = Object.keys(BUILT_IN);
 export function createConsumeCommand(overrides: Partial<CliContext> = {}): Command {
   return {
     name: "consume",
-    summary: "run a consumer of up.transactions: console, position (dashboard) or ledger",
+    summary:
+      "run a consumer of up.transactions: console, position (dashboard), ledger, notify or actual",
     usage: USAGE,
     async run(args) {
       if (args.length === 0) throw new UsageError("which consumer?");
-      const { values } = parseFlags(args.slice(1), { last: { type: "string" } });
-      if (values.last !== undefined && args[0] !== "console") {
-        throw new UsageError("--last is an option of consume console");
+      let last = 0;
+      if (args[0] === "console") {
+        const { values } = parseFlags(args.slice(1), { last: { type: "string" } });
+        last = wholeNumber(values.last, { flag: "last", fallback: 0, max: 10_000 });
+      } else if (args.length > 1 && args[0] !== "notify") {
+        throw new UsageError(`unexpected "${args[1]}"`);
       }
-      const last = wholeNumber(values.last, { flag: "last", fallback: 0, max: 10_000 });
       const build = BUILT_IN[args[0]];
       if (build === undefined) {
         throw new UsageError(
@@ -189,6 +303,15 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
       }
       const context = cliContext(overrides);
       const config = loadPipelineConfig(context.env);
+      let notify: { loaded: LoadedRules; dryRun: number | undefined } | undefined;
+      if (args[0] === "notify") {
+        const flags = notifyFlags(args.slice(1), context);
+        notify = {
+          loaded: await loadRules(flags.rulesPath, { env: context.env }),
+          dryRun: flags.dryRun,
+        };
+      }
+      assertDataDirAllowed(config.dataDir);
       const logger = createLogger({ level: config.logLevel, format: config.logFormat }).child({
         consumer: args[0],
       });
@@ -200,59 +323,49 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
       if (up !== undefined && USES_UP.has(args[0])) await up.ping();
       const topic = config.transactionsTopic;
       let log: LocalLog | undefined;
-      let start: (consumer: Consumer) => Promise<RunningConsumer>;
-      let endOffsets: () => Promise<Record<number, string>>;
-      let history: () => Promise<ConsumerMessage[]>;
-      let unreadEndOffsets: (groupId: string) => Promise<Record<number, string>>;
+      let source: RecordSource;
       if (config.kafkaBrokers.length === 0) {
-        const local = log = await openLocalLog(config.dataDir);
+        log = await openLocalLog(config.dataDir);
         logger.info(
           "embedded mode: KAFKA_BROKERS is not set, so the consumer reads the local log",
-          { log: local.path, topic },
+          { log: log.path, topic },
         );
-        start = (consumer) => startEmbeddedConsumer(consumer, { log: local, logger });
-        endOffsets = () => Promise.resolve({ 0: String(local.end(topic)) });
-        history = () => Promise.resolve(readLocalTopic(local, topic));
-        unreadEndOffsets = (groupId) => {
-          const end = local.end(topic);
-          const unread: Record<number, string> = {};
-          if (end > (local.committed(groupId, topic) ?? 0)) unread[0] = String(end);
-          return Promise.resolve(unread);
-        };
+        source = localLogRecordSource(log);
       } else {
+        // A wrong password or certificate ends the command here, in one line.
+        await preflightKafka({
+          brokers: config.kafkaBrokers,
+          clientId: config.kafkaClientId,
+          connection: config.kafkaConnection,
+          logger,
+        });
         const kafka = createKafka({
           brokers: config.kafkaBrokers,
           clientId: config.kafkaClientId,
+          connection: config.kafkaConnection,
           logger,
         });
         await ensureTransactionsTopic(kafka, topic, {
           partitions: config.kafkaTopicPartitions,
           replicationFactor: config.kafkaReplicationFactor,
         });
-        start = (consumer) => startConsumer(consumer, { kafka, logger });
-        endOffsets = () => whenLeadersAnswer(() => topicEndOffsets(kafka, topic));
-        history = () => readKafkaTopic(kafka, topic);
-        unreadEndOffsets = async (groupId) => {
-          const ends = await topicEndOffsets(kafka, topic);
-          const admin = kafka.admin();
-          await admin.connect();
-          try {
-            const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-            const next = new Map(
-              (committed?.partitions ?? []).map((entry) => [entry.partition, BigInt(entry.offset)]),
-            );
-            return Object.fromEntries(
-              Object.entries(ends).filter(([partition, end]) => {
-                const from = next.get(Number(partition)) ?? -1n;
-                return BigInt(end) > (from < 0n ? 0n : from);
-              }),
-            );
-          } finally {
-            await admin.disconnect();
-          }
-        };
+        source = kafkaRecordSource(kafka);
       }
+      const endOffsets = () => whenLeadersAnswer(() => source.endOffsets(topic));
       try {
+        if (notify?.dryRun !== undefined) {
+          const lines = await notifyDryRun({
+            source,
+            topic,
+            rules: notify.loaded.rules,
+            last: notify.dryRun,
+            accountNames: await accountNamesOf(up),
+            timeZone: config.timeZone,
+          });
+          for (const line of lines) context.out(line);
+          return 0;
+        }
+        const unreadEndOffsets = (groupId: string) => source.unreadEndOffsets(topic, groupId);
         const consumer = await build({
           config,
           endOffsets,
@@ -260,12 +373,13 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
           up,
           logger,
           context,
+          notify,
           last,
-          history,
+          source,
         });
         let running;
         try {
-          running = await start(consumer);
+          running = await startConsumer(consumer, { source, logger });
         } catch (error) {
           await consumer.close?.();
           throw error;

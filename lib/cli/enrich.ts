@@ -6,6 +6,7 @@
 import { startEmbeddedEnricher } from "../embedded_enricher.ts";
 import { type Enricher, startEnricher } from "../enricher.ts";
 import { createKafka } from "../kafka/client.ts";
+import { preflightKafka } from "../kafka/connection_check.ts";
 import { createLogger } from "../log.ts";
 import { loadPipelineConfig } from "../pipeline_config.ts";
 import { type LocalLog, openLocalLog } from "../store/local_log.ts";
@@ -13,6 +14,7 @@ import { upClientFromEnv } from "../up/client.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { type CliContext, cliContext } from "./context.ts";
+import { assertDataDirAllowed } from "../store/data_dir.ts";
 
 const USAGE = `Usage: upbus enrich
 
@@ -46,6 +48,7 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
       if (args.length > 0) throw new UsageError(`unexpected argument "${args[0]}"`);
       const context = cliContext(overrides);
       const config = loadPipelineConfig(context.env);
+      assertDataDirAllowed(config.dataDir);
       const logger = createLogger({ level: config.logLevel, format: config.logFormat });
       const up = upClientFromEnv({
         env: context.env,
@@ -79,9 +82,17 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
           throw error;
         }
       } else {
+        // A wrong password or certificate ends the command here, in one line.
+        await preflightKafka({
+          brokers: config.kafkaBrokers,
+          clientId: config.kafkaClientId,
+          connection: config.kafkaConnection,
+          logger,
+        });
         const kafka = createKafka({
           brokers: config.kafkaBrokers,
           clientId: config.kafkaClientId,
+          connection: config.kafkaConnection,
           logger,
         });
         enricher = await startEnricher({

@@ -7,6 +7,7 @@ import { loadConfig } from "../config.ts";
 import { createLogger } from "../log.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
+import { assertDataDirAllowed } from "../store/data_dir.ts";
 
 const USAGE = `Usage: upbus serve
 
@@ -14,6 +15,9 @@ Receives Up webhooks on POST /webhook, verifies them, commits them to the local 
 and publishes them to Kafka. Configured by environment variables (see .env.example):
   PORT (8080), HOST (0.0.0.0), UP_WEBHOOK_SECRETS, KAFKA_BROKERS (unset: embedded mode),
   KAFKA_TOPIC (up.webhook-events), DATA_DIR (./data), MAX_BODY_BYTES (262144), LOG_LEVEL (info)
+  TLS and SASL to Kafka: KAFKA_SSL, KAFKA_SSL_CA_FILE, KAFKA_SASL_MECHANISM, ... (docs/kafka.md)
+  Public listener limits (docs/edge.md): HEADERS_TIMEOUT_SECONDS (10), REQUEST_TIMEOUT_SECONDS (20),
+  IDLE_TIMEOUT_SECONDS (5), MAX_CONNECTIONS (256), MAX_CLIENT_CONNECTIONS (32)
 
 Routes: POST /webhook, GET /healthz, GET /readyz, GET /metrics`;
 
@@ -25,6 +29,7 @@ export const serveCommand: Command = {
   async run(args) {
     if (args.length > 0) throw new UsageError(`unexpected argument "${args[0]}"`);
     const config = loadConfig();
+    assertDataDirAllowed(config.dataDir);
     const logger = createLogger({ level: config.logLevel, format: config.logFormat });
     // Loaded here, not at the top: kafkajs reads environment variables as it loads, and the
     // other commands of the CLI have no business granting those.

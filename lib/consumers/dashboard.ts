@@ -28,7 +28,12 @@ export interface DashboardOptions {
   password?: string;
   /** Interval of SSE keep-alive comments, in ms. Default 15 000. */
   keepAliveMs?: number;
+  /** Prometheus text for `GET /metrics`; default none (404). */
+  metrics?: () => string;
 }
+
+/** The content type of Prometheus's text exposition format. */
+const PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
 
 /** A dashboard listening on a port. */
 export interface Dashboard {
@@ -354,6 +359,9 @@ export function serveDashboard(options: DashboardOptions): Dashboard {
         });
       }
       if (pathname === "/position.json") return Response.json(options.snapshot());
+      if (pathname === "/metrics" && options.metrics) {
+        return new Response(options.metrics(), { headers: { "content-type": PROMETHEUS_TEXT } });
+      }
       if (pathname === "/events") {
         let mine: ReadableStreamDefaultController<Uint8Array>;
         const body = new ReadableStream<Uint8Array>({

@@ -1,14 +1,13 @@
 /**
  * @module Transaction history
  * The last transactions of `up.transactions` as it stands: each key's latest record, deleted
- * ones left out, newest last. Read from a Kafka topic (to its end offsets, in a throwaway
- * consumer group) or from the local log, for `consume console --last N`.
+ * ones left out, newest last. Read through the record source (Kafka or the local log) from the
+ * beginning to the end offsets of now, committing nothing, for `consume console --last N`.
  */
-import type { Kafka } from "kafkajs";
 import { readTransactionRecord } from "../kafka/transaction_record.ts";
-import type { LocalLog } from "../store/local_log.ts";
 import type { ConsumerMessage } from "./consumer.ts";
-import { toConsumerMessage } from "./runner.ts";
+import { startConsumer } from "./runner.ts";
+import type { RecordSource } from "./source.ts";
 
 /**
  * The `count` newest transactions among `records`, by `createdAt`, oldest first.
@@ -43,87 +42,44 @@ export function latestTransactions(
 }
 
 /**
- * Every record of a topic of the local log.
+ * Every record of a topic up to its end offsets now, read from the beginning without
+ * committing (a replay, as `notify --dry-run` reads).
  *
- * @param log The local log.
+ * @param source Kafka or the local log.
  * @param topic The topic.
- * @returns Its records in offset order.
- *
- * @example
- * ```ts
- * import { openLocalLog } from "../store/local_log.ts";
- * import { readLocalTopic } from "./history.ts";
- * const dir = await Deno.makeTempDir();
- * const log = await openLocalLog(dir);
- * log.append("t", [{ key: "k", value: "{}", headers: {} }]);
- * if (readLocalTopic(log, "t").length !== 1) throw new Error("unexpected");
- * log.close();
- * await Deno.remove(dir, { recursive: true });
- * ```
+ * @returns Its records, in offset order per partition.
+ * @throws {Error} If the source cannot be read.
  */
-export function readLocalTopic(log: LocalLog, topic: string): ConsumerMessage[] {
-  const records: ConsumerMessage[] = [];
-  for (;;) {
-    const page = log.read(topic, { from: records.length, limit: 1000 });
-    if (page.length === 0) return records;
-    records.push(...page);
-  }
-}
-
-/**
- * Every record of a Kafka topic up to its end offsets now, read in a consumer group of its own
- * that is deleted afterwards.
- *
- * @param kafka The client.
- * @param topic The topic.
- * @param options How long to wait for the records; default 30 s.
- * @returns Its records.
- * @throws {Error} If the records do not arrive in time.
- */
-export async function readKafkaTopic(
-  kafka: Kafka,
+export async function readTopicNow(
+  source: RecordSource,
   topic: string,
-  options: { timeoutMs?: number } = {},
 ): Promise<ConsumerMessage[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const groupId = `upbus-history-${crypto.randomUUID()}`;
-  const consumer = kafka.consumer({ groupId });
+  const ends = await source.endOffsets(topic);
+  const remaining = new Map(
+    Object.entries(ends).filter(([, end]) => BigInt(end) > 0n)
+      .map(([partition, end]) => [Number(partition), BigInt(end)]),
+  );
+  const records: ConsumerMessage[] = [];
+  const { promise: read, resolve } = Promise.withResolvers<void>();
+  if (remaining.size === 0) return records;
+  const running = await startConsumer({
+    name: "console-history",
+    topic,
+    replay: true,
+    handle(message) {
+      const end = remaining.get(message.partition);
+      if (end === undefined || BigInt(message.offset) >= end) return;
+      records.push(message);
+      if (BigInt(message.offset) + 1n >= end) {
+        remaining.delete(message.partition);
+        if (remaining.size === 0) resolve();
+      }
+    },
+  }, { source });
   try {
-    const ends = await admin.fetchTopicOffsets(topic);
-    const pending = new Map(
-      ends.filter((end) => BigInt(end.high) > BigInt(end.low))
-        .map((end) => [end.partition, BigInt(end.high)]),
-    );
-    if (pending.size === 0) return [];
-    const records: ConsumerMessage[] = [];
-    const { promise: done, resolve, reject } = Promise.withResolvers<void>();
-    const timer = setTimeout(
-      () => reject(new Error(`Cannot read ${topic}: its records did not arrive in time`)),
-      options.timeoutMs ?? 30_000,
-    );
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      eachMessage: ({ partition, message }) => {
-        const end = pending.get(partition);
-        if (end !== undefined && BigInt(message.offset) < end) {
-          records.push(toConsumerMessage(topic, partition, message));
-          if (BigInt(message.offset) + 1n >= end) pending.delete(partition);
-        }
-        if (pending.size === 0) resolve();
-        return Promise.resolve();
-      },
-    });
-    try {
-      await done;
-    } finally {
-      clearTimeout(timer);
-    }
-    return records;
+    await read;
   } finally {
-    await consumer.disconnect();
-    await admin.deleteGroups([groupId]).catch(() => {});
-    await admin.disconnect();
+    await running.stop();
   }
+  return records;
 }

@@ -12,6 +12,7 @@ import type { Consumer, ConsumerMessage } from "./consumer.ts";
 import { type Dashboard, serveDashboard } from "./dashboard.ts";
 import { buildSnapshot, type DashboardSnapshot, problemMessage } from "./dashboard_snapshot.ts";
 import { type Drift, Position } from "./position.ts";
+import { positionMetrics } from "./position_metrics.ts";
 
 /**
  * A topic's end offsets now, by partition: what the position must replay before it is rebuilt
@@ -115,9 +116,11 @@ export function createPositionConsumer(options: PositionConsumerOptions): Positi
     });
   }
 
-  const dashboard = options.dashboard === undefined
-    ? undefined
-    : serveDashboard({ snapshot, ...options.dashboard });
+  const dashboard = options.dashboard === undefined ? undefined : serveDashboard({
+    snapshot,
+    metrics: () => positionMetrics(position, { timeZone: options.timeZone, now }),
+    ...options.dashboard,
+  });
 
   async function reconcile(): Promise<Drift[]> {
     if (options.up === undefined) return [];

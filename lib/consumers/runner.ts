@@ -1,18 +1,18 @@
 /**
  * @module Consumer runner
- * Runs a {@linkcode Consumer} in a Kafka consumer group, at least once: a record's offset is
- * committed only after its handler resolved; a handler that throws pauses its partition and the
- * same record is handled again after a backoff, so nothing is skipped.
+ * Runs a {@linkcode Consumer} over a {@linkcode RecordSource} (Kafka or the local log), at least
+ * once: a record's position is committed only after its handler resolved; a handler that throws
+ * gets the same record again after a backoff (doubling, or as long as an error's `retryAt` asks),
+ * so nothing is skipped. One runner for both modes: the source decides where records come from.
  */
-import { Buffer } from "node:buffer";
-import type { Kafka, KafkaMessage } from "kafkajs";
 import type { Logger } from "../log.ts";
 import type { Consumer, ConsumerMessage } from "./consumer.ts";
+import type { HandleControl, RecordSource, Subscription } from "./source.ts";
 
 /** Options for {@linkcode startConsumer}. */
 export interface StartConsumerOptions {
-  /** The process's Kafka client. */
-  kafka: Kafka;
+  /** Where records come from: `kafkaRecordSource(kafka)` or `localLogRecordSource(log)`. */
+  source: RecordSource;
   /** The consumer group. Default `upbus-<name>`, or a fresh one per start for `replay`. */
   groupId?: string;
   /** Where failures are told. Default nowhere. */
@@ -21,8 +21,6 @@ export interface StartConsumerOptions {
   initialBackoffMs?: number;
   /** Longest such delay, in ms. Default 30 000. */
   maxBackoffMs?: number;
-  /** Longest wait for new records in one fetch, in ms. Default 1000. */
-  maxWaitTimeMs?: number;
   /** The clock, epoch ms, for errors that say when to retry (`retryAt`). Default `Date.now`. */
   now?: () => number;
 }
@@ -35,19 +33,12 @@ export interface RunningConsumer {
   readonly handled: number;
   /** Failed handler calls since start (each is retried). */
   readonly failures: number;
-  /** Stops: finishes the record in hand, disconnects, then calls the consumer's `close()`. */
+  /** Stops: finishes the record in hand, releases the source, then calls the consumer's `close()`. */
   stop(): Promise<void>;
 }
 
-function decodeHeaders(headers: KafkaMessage["headers"]): Record<string, string> {
-  const decoded: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    if (value === undefined) continue;
-    const first = Array.isArray(value) ? value[0] : value;
-    decoded[name] = Buffer.isBuffer(first) ? first.toString("utf8") : String(first);
-  }
-  return decoded;
-}
+/** Longest single wait while retrying, so a Kafka source can heartbeat in between. */
+const HEARTBEAT_STEP_MS = 1000;
 
 /**
  * How long an error that carries `retryAt` (a rate limit's reset) asks to wait.
@@ -68,46 +59,31 @@ export function retryAtDelay(error: unknown, now: () => number): number {
 }
 
 /**
- * Converts a kafkajs message into a {@linkcode ConsumerMessage}.
- *
- * @param topic The topic.
- * @param partition The partition.
- * @param message The kafkajs message.
- * @returns The message handlers receive.
- */
-export function toConsumerMessage(
-  topic: string,
-  partition: number,
-  message: KafkaMessage,
-): ConsumerMessage {
-  return {
-    topic,
-    partition,
-    offset: message.offset,
-    key: message.key === null ? null : message.key.toString("utf8"),
-    value: message.value === null ? null : new Uint8Array(message.value),
-    headers: decodeHeaders(message.headers),
-    timestamp: message.timestamp,
-  };
-}
-
-/**
- * Starts a consumer in a consumer group. Resolves once it has joined and runs.
+ * Starts a consumer over a source. Resolves once it reads.
  *
  * @param consumer The consumer: name, topic, handler.
- * @param options The Kafka client, group and backoff.
+ * @param options The source, group and backoff.
  * @returns The running consumer; stop it on shutdown (Deno's leak checks notice otherwise).
- * @throws {Error} If Kafka cannot be reached or the topic cannot be subscribed to.
+ * @throws {Error} If the source cannot be reached or the topic cannot be read.
  *
  * @example
- * ```ts ignore
- * import { createKafka } from "../kafka/client.ts";
+ * ```ts
  * import { startConsumer } from "./runner.ts";
+ * import { openLocalLog } from "../store/local_log.ts";
+ * import { localLogRecordSource } from "../store/local_log_source.ts";
+ * const dir = await Deno.makeTempDir();
+ * const log = await openLocalLog(dir);
+ * log.append("up.transactions", [{ key: "tx-1", value: null }]);
+ * const keys: Array<string | null> = [];
  * const running = await startConsumer(
- *   { name: "count", topic: "up.transactions", handle: (message) => console.log(message.key) },
- *   { kafka: createKafka({ brokers: ["127.0.0.1:9092"] }) },
+ *   { name: "keys", topic: "up.transactions", handle: (message) => void keys.push(message.key) },
+ *   { source: localLogRecordSource(log, { pollMs: 10 }) },
  * );
+ * while (running.handled < 1) await new Promise((resolve) => setTimeout(resolve, 10));
  * await running.stop();
+ * if (log.committed("upbus-keys", "up.transactions") !== 1) throw new Error("unexpected");
+ * log.close();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function startConsumer(
@@ -119,78 +95,66 @@ export async function startConsumer(
     (replay ? `upbus-${consumer.name}-${crypto.randomUUID()}` : `upbus-${consumer.name}`);
   const initialBackoff = options.initialBackoffMs ?? 500;
   const maxBackoff = options.maxBackoffMs ?? 30_000;
-  const logger = options.logger;
+  const { logger, source } = options;
   const now = options.now ?? Date.now;
-  const kafkaConsumer = options.kafka.consumer({
-    groupId,
-    maxWaitTimeInMs: options.maxWaitTimeMs ?? 1000,
-    retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
-  });
-  const timers = new Set<ReturnType<typeof setTimeout>>();
-  const backoffs = new Map<number, number>();
+  const sleepers = new Set<() => void>();
   let handled = 0;
   let failures = 0;
   let stopping = false;
   let stopped: Promise<void> | undefined;
 
-  await kafkaConsumer.connect();
-  try {
-    await kafkaConsumer.subscribe({
-      topic: consumer.topic,
-      fromBeginning: replay || (consumer.fromBeginning ?? true),
-    });
-    await kafkaConsumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
-      eachBatch: async function handleBatch(payload) {
-        const { batch, resolveOffset, heartbeat, isRunning, isStale, pause } = payload;
-        for (const message of batch.messages) {
-          if (!isRunning() || isStale() || stopping) return;
-          try {
-            await consumer.handle(toConsumerMessage(batch.topic, batch.partition, message));
-          } catch (error) {
-            failures++;
-            const backoff = backoffs.get(batch.partition) ?? initialBackoff;
-            backoffs.set(batch.partition, Math.min(backoff * 2, maxBackoff));
-            const delay = Math.max(backoff, retryAtDelay(error, now));
-            logger?.warn("cannot handle record; pausing its partition and retrying it", {
-              consumer: consumer.name,
-              topic: batch.topic,
-              partition: batch.partition,
-              offset: message.offset,
-              retryInMs: delay,
-              error: (error as Error).message,
-            });
-            // Not resolved: after resume, the next fetch starts again at this record.
-            const resume = pause();
-            const timer = setTimeout(() => {
-              timers.delete(timer);
-              resume();
-            }, delay);
-            timers.add(timer);
-            return;
-          }
-          backoffs.delete(batch.partition);
-          handled++;
-          resolveOffset(message.offset);
-          if (!replay) {
-            const next = (BigInt(message.offset) + 1n).toString();
-            await payload.commitOffsetsIfNecessary({
-              topics: [{
-                topic: batch.topic,
-                partitions: [{ partition: batch.partition, offset: next }],
-              }],
-            });
-          }
-          await heartbeat();
+  /** Waits `ms`, heartbeating every second; returns early once stopping or no longer active. */
+  async function wait(ms: number, control: HandleControl): Promise<void> {
+    const until = now() + ms;
+    while (!stopping && control.active()) {
+      const left = until - now();
+      if (left <= 0) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.min(left, HEARTBEAT_STEP_MS));
+        function done() {
+          clearTimeout(timer);
+          sleepers.delete(done);
+          resolve();
         }
-      },
-    });
-  } catch (error) {
-    await kafkaConsumer.disconnect();
-    throw error;
+        sleepers.add(done);
+      });
+      if (!stopping && control.active()) await control.heartbeat();
+    }
   }
+
+  async function handleUntilDone(message: ConsumerMessage, control: HandleControl) {
+    let backoff = initialBackoff;
+    while (!stopping && control.active()) {
+      try {
+        await consumer.handle(message);
+        handled++;
+        return true;
+      } catch (error) {
+        failures++;
+        const delay = Math.max(backoff, retryAtDelay(error, now));
+        backoff = Math.min(backoff * 2, maxBackoff);
+        logger?.warn("cannot handle record; retrying it", {
+          consumer: consumer.name,
+          source: source.kind,
+          topic: message.topic,
+          partition: message.partition,
+          offset: message.offset,
+          retryInMs: delay,
+          error: (error as Error).message,
+        });
+        await wait(delay, control);
+      }
+    }
+    return false;
+  }
+
+  const subscription: Subscription = await source.subscribe(handleUntilDone, {
+    topic: consumer.topic,
+    groupId,
+    replay,
+    fromBeginning: replay || (consumer.fromBeginning ?? true),
+    logger,
+  });
 
   return {
     groupId,
@@ -203,10 +167,9 @@ export async function startConsumer(
     stop() {
       stopped ??= (async () => {
         stopping = true;
-        for (const timer of timers) clearTimeout(timer);
-        timers.clear();
+        for (const wake of [...sleepers]) wake();
         try {
-          await kafkaConsumer.disconnect();
+          await subscription.stop();
         } finally {
           await consumer.close?.();
         }

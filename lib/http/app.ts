@@ -13,7 +13,8 @@ import type { SecretRing } from "../secret_ring.ts";
 import { SIGNATURE_HEADER } from "../signature.ts";
 import type { EventStore } from "../store/event_store.ts";
 import { errorResponse } from "./errors.ts";
-import { readBody } from "./read_body.ts";
+import { BodyIncompleteError, BodyTooLargeError, readBody } from "./read_body.ts";
+import { createRefusalLog, type RefusalLog } from "./refusal_log.ts";
 
 /** Options for {@linkcode createApp}. */
 export interface AppOptions {
@@ -26,6 +27,9 @@ export interface AppOptions {
   /** The relay's readiness check (see `describeRelay`); absent in embedded mode (no Kafka
    * configured). */
   kafkaCheck?: () => { ready: boolean; text: string };
+  /** Where refused requests are logged without flooding; default one made from `logger` (whose
+   * summaries nobody writes: pass the service's, which it summarizes on a timer). */
+  refusals?: RefusalLog;
   /** Monotonic clock in ms for latency; default `performance.now`. */
   clock?: () => number;
   /** Which routes: `all` (default), `webhook` (`/webhook` only, for the public listener) or
@@ -47,6 +51,7 @@ export function createApp(options: AppOptions): Hono {
   const { store, ring, metrics, logger, maxBodyBytes, kafkaCheck } = options;
   const clock = options.clock ?? (() => performance.now());
   const intake = createIntake({ ring, store, metrics, logger });
+  const refusals = options.refusals ?? createRefusalLog({ logger });
   const app = new Hono();
   function webhookRoutes() {
     app.post("/webhook", async function receiveWebhook(c) {
@@ -59,14 +64,17 @@ export function createApp(options: AppOptions): Hono {
         return c.json({ status: outcome, ...rest }, 200);
       } catch (error) {
         const response = errorResponse(error);
-        if (response.status === 413) metrics.rejected.inc({ reason: "too_large" });
-        if (response.status >= 500) {
+        if (error instanceof BodyTooLargeError) metrics.rejected.inc({ reason: "too_large" });
+        if (error instanceof BodyIncompleteError) metrics.rejected.inc({ reason: error.reason });
+        // A body that never arrived whole is the client's doing, even when its status is 503.
+        if (response.status >= 500 && !(error instanceof BodyIncompleteError)) {
           logger.error("webhook not accepted; Up will retry", {
             status: response.status,
             error: (error as Error).message,
           });
         } else {
-          logger.warn("webhook refused", { status: response.status, code: response.code });
+          // Anyone can cause these: logged once per reason, then summed per interval.
+          refusals.record(response.code, { status: response.status });
         }
         return fail(c, response.status, response.code, response.message);
       } finally {
@@ -76,6 +84,7 @@ export function createApp(options: AppOptions): Hono {
 
     app.all("/webhook", function wrongMethod(c) {
       metrics.rejected.inc({ reason: "method" });
+      refusals.record("method_not_allowed", { status: 405 });
       c.header("Allow", "POST");
       return fail(c, 405, "method_not_allowed", `Cannot ${c.req.method} /webhook: use POST`);
     });
@@ -121,9 +130,10 @@ export function createApp(options: AppOptions): Hono {
   if (routes !== "operations") webhookRoutes();
   if (routes !== "webhook") operationRoutes();
 
-  app.notFound((c) =>
-    fail(c, 404, "not_found", `Cannot ${c.req.method} ${c.req.path}: no such route`)
-  );
+  app.notFound(function notFound(c) {
+    refusals.record("not_found", { status: 404 });
+    return fail(c, 404, "not_found", `Cannot ${c.req.method} ${c.req.path}: no such route`);
+  });
   app.onError((error, c) => {
     logger.error("unhandled error", { error: error.message });
     const response = errorResponse(error);

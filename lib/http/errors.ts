@@ -6,11 +6,11 @@
 import { InvalidEventError } from "../event.ts";
 import { SignatureError } from "../signature.ts";
 import { StoreUnavailableError } from "../store/types.ts";
-import { BodyTooLargeError } from "./read_body.ts";
+import { BodyIncompleteError, BodyTooLargeError } from "./read_body.ts";
 
 /** An HTTP error response: status, a stable machine-readable code, and a message. */
 export interface ErrorResponse {
-  status: 400 | 401 | 404 | 405 | 413 | 500 | 503;
+  status: 400 | 401 | 404 | 405 | 408 | 413 | 500 | 503;
   code: string;
   message: string;
 }
@@ -28,6 +28,13 @@ export function errorResponse(error: unknown): ErrorResponse {
   }
   if (error instanceof BodyTooLargeError) {
     return { status: 413, code: "body_too_large", message: error.message };
+  }
+  if (error instanceof BodyIncompleteError) {
+    return {
+      status: error.reason === "body_timeout" ? 408 : error.reason === "body_evicted" ? 503 : 400,
+      code: error.reason,
+      message: error.message,
+    };
   }
   if (error instanceof StoreUnavailableError) {
     return {

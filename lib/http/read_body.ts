@@ -1,6 +1,7 @@
 /**
  * Reading a request body with a size cap enforced while reading: past the cap the stream is
- * cancelled and the rest is never buffered.
+ * cancelled and the rest is never buffered. A body that does not arrive whole is the client's
+ * doing and is reported as such ({@linkcode BodyIncompleteError}), never as a server fault.
  *
  * @module
  */
@@ -13,6 +14,39 @@ export class BodyTooLargeError extends Error {
   }
 }
 
+/** Why a body did not arrive whole: the client hung up (or half-closed) before its end, its
+ * chunked encoding was malformed, it did not arrive within the whole-request timeout, or its
+ * connection was closed to make room at the connection cap. */
+export type BodyIncompleteReason =
+  | "body_incomplete"
+  | "body_malformed"
+  | "body_timeout"
+  | "body_evicted";
+
+const INCOMPLETE_MESSAGE: Record<BodyIncompleteReason, string> = {
+  body_incomplete: "the client closed the connection before the end of the body",
+  body_malformed: "the body's chunked encoding is malformed",
+  body_timeout: "the body did not arrive within REQUEST_TIMEOUT_SECONDS",
+  body_evicted:
+    "the connection was closed while its body was still arriving, to make room for a new one at MAX_CONNECTIONS",
+};
+
+/** The body did not arrive whole (HTTP 400, or 408 for the timeout). */
+export class BodyIncompleteError extends Error {
+  /** What went wrong; the `reason` label of the rejection metric. */
+  readonly reason: BodyIncompleteReason;
+
+  /**
+   * @param reason What went wrong; default `body_incomplete`.
+   * @param options The underlying error, if any.
+   */
+  constructor(reason: BodyIncompleteReason = "body_incomplete", options?: ErrorOptions) {
+    super(`Cannot read webhook: ${INCOMPLETE_MESSAGE[reason]}`, options);
+    this.name = "BodyIncompleteError";
+    this.reason = reason;
+  }
+}
+
 /**
  * Reads a request body into one buffer, refusing bodies over `maxBytes`.
  *
@@ -20,6 +54,8 @@ export class BodyTooLargeError extends Error {
  * @param options `maxBytes`: the cap.
  * @returns The exact bytes received.
  * @throws {BodyTooLargeError} If `Content-Length` or the bytes read pass the cap.
+ * @throws {BodyIncompleteError} If the body stream fails: the client hung up, sent malformed
+ * chunks or ran out of time.
  *
  * @example
  * ```ts
@@ -32,7 +68,16 @@ export async function readBody(
   request: Request,
   options: { maxBytes: number },
 ): Promise<Uint8Array<ArrayBuffer>> {
-  const { maxBytes } = options;
+  try {
+    return await readCapped(request, options.maxBytes);
+  } catch (error) {
+    if (error instanceof BodyTooLargeError || error instanceof BodyIncompleteError) throw error;
+    // Only the client can make reading its body fail (a reset, a broken stream).
+    throw new BodyIncompleteError("body_incomplete", { cause: error });
+  }
+}
+
+async function readCapped(request: Request, maxBytes: number): Promise<Uint8Array<ArrayBuffer>> {
   const declared = Number(request.headers.get("content-length") ?? NaN);
   if (declared > maxBytes) throw new BodyTooLargeError(maxBytes);
   if (request.body === null) return new Uint8Array(0);

@@ -1,11 +1,14 @@
 /**
- * The Kafka client factory: one `Kafka` instance per process, its logs routed to upbus's
- * structured logger.
+ * The Kafka client factory: one `Kafka` instance per process, with upbus's TLS and SASL settings
+ * (lib/kafka/connection_options.ts), its logs routed to upbus's structured logger.
  *
  * @module
  */
 import { Kafka, logLevel } from "kafkajs";
 import type { Logger } from "../log.ts";
+import "./request_queue_fix.ts";
+import type { KafkaConnectionConfig } from "./connection_config.ts";
+import { kafkajsConnectionOptions } from "./connection_options.ts";
 import { kafkaLogRouter, silenceTimeoutNegativeWarning } from "./log_creator.ts";
 
 /** Options for {@linkcode createKafka}. */
@@ -18,12 +21,16 @@ export interface KafkaOptions {
   logger?: Logger;
   /** Connection timeout in ms; default 3000. */
   connectionTimeout?: number;
+  /** TLS and SASL, from `loadKafkaConnection()`; default plaintext without authentication. */
+  connection?: KafkaConnectionConfig;
+  /** Retries of each request inside kafkajs; default 2. */
+  retries?: number;
 }
 
 /**
  * Creates the process's Kafka client.
  *
- * @param options Brokers, client id and logger.
+ * @param options Brokers, client id, TLS and SASL, and logger.
  * @returns A kafkajs client; make producers and admins from it.
  * @throws {TypeError} If no broker is given.
  *
@@ -40,6 +47,7 @@ export function createKafka(options: KafkaOptions): Kafka {
   silenceTimeoutNegativeWarning();
   const logs = kafkaLogRouter(options.logger);
   const kafka = new Kafka({
+    ...kafkajsConnectionOptions(options.connection ?? {}),
     brokers: options.brokers,
     clientId: options.clientId ?? "upbus",
     connectionTimeout: options.connectionTimeout ?? 3000,
@@ -47,7 +55,7 @@ export function createKafka(options: KafkaOptions): Kafka {
     logCreator: logs.logCreator,
     // Few retries inside kafkajs: the relay retries with its own backoff, and a send must not
     // hold a shutdown for long.
-    retry: { initialRetryTime: 200, retries: 2, maxRetryTime: 2000 },
+    retry: { initialRetryTime: 200, retries: options.retries ?? 2, maxRetryTime: 2000 },
   });
   logs.attach(kafka.logger());
   return kafka;

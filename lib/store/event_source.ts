@@ -8,13 +8,13 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import type { ConsumerMessage } from "../consumers/consumer.ts";
-import type { EmbeddedSource } from "../consumers/embedded_runner.ts";
+import type { OffsetReader } from "./local_log_source.ts";
 
 /** The source's name in the committed offsets. */
 export const EVENT_STORE_SOURCE = "events.db";
 
-/** A {@linkcode EmbeddedSource} over the event store, with `close()`. */
-export interface EventStoreSource extends EmbeddedSource {
+/** A {@linkcode OffsetReader} over the event store, with `close()`. */
+export interface EventStoreSource extends OffsetReader {
   /** Closes the connection. */
   close(): void;
 }

@@ -5,7 +5,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { DatabaseSync } from "node:sqlite";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { inTransaction } from "./queries.ts";
 import { SCHEMA } from "./schema.ts";
 import type { AppendOutcome, NewEvent } from "./types.ts";
@@ -23,6 +23,8 @@ export type WriterReply =
   | { id: number; ok: false; error: string; code?: string };
 
 let db: DatabaseSync | undefined;
+/** The INSERT, prepared once per connection rather than once per commit. */
+let insert: StatementSync | undefined;
 
 function open(path: string): void {
   db = new DatabaseSync(path);
@@ -30,6 +32,12 @@ function open(path: string): void {
   db.exec("PRAGMA synchronous = FULL");
   db.exec("PRAGMA busy_timeout = 5000");
   db.exec(SCHEMA);
+  insert = db.prepare(
+    `INSERT INTO events (event_id, type, webhook_id, transaction_id, created_at,
+       invalid_reason, body, signature, received_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (event_id) DO NOTHING`,
+  );
 }
 
 function connection(): DatabaseSync {
@@ -39,15 +47,10 @@ function connection(): DatabaseSync {
 
 function append(events: NewEvent[]): AppendOutcome[] {
   const conn = connection();
+  const statement = insert!;
   return inTransaction(conn, () => {
-    const insert = conn.prepare(
-      `INSERT INTO events (event_id, type, webhook_id, transaction_id, created_at,
-         invalid_reason, body, signature, received_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (event_id) DO NOTHING`,
-    );
     return events.map((event) => {
-      const { changes } = insert.run(
+      const { changes } = statement.run(
         event.eventId,
         event.type ?? null,
         event.webhookId ?? null,
@@ -81,6 +84,7 @@ function handle(request: WriterRequest): WriterReply {
       return { id: request.id, ok: true };
     }
     case "close":
+      insert = undefined;
       db?.close();
       db = undefined;
       return { id: request.id, ok: true };

@@ -85,10 +85,19 @@ export interface KcatRecord {
  *
  * @param brokers Bootstrap string.
  * @param topic The topic.
+ * @param options `config`: librdkafka properties passed with `-X` (TLS, SASL); default none.
  */
-export async function consumeWithKcat(brokers: string, topic: string): Promise<KcatRecord[]> {
+export async function consumeWithKcat(
+  brokers: string,
+  topic: string,
+  options: { config?: Record<string, string> } = {},
+): Promise<KcatRecord[]> {
+  const config = Object.entries(options.config ?? {}).flatMap(([key, value]) => [
+    "-X",
+    `${key}=${value}`,
+  ]);
   const output = await new Deno.Command("kcat", {
-    args: ["-C", "-b", brokers, "-t", topic, "-o", "beginning", "-e", "-J", "-q"],
+    args: ["-C", "-b", brokers, "-t", topic, "-o", "beginning", "-e", "-J", "-q", ...config],
     stdout: "piped",
     stderr: "piped",
   }).output();

@@ -14,6 +14,10 @@ import { TextLineStream } from "./lines.ts";
 export interface UpbusProgram {
   command: string;
   prefix: string[];
+  /** Environment the program itself needs (an emulator's settings), on top of `childEnv()`. */
+  env?: Record<string, string>;
+  /** Default time limit of each command, for a slow program (an emulator); else 60 s. */
+  timeoutMs?: number;
 }
 
 /** The project root, where deno.json and main.ts are. */
@@ -47,7 +51,7 @@ function spawn(program: UpbusProgram, args: string[], env: Record<string, string
     args: [...program.prefix, ...args],
     cwd: PROJECT_ROOT,
     clearEnv: true,
-    env: { ...childEnv(), ...env },
+    env: { ...childEnv(), ...program.env, ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -66,7 +70,8 @@ export interface CommandOutput {
  *
  * @param program How to start upbus.
  * @param args The command line.
- * @param options Environment (on top of PATH, HOME, DENO_DIR) and a time limit, default 60 s.
+ * @param options Environment (on top of PATH, HOME, DENO_DIR) and a time limit, default the
+ *   program's, else 60 s.
  */
 export async function runUpbus(
   program: UpbusProgram,
@@ -74,7 +79,10 @@ export async function runUpbus(
   options: { env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<CommandOutput> {
   const child = spawn(program, args, options.env ?? {});
-  const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
+  const timer = setTimeout(
+    () => child.kill("SIGKILL"),
+    options.timeoutMs ?? program.timeoutMs ?? 60_000,
+  );
   try {
     const output = await child.output();
     const decoder = new TextDecoder();
@@ -157,7 +165,7 @@ export async function startUpbus<T>(
   const timer = setTimeout(
     () =>
       reject(new Error(`upbus ${args[0]} was not ready within the time limit:\n${err.join("\n")}`)),
-    options.timeoutMs ?? 60_000,
+    options.timeoutMs ?? program.timeoutMs ?? 60_000,
   );
   try {
     const value = await ready;
