@@ -11,9 +11,10 @@
  *
  * @module
  */
+import { V8_FLAGS } from "./compile.ts";
 
 const WATCHED = ["main.ts", "lib"];
-const SERVE = ["run", "-q", "-P=serve", "--v8-flags=--max-semi-space-size=1", "main.ts", "serve"];
+const SERVE = ["run", "-q", "-P=serve", `--v8-flags=${V8_FLAGS}`, "main.ts", "serve"];
 
 function start(): Deno.ChildProcess {
   return new Deno.Command("deno", { args: SERVE, detached: true }).spawn();

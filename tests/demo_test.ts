@@ -140,8 +140,8 @@ Deno.test("with KAFKA_BROKERS, the demo runs through Kafka on topics of its own,
 Deno.test("the demo's permission set grants every variable the commands it runs may read", () => {
   const sets = JSON.parse(Deno.readTextFileSync(`${PROJECT_ROOT}deno.json`)).permissions;
   const granted = new Set<string>(sets.demo.env);
-  // The demo passes --url to register-webhook: it never opens an ngrok tunnel.
-  const unused = new Set(["NGROK_AUTHTOKEN"]);
+  // The demo passes --url to register-webhook (no ngrok tunnel), and runs consume position only.
+  const unused = new Set(["NGROK_AUTHTOKEN", "NOTIFY_RULES", "NOTIFY_*", "ACTUAL_*"]);
   const needed = ["serve", "register-webhook", "simulate", "enrich", "consume", "backfill"]
     .flatMap((name) => sets[name].env as string[]);
   const missing = [...new Set([...CONFIG_VARIABLES, ...PIPELINE_VARIABLES, ...needed])]

@@ -96,7 +96,12 @@ Deno.test("loadEnvFile() skips variables the command may not read, and a missing
 
 Deno.test("every task's permission set may read ./.env", () => {
   const sets = JSON.parse(Deno.readTextFileSync(`${PROJECT_ROOT}deno.json`)).permissions;
-  for (const [name, set] of Object.entries(sets) as Array<[string, { read?: string[] }]>) {
-    assert.ok(set.read?.includes("./.env"), `the "${name}" set cannot read ./.env`);
+  type Read = string[] | { allow: true | string[]; deny?: string[] } | undefined;
+  for (const [name, set] of Object.entries(sets) as Array<[string, { read?: Read }]>) {
+    const read = set.read;
+    const allowed = Array.isArray(read)
+      ? read.includes("./.env")
+      : read?.allow === true || (Array.isArray(read?.allow) && read.allow.includes("./.env"));
+    assert.ok(allowed, `the "${name}" set cannot read ./.env`);
   }
 });
