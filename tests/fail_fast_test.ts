@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { serveUpSimulator } from "../lib/up/simulator/server.ts";
+import { testBrokers } from "./support/kafka.ts";
 import { serviceDataDir } from "./support/service_process.ts";
 import { runUpbus, type UpbusProgram } from "./support/upbus_program.ts";
 
@@ -46,6 +47,22 @@ Deno.test("a wrong token stops enrich, consume position and backfill at start, a
         assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
       });
     }
+    await t.step(
+      "enrich with Kafka stops with the same message once the broker answered",
+      async () => {
+        const run = await runUpbus(task("enrich"), ["enrich"], {
+          env: {
+            ...env,
+            KAFKA_BROKERS: await testBrokers(),
+            KAFKA_TOPIC: `upbus-fail-fast-${crypto.randomUUID()}`,
+            TRANSACTIONS_TOPIC: `upbus-fail-fast-${crypto.randomUUID()}`,
+          },
+          timeoutMs: 60_000,
+        });
+        assert.equal(run.code, 1, run.stderr);
+        assert.match(run.stderr, new RegExp(`upbus enrich: ${escape(TOKEN_REFUSED)}`));
+      },
+    );
   } finally {
     await sim.shutdown();
     await Deno.remove(dataDir, { recursive: true });

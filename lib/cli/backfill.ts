@@ -115,8 +115,6 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
         sleep: context.sleep,
         onRetry: reportRetry(context, "backfill"),
       });
-      // Fail fast on a wrong token, with register-webhook's message, before any checkpoint.
-      await up.ping();
       let publish: (transactions: TransactionResource[]) => Promise<void>;
       let close: () => Promise<void>;
       let destination = config.transactionsTopic;
@@ -168,6 +166,9 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
       const started = context.now();
       const tty = Deno.stderr.isTerminal();
       try {
+        // Fail fast on a wrong token, with register-webhook's message (after Kafka's check, so
+        // a command that cannot reach its broker never asks Up).
+        await up.ping();
         const result = await backfill({
           up,
           since,

@@ -319,8 +319,6 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
       const up = context.env("UP_API_TOKEN")
         ? upClientFromEnv({ env: context.env, fetch: context.fetch, maxRateLimitWaitMs: 10_000 })
         : undefined;
-      // The consumers that ask Up fail fast on a wrong token, with register-webhook's message.
-      if (up !== undefined && USES_UP.has(args[0])) await up.ping();
       const topic = config.transactionsTopic;
       let log: LocalLog | undefined;
       let source: RecordSource;
@@ -353,6 +351,9 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
       }
       const endOffsets = () => whenLeadersAnswer(() => source.endOffsets(topic));
       try {
+        // The consumers that ask Up fail fast on a wrong token, with register-webhook's message
+        // (after Kafka's check, so a command that cannot reach its broker never asks Up).
+        if (up !== undefined && USES_UP.has(args[0])) await up.ping();
         if (notify?.dryRun !== undefined) {
           const lines = await notifyDryRun({
             source,
