@@ -9,12 +9,14 @@ import { explainPermissionRefusal } from "./lib/cli/permission_refusal.ts";
 import { describeKafkaError } from "./lib/kafka/connection_error.ts";
 import { backfillCommand } from "./lib/cli/backfill.ts";
 import { consumeCommand } from "./lib/cli/consume.ts";
+import { demoCommand } from "./lib/cli/demo.ts";
 import { enrichCommand } from "./lib/cli/enrich.ts";
 import { registerWebhookCommand } from "./lib/cli/register_webhook.ts";
 import { serveCommand } from "./lib/cli/serve.ts";
 import { simulateCommand } from "./lib/cli/simulate.ts";
 import { upSimCommand } from "./lib/cli/up_sim.ts";
 import { webhooksCommand } from "./lib/cli/webhooks.ts";
+import { loadEnvFile } from "./lib/env_file.ts";
 
 /** Every subcommand, in the order `--help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -26,6 +28,7 @@ export const COMMANDS: readonly Command[] = [
   enrichCommand,
   consumeCommand,
   backfillCommand,
+  demoCommand,
 ];
 
 function help(): string {
@@ -91,6 +94,13 @@ export async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
+  try {
+    // Every command reads ./.env when there is one; the real environment wins over it.
+    loadEnvFile();
+  } catch (error) {
+    console.error(`upbus: ${(error as Error).message}`);
+    Deno.exit(1);
+  }
   // Exit once the command is done, even if a client still holds a connection open.
   Deno.exit(await main(Deno.args));
 }

@@ -24,6 +24,7 @@ export const CONFIG_VARIABLES = [
   "DATA_DIR",
   "MAX_BODY_BYTES",
   "LOG_LEVEL",
+  "LOG_FORMAT",
   "OPS_PORT",
   "OPS_HOST",
   "RELAY_STALL_SECONDS",
@@ -43,6 +44,12 @@ export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 
 /** A log level name. */
 export type LogLevel = typeof LOG_LEVELS[number];
+
+/** Log line formats: `text` for people, `json` for machines. */
+export const LOG_FORMATS = ["text", "json"] as const;
+
+/** A log format name. */
+export type LogFormat = typeof LOG_FORMATS[number];
 
 /** The validated configuration of the webhook service. */
 export interface Config {
@@ -73,6 +80,8 @@ export interface Config {
   maxBodyBytes: number;
   /** Least severe log level written. `LOG_LEVEL`, default `info`. */
   logLevel: LogLevel;
+  /** `text` or `json`. `LOG_FORMAT`; unset: text on a terminal, JSON lines otherwise. */
+  logFormat?: LogFormat;
   /** A separate listener for `/healthz`, `/readyz` and `/metrics`, so that a tunnel to `port`
    * exposes `/webhook` only. `OPS_PORT`; unset (default): every route on `port`. */
   opsPort?: number;
@@ -145,6 +154,30 @@ export function readTopic(
   return topic;
 }
 
+/**
+ * Reads `LOG_FORMAT`.
+ *
+ * @param raw The variable's value, or `undefined` when unset.
+ * @returns The format, or `undefined` when unset or blank (the terminal decides).
+ * @throws {RangeError} If it is neither `text` nor `json`.
+ *
+ * @example
+ * ```ts
+ * import { readLogFormat } from "./config.ts";
+ * if (readLogFormat(" JSON ") !== "json" || readLogFormat("") !== undefined) throw new Error();
+ * ```
+ */
+export function readLogFormat(raw: string | undefined): LogFormat | undefined {
+  const text = raw?.trim().toLowerCase();
+  if (!text) return undefined;
+  if (!(LOG_FORMATS as readonly string[]).includes(text)) {
+    throw new RangeError(
+      `Cannot load config: LOG_FORMAT is "${text}", expected one of ${LOG_FORMATS.join(", ")}`,
+    );
+  }
+  return text as LogFormat;
+}
+
 function readInteger(
   env: EnvReader,
   name: ConfigVariable,
@@ -201,6 +234,7 @@ export function loadConfig(
       `Cannot load config: LOG_LEVEL is "${logLevel}", expected one of ${LOG_LEVELS.join(", ")}`,
     );
   }
+  const logFormat = readLogFormat(env("LOG_FORMAT"));
   const host = env("HOST")?.trim() || "0.0.0.0";
   const headersTimeoutSeconds = readInteger(env, "HEADERS_TIMEOUT_SECONDS", 10, 1, 3600);
   const requestTimeoutSeconds = readInteger(env, "REQUEST_TIMEOUT_SECONDS", 20, 1, 3600);
@@ -223,6 +257,7 @@ export function loadConfig(
     dataDir: env("DATA_DIR")?.trim() || "./data",
     maxBodyBytes: readInteger(env, "MAX_BODY_BYTES", 256 * 1024, 1024, 64 * 1024 * 1024),
     logLevel,
+    ...(logFormat ? { logFormat } : {}),
     ...(env("OPS_PORT")?.trim() ? { opsPort: readInteger(env, "OPS_PORT", 0, 0, 65535) } : {}),
     opsHost: env("OPS_HOST")?.trim() || "127.0.0.1",
     relayStallSeconds: readInteger(env, "RELAY_STALL_SECONDS", 30, 1, 86_400),

@@ -112,11 +112,15 @@ export function createEnrichment(options: EnrichmentOptions): Enrichment {
     if (eventType === "TRANSACTION_DELETED") {
       await publish(tombstoneRecord(transactionId, "enricher"));
       stats.tombstones++;
+      logger.info("transaction deleted; published a tombstone", { transactionId });
       return;
     }
     let record: TransactionRecord;
+    let status: string | undefined;
     try {
-      record = transactionRecord(await up.getTransaction(transactionId), "enricher");
+      const transaction = await up.getTransaction(transactionId);
+      status = transaction.attributes.status;
+      record = transactionRecord(transaction, "enricher");
     } catch (error) {
       if (!(error instanceof UpNotFoundError)) throw error;
       // Deleted before we asked: its latest state is "gone"; the DELETED event follows.
@@ -127,7 +131,7 @@ export function createEnrichment(options: EnrichmentOptions): Enrichment {
     }
     await publish(record);
     stats.published++;
-    logger.debug("enriched transaction", { transactionId, eventType });
+    logger.info("enriched transaction", { transactionId, event: eventType, status });
   }
 
   return { handle, stats: () => ({ ...stats }) };

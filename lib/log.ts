@@ -1,6 +1,8 @@
 /**
- * Structured JSON log lines, one object per line on stderr. Callers pass facts, never secrets:
- * fields named like a secret are replaced with `[redacted]` as a second line of defence.
+ * Structured log lines on stderr, one per line: readable text (`12:04:05 INFO  listening
+ * url=...`) when stderr is a terminal, JSON objects otherwise (`LOG_FORMAT` chooses). Callers
+ * pass facts, never secrets: fields named like a secret are replaced with `[redacted]` as a
+ * second line of defence.
  *
  * Lines go straight to stderr, not through `console`: under load the service logs every event,
  * and `console.error` cost 2-3 times a direct write. `debug` and `info` lines written in one turn
@@ -9,7 +11,7 @@
  *
  * @module
  */
-import type { LogLevel } from "./config.ts";
+import type { LogFormat, LogLevel } from "./config.ts";
 
 /** Extra facts for one log line. */
 export type LogFields = Record<string, unknown>;
@@ -72,12 +74,57 @@ export interface LoggerOptions {
   fields?: LogFields;
   /** The clock; default `() => new Date()`. */
   now?: () => Date;
+  /** `text` or `json`; default {@linkcode defaultLogFormat} on stderr, `json` with `write`. */
+  format?: LogFormat;
 }
 
 /**
- * Creates a JSON-lines logger.
+ * The format for people when stderr is a terminal, for machines otherwise.
  *
- * @param options Level, sink, common fields and clock.
+ * @returns `text` on a terminal, else `json`.
+ *
+ * @example
+ * ```ts
+ * import { defaultLogFormat } from "./log.ts";
+ * if (!["text", "json"].includes(defaultLogFormat())) throw new Error("unexpected");
+ * ```
+ */
+export function defaultLogFormat(): LogFormat {
+  try {
+    return Deno.stderr.isTerminal() ? "text" : "json";
+  } catch {
+    return "json";
+  }
+}
+
+const PLAIN = /^[^\s"=]+$/;
+
+function textValue(value: unknown): string {
+  if (typeof value === "string" && PLAIN.test(value)) return value;
+  if (value instanceof Error) return JSON.stringify(value.message);
+  return JSON.stringify(value) ?? String(value);
+}
+
+function twoDigits(value: number): string {
+  return String(value).padStart(2, "0");
+}
+
+/** One line for people: local time, level, message, then `key=value` facts. */
+function textLine(time: Date, level: LogLevel, message: string, fields: LogFields): string {
+  const clock = `${twoDigits(time.getHours())}:${twoDigits(time.getMinutes())}:${
+    twoDigits(time.getSeconds())
+  }`;
+  const facts = Object.entries(fields)
+    .filter(([, value]) => value !== undefined)
+    .map(([key, value]) => ` ${key}=${textValue(value)}`)
+    .join("");
+  return `${clock} ${level.toUpperCase().padEnd(5)} ${message}${facts}`;
+}
+
+/**
+ * Creates a logger.
+ *
+ * @param options Level, sink, common fields, clock and format.
  * @returns The logger.
  *
  * @example
@@ -86,6 +133,8 @@ export interface LoggerOptions {
  * const lines: string[] = [];
  * createLogger({ write: (line) => lines.push(line) }).info("started", { port: 8080, secret: "x" });
  * if (JSON.parse(lines[0]).secret !== "[redacted]") throw new Error("unexpected");
+ * createLogger({ format: "text", write: (line) => lines.push(line) }).warn("slow", { ms: 5 });
+ * if (!/^\d\d:\d\d:\d\d WARN  slow ms=5$/.test(lines[1])) throw new Error(lines[1]);
  * ```
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
@@ -93,15 +142,15 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const write = options.write;
   const now = options.now ?? (() => new Date());
   const base = redact(options.fields ?? {});
+  // A sink of the caller's own (a test's collector) gets JSON unless told otherwise.
+  const format = options.format ?? (options.write ? "json" : defaultLogFormat());
   const log = (level: LogLevel) => (message: string, fields: LogFields = {}) => {
     if (RANK[level] < threshold) return;
-    const line = JSON.stringify({
-      time: now().toISOString(),
-      level,
-      msg: message,
-      ...base,
-      ...redact(fields),
-    });
+    const time = now();
+    const facts = { ...base, ...redact(fields) };
+    const line = format === "text"
+      ? textLine(time, level, message, facts)
+      : JSON.stringify({ time: time.toISOString(), level, msg: message, ...facts });
     if (write === undefined) writeStderr(line, level);
     else write(line);
   };
@@ -110,6 +159,6 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     info: log("info"),
     warn: log("warn"),
     error: log("error"),
-    child: (fields) => createLogger({ ...options, fields: { ...base, ...fields } }),
+    child: (fields) => createLogger({ ...options, format, fields: { ...base, ...fields } }),
   };
 }

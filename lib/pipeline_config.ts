@@ -8,6 +8,7 @@
 import {
   type ConfigVariable,
   loadConfig,
+  type LogFormat,
   type LogLevel,
   readTopic,
   readWholeNumber,
@@ -29,6 +30,7 @@ export const PIPELINE_VARIABLES = [
   "TRANSACTIONS_TOPIC",
   "DATA_DIR",
   "LOG_LEVEL",
+  "LOG_FORMAT",
   "DASHBOARD_PORT",
   "DASHBOARD_HOST",
   "RECONCILE_SECONDS",
@@ -56,6 +58,8 @@ export interface PipelineConfig {
   dataDir: string;
   /** `LOG_LEVEL`, default `info`. */
   logLevel: LogLevel;
+  /** `LOG_FORMAT`; unset: text on a terminal, JSON lines otherwise. */
+  logFormat?: LogFormat;
   /** Port of the position dashboard. `DASHBOARD_PORT`, default 8081; 0 picks a free one. */
   dashboardPort: number;
   /** Interface of the position dashboard. `DASHBOARD_HOST`, default `127.0.0.1`. */
@@ -115,6 +119,7 @@ export function loadPipelineConfig(
     transactionsTopic,
     dataDir: base.dataDir,
     logLevel: base.logLevel,
+    ...(base.logFormat ? { logFormat: base.logFormat } : {}),
     dashboardPort: readWholeNumber(env("DASHBOARD_PORT"), {
       name: "DASHBOARD_PORT",
       fallback: 8081,

@@ -6,7 +6,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import type { LogLevel } from "./config.ts";
+import type { LogFormat, LogLevel } from "./config.ts";
 import { createKafka } from "./kafka/client.ts";
 import { describeKafkaError } from "./kafka/connection_error.ts";
 import type { KafkaConnectionConfig } from "./kafka/connection_config.ts";
@@ -28,6 +28,8 @@ export interface RelayWorkerConfig
   connection?: KafkaConnectionConfig;
   /** The worker's log level. */
   logLevel: LogLevel;
+  /** The worker's log format; default by whether stderr is a terminal. */
+  logFormat?: LogFormat;
 }
 
 /** A message to the worker. */
@@ -49,8 +51,12 @@ let source: SqliteRelaySource | undefined;
 const post = (reply: RelayWorkerReply) => self.postMessage(reply);
 
 function start(config: RelayWorkerConfig): void {
-  const { path, brokers, clientId, connection, logLevel, ...tuning } = config;
-  const logger = createLogger({ level: logLevel, fields: { component: "relay" } });
+  const { path, brokers, clientId, connection, logLevel, logFormat, ...tuning } = config;
+  const logger = createLogger({
+    level: logLevel,
+    format: logFormat,
+    fields: { component: "relay" },
+  });
   source = new SqliteRelaySource(path);
   relay = startRelay(source, {
     ...tuning,

@@ -108,6 +108,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       partitions: config.kafkaTopicPartitions,
       replicationFactor: config.kafkaReplicationFactor,
       logLevel: config.logLevel,
+      logFormat: config.logFormat,
       logger: logger.child({ component: "relay" }),
       metrics,
     });
@@ -141,19 +142,25 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     });
   // The public listener: node:http with timeouts and connection caps (lib/http/edge.ts says why
   // not Deno.serve). The operations listener is private (loopback) and stays on Deno.serve.
-  const server = await serveEdge(appFor(separateOps ? "webhook" : "all").fetch, {
-    hostname: config.host,
-    port: config.port,
-    headersTimeoutMs: config.headersTimeoutSeconds * 1000,
-    requestTimeoutMs: config.requestTimeoutSeconds * 1000,
-    idleTimeoutMs: config.idleTimeoutSeconds * 1000,
-    maxConnections: config.maxConnections,
-    maxConnectionsPerClient: config.maxConnectionsPerClient,
-    onRefusal(reason, fields) {
-      metrics.edgeRefused.inc({ reason });
-      refusals.record(reason, fields);
-    },
-  });
+  const server = await inUseSays(
+    "PORT",
+    config.host,
+    config.port,
+    () =>
+      serveEdge(appFor(separateOps ? "webhook" : "all").fetch, {
+        hostname: config.host,
+        port: config.port,
+        headersTimeoutMs: config.headersTimeoutSeconds * 1000,
+        requestTimeoutMs: config.requestTimeoutSeconds * 1000,
+        idleTimeoutMs: config.idleTimeoutSeconds * 1000,
+        maxConnections: config.maxConnections,
+        maxConnectionsPerClient: config.maxConnectionsPerClient,
+        onRefusal(reason, fields) {
+          metrics.edgeRefused.inc({ reason });
+          refusals.record(reason, fields);
+        },
+      }),
+  );
   metrics.gauge(
     "upbus_http_connections",
     "Connections open on the public listener",
@@ -164,9 +171,17 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     "Bytes read from connections to the public listener since start",
     () => server.bytesReceived(),
   );
-  const ops = separateOps
-    ? await listen(config.opsHost, config.opsPort!, appFor("operations"))
-    : undefined;
+  let ops: Deno.HttpServer<Deno.NetAddr> | undefined;
+  try {
+    ops = separateOps
+      ? await listen(config.opsHost, config.opsPort!, appFor("operations"), {
+        variable: "OPS_PORT",
+      })
+      : undefined;
+  } catch (error) {
+    await server.shutdown();
+    throw error;
+  }
   const summarizing = setInterval(() => refusals.summarize(), summaryMs);
   const address = server.addr;
   logger.info("listening", {
@@ -212,14 +227,52 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   };
 }
 
-/** Serves `app` on `hostname:port`; resolves once it listens. */
+/**
+ * Runs `start`, and turns "address in use" (Deno's, or node:http's `EADDRINUSE`) into a message
+ * that names the port and `variable`, the setting that moves it.
+ */
+async function inUseSays<T>(
+  variable: string,
+  hostname: string,
+  port: number,
+  start: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    const inUse = error instanceof Deno.errors.AddrInUse ||
+      (error as { code?: string }).code === "EADDRINUSE";
+    if (!inUse) throw error;
+    throw new Deno.errors.AddrInUse(
+      `Cannot listen on ${hostname}:${port}: the address is in use (another upbus, or another program), set ${variable} to a free port`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Serves `app` on `hostname:port`; resolves once it listens.
+ *
+ * @throws {Deno.errors.AddrInUse} If the port is taken: the message names the port and
+ * `variable`, the setting that moves it.
+ */
 async function listen(
   hostname: string,
   port: number,
   app: { fetch: (request: Request) => Response | Promise<Response> },
+  options: { variable: string },
 ): Promise<Deno.HttpServer<Deno.NetAddr> & { addr: Deno.NetAddr }> {
   const { promise: listening, resolve } = Promise.withResolvers<void>();
-  const server = Deno.serve({ hostname, port, onListen: () => resolve() }, app.fetch);
+  let server;
+  try {
+    server = Deno.serve({ hostname, port, onListen: () => resolve() }, app.fetch);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+    throw new Deno.errors.AddrInUse(
+      `Cannot listen on ${hostname}:${port}: the address is in use (another upbus, or another program), set ${options.variable} to a free port`,
+      { cause: error },
+    );
+  }
   await listening;
   return server;
 }

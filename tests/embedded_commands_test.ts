@@ -52,6 +52,19 @@ Deno.test("backfill, enrich and consume work without Kafka, each under its own p
       assert.match(run.stdout, /3 transaction records published to up\.transactions in the local/);
     });
 
+    await t.step("consume console --last 2 prints the two newest, then says it waits", async () => {
+      const [history] = await startUpbus(task("consume"), ["consume", "console", "--last", "2"], {
+        env: { ...commandEnv, LOG_FORMAT: "json" },
+        ready: (_line, log) =>
+          String(log?.msg).startsWith("waiting for new transactions") ? true : undefined,
+      });
+      const { code } = await history.stop("SIGTERM");
+      assert.equal(code, 0, history.err.join("\n"));
+      assert.equal(history.out.length, 2, history.out.join("\n"));
+      assert.ok(history.out[0].includes(seeded[1]), history.out.join("\n"));
+      assert.ok(history.out[1].includes(seeded[0]), history.out.join("\n"));
+    });
+
     const [enricher] = await startUpbus(task("enrich"), ["enrich"], {
       env: commandEnv,
       ready: (_line, log) => embeddedLine(log) ? true : undefined,
@@ -86,6 +99,10 @@ Deno.test("backfill, enrich and consume work without Kafka, each under its own p
           const control = createSimulatorControl({ baseUrl: sim.baseUrl, token: sim.token });
           await control.createTransaction({ amount: "-23.45", description: "Embedded Cafe" });
           await waitFor(async () => (await page()).includes("Embedded Cafe"), "the new one");
+          const enriched = enricher.logs.filter((log) => log.msg === "enriched transaction");
+          assert.equal(enriched.length, 1, enricher.err.join("\n"));
+          assert.equal(enriched[0].status, "HELD");
+          assert.equal(enriched[0].event, "TRANSACTION_CREATED");
         },
       );
       await t.step(

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { SIGNATURE_HEADER, signBody } from "../lib/signature.ts";
-import { writeWebhookState } from "../lib/up/webhook_state.ts";
+import { type WebhookStateEntry, writeWebhookState } from "../lib/up/webhook_state.ts";
 import { eventBody, readTestdata, SECRET, signedPost, testApp } from "./support/app.ts";
 
 const EVENT_ID = "011308c1-861c-4d04-ba85-f867eadf202d";
@@ -241,4 +241,27 @@ Deno.test("no log line carries a secret or a signature", async () => {
     assert.ok(!line.includes(signature), line);
     JSON.parse(line);
   }
+});
+
+Deno.test("GET /readyz is 503 once the only registered webhook's secret is gone from the state file", async () => {
+  await using t = await testApp({ secrets: [] });
+  const state = (webhooks: WebhookStateEntry[]) =>
+    writeWebhookState(t.dir, { version: 1, webhooks });
+  const recheck = () => new Promise((resolve) => setTimeout(resolve, 1100));
+  await state([{
+    id: "wh-1",
+    url: "https://example.test/webhook",
+    description: "upbus",
+    secretKey: SECRET,
+    createdAt: "2026-12-01T10:00:00+11:00",
+  }]);
+  await recheck();
+  const registered = await t.app.request("/readyz");
+  assert.equal(registered.status, 200);
+  assert.equal((await registered.json()).checks.secrets, "ok");
+  await state([]);
+  await recheck();
+  const deleted = await t.app.request("/readyz");
+  assert.equal(deleted.status, 503);
+  assert.equal((await deleted.json()).checks.secrets, "no webhook secret configured");
 });

@@ -292,17 +292,30 @@ Deno.test("webhooks list, ping, logs and delete show Up's webhooks", async (t) =
       assert.match(result.out[0], /^PING \S+ delivered \(HTTP 200\)$/);
     });
 
-    await t.step("list shows URL, description and the last delivery status", async () => {
+    await t.step("list shows the URL and the last delivery status in 100 columns", async () => {
       const result = await run(createWebhooksCommand, ["list"], s.env);
       assert.equal(result.code, 0, result.err.join("\n"));
-      assert.match(
-        result.out[0],
-        /^ID\s+URL\s+DESCRIPTION\s+CREATED\s+LAST DELIVERY\s+AT\s+SECRET$/,
-      );
+      assert.match(result.out[0], /^ID\s+URL\s+LAST DELIVERY\s+SECRET$/);
+      assert.ok(result.out[1].startsWith(s.webhook.id.slice(0, 8) + " "), result.out[1]);
       assert.ok(result.out[1].includes(s.receiver.url));
-      assert.ok(result.out[1].includes("DELIVERED 200 (PING)"));
-      assert.ok(result.out[1].endsWith("stored"));
+      assert.match(result.out[1], /DELIVERED 200 PING \d\d-\d\d \d\d:\d\d\s+stored$/);
+      for (const line of result.out) assert.ok(line.length <= 100, `${line.length}: ${line}`);
     });
+
+    await t.step(
+      "ping and logs need no id when there is one webhook, or its first characters",
+      async () => {
+        const ping = await run(createWebhooksCommand, ["ping", "--timeout", "0"], s.env);
+        assert.equal(ping.code, 0, ping.err.join("\n"));
+        assert.match(ping.out[0], /^PING \S+ sent$/);
+        const logs = await run(createWebhooksCommand, ["logs"], s.env);
+        assert.equal(logs.code, 0, logs.err.join("\n"));
+        assert.match(logs.out[1], /PING\s+DELIVERED 200/);
+        const short = await run(createWebhooksCommand, ["logs", s.webhook.id.slice(0, 8)], s.env);
+        assert.equal(short.code, 0, short.err.join("\n"));
+        assert.deepEqual(short.out.slice(0, 2), logs.out.slice(0, 2));
+      },
+    );
 
     await t.step("list --json is machine-readable", async () => {
       const result = await run(createWebhooksCommand, ["list", "--json"], s.env);
@@ -329,6 +342,26 @@ Deno.test("webhooks list, ping, logs and delete show Up's webhooks", async (t) =
       assert.deepEqual((await readWebhookState(s.dataDir)).webhooks, []);
       const list = await run(createWebhooksCommand, ["list"], s.env);
       assert.equal(list.out[0], "No webhooks. Register one with: deno task register-webhook");
+    });
+
+    await t.step("ping with no webhook at all says to register one", async () => {
+      const result = await run(createWebhooksCommand, ["ping"], s.env);
+      assert.equal(result.code, 1);
+      assert.match(result.err[0], /no webhook is registered, run `deno task register-webhook`/);
+    });
+
+    await t.step("logs with several webhooks and no id asks which", async () => {
+      const up = createUpClient({ token: s.env.UP_API_TOKEN!, baseUrl: s.env.UP_API_BASE! });
+      const first = await up.webhooks.create({ url: "http://127.0.0.1:1/a", description: "a" });
+      const second = await up.webhooks.create({ url: "http://127.0.0.1:1/b", description: "b" });
+      await assert.rejects(
+        run(createWebhooksCommand, ["logs"], s.env),
+        new RegExp(
+          `2 webhooks are registered, say which: ${first.id.slice(0, 8)}, ${second.id.slice(0, 8)}`,
+        ),
+      );
+      await up.webhooks.delete(first.id);
+      await up.webhooks.delete(second.id);
     });
 
     await t.step("a missing webhook: exit 1 and the API's message", async () => {

@@ -5,7 +5,7 @@
  */
 import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
-import { backfill, checkpointName, readCheckpoint } from "../backfill.ts";
+import { backfill, type BackfillCheckpoint, checkpointName, readCheckpoint } from "../backfill.ts";
 import { createKafka } from "../kafka/client.ts";
 import { UpbusProducer } from "../kafka/producer.ts";
 import { preflightKafka } from "../kafka/connection_check.ts";
@@ -92,7 +92,7 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
       const context = cliContext(overrides);
       const config = loadPipelineConfig(context.env);
       assertDataDirAllowed(config.dataDir);
-      const logger = createLogger({ level: config.logLevel });
+      const logger = createLogger({ level: config.logLevel, format: config.logFormat });
       const dir = `${config.dataDir}/backfill`;
       await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
       const checkpointPath = `${dir}/${checkpointName(since, until, values.account)}`;
@@ -145,6 +145,7 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
           brokers: config.kafkaBrokers,
           clientId: config.kafkaClientId,
           connection: config.kafkaConnection,
+          logger,
         });
         await ensureTransactionsTopic(kafka, config.transactionsTopic, {
           partitions: config.kafkaTopicPartitions,
@@ -165,6 +166,9 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
       const started = context.now();
       const tty = Deno.stderr.isTerminal();
       try {
+        // Fail fast on a wrong token, with register-webhook's message (after Kafka's check, so
+        // a command that cannot reach its broker never asks Up).
+        await up.ping();
         const result = await backfill({
           up,
           since,
@@ -184,11 +188,15 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
             else context.err(line);
           },
         });
-        const written = Object.values(result.progress).reduce((sum, e) => sum + e.written, 0);
+        const total = writtenIn(result);
+        const thisRun = total - writtenIn(earlier);
         context.err("");
         context.out(
-          `Backfilled ${result.accounts?.length ?? 0} accounts: ${written} transaction records ` +
-            `published to ${destination} (a resumed page boundary is fetched again).`,
+          `Backfilled ${result.accounts?.length ?? 0} accounts: ${thisRun} transaction records ` +
+            `published to ${destination} by this run` +
+            (thisRun === total
+              ? "."
+              : ` (${total} over every run of this range; a resumed page boundary is fetched again).`),
         );
         context.out(`Checkpoint: ${checkpointPath} (delete it to run the same range again).`);
         logger.debug("backfill done", { checkpointPath });
@@ -198,6 +206,11 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
       }
     },
   };
+}
+
+/** Transaction records a checkpoint says were published, over every run of its range. */
+function writtenIn(checkpoint: BackfillCheckpoint | null): number {
+  return Object.values(checkpoint?.progress ?? {}).reduce((sum, entry) => sum + entry.written, 0);
 }
 
 /** The `backfill` command. */

@@ -4,7 +4,8 @@
  * SIGTERM: `console`, `position` (with the live dashboard) or `ledger`.
  */
 import type { Consumer } from "../consumers/consumer.ts";
-import { createConsoleConsumer } from "../consumers/console.ts";
+import { consoleLine, createConsoleConsumer } from "../consumers/console.ts";
+import { latestTransactions, readTopicNow } from "../consumers/history.ts";
 import { idempotent } from "../consumers/idempotent.ts";
 import { createLedgerConsumer } from "../consumers/ledger.ts";
 import { createNotifyConsumer } from "../consumers/notify.ts";
@@ -31,13 +32,14 @@ import { UsageError } from "./command.ts";
 import { type CliContext, cliContext } from "./context.ts";
 import { assertDataDirAllowed } from "../store/data_dir.ts";
 
-const USAGE = `Usage: upbus consume <console|position|ledger>
+const USAGE = `Usage: upbus consume <console|position|ledger> [--last N]
        upbus consume notify [--rules FILE] [--dry-run N]
 
 Runs a built-in consumer of TRANSACTIONS_TOPIC (up.transactions) in its consumer group
 (upbus-<name>), at least once:
   console   one line per transaction as it happens (DATA_DIR/consumers/console.db remembers
-            what was printed; console.local.db in embedded mode)
+            what was printed; console.local.db in embedded mode); --last N first prints the
+            N newest transactions of the topic
   position  settled and held amounts per account, spend by category today and this month,
             rebuilt from the topic on start, reconciled with GET /accounts every
             RECONCILE_SECONDS (300) when UP_API_TOKEN is set; live dashboard on
@@ -72,10 +74,19 @@ type Builder = (setup: {
   context: CliContext;
   /** For `notify`: the rules file, loaded and checked before anything connects. */
   notify?: { loaded: LoadedRules; dryRun: number | undefined };
+  /** For `console`: how many past transactions to print first (`--last N`). */
+  last: number;
+  /** The source the consumer reads. */
+  source: RecordSource;
 }) => Promise<Consumer>;
 
 const BUILT_IN: Record<string, Builder> = {
-  console({ config, context }) {
+  async console({ config, context, last, source, logger }) {
+    if (last > 0) {
+      const past = latestTransactions(await readTopicNow(source, config.transactionsTopic), last);
+      for (const record of past) context.out(consoleLine(record, config.timeZone));
+      logger.info(`printed the last ${past.length} transactions of ${config.transactionsTopic}`);
+    }
     const consumer = createConsoleConsumer({
       out: context.out,
       topic: config.transactionsTopic,
@@ -87,22 +98,33 @@ const BUILT_IN: Record<string, Builder> = {
     const handle = idempotent(consumer.handle, {
       path: `${config.dataDir}/consumers/console${embedded ? ".local" : ""}.db`,
     });
-    return Promise.resolve({ ...consumer, handle, close: () => handle.close() });
+    return { ...consumer, handle, close: () => handle.close() };
   },
   async position({ config, endOffsets, up, logger, context }) {
-    const consumer = createPositionConsumer({
-      topic: config.transactionsTopic,
-      endOffsets: await endOffsets(),
-      up,
-      reconcileMs: config.reconcileSeconds * 1000,
-      dashboard: {
-        port: config.dashboardPort,
-        hostname: config.dashboardHost,
-        password: context.env("DASHBOARD_PASSWORD"),
-      },
-      timeZone: config.timeZone,
-      logger,
-    });
+    const offsets = await endOffsets();
+    let consumer;
+    try {
+      // Awaited, so a dashboard that starts asynchronously is caught here too.
+      consumer = await createPositionConsumer({
+        topic: config.transactionsTopic,
+        endOffsets: offsets,
+        up,
+        reconcileMs: config.reconcileSeconds * 1000,
+        dashboard: {
+          port: config.dashboardPort,
+          hostname: config.dashboardHost,
+          password: context.env("DASHBOARD_PASSWORD"),
+        },
+        timeZone: config.timeZone,
+        logger,
+      });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+      throw new Deno.errors.AddrInUse(
+        `Cannot serve the dashboard on ${config.dashboardHost}:${config.dashboardPort}: the address is in use (another consume position?), set DASHBOARD_PORT to a free port`,
+        { cause: error },
+      );
+    }
     logger.info("dashboard listening", { url: consumer.dashboard?.url });
     return consumer;
   },
@@ -221,6 +243,28 @@ function notifyFlags(args: string[], context: CliContext) {
   };
 }
 
+/** The consumers that ask the Up API (for balances and account names). */
+const USES_UP = new Set(["position", "ledger"]);
+
+/**
+ * Runs `action` again while Kafka answers with a retriable error, for up to 10 s: a topic
+ * another process created a moment ago may have no leader yet ("not the leader for that
+ * topic-partition").
+ */
+async function whenLeadersAnswer<T>(action: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await action();
+    } catch (error) {
+      if ((error as { retriable?: boolean }).retriable !== true || Date.now() > deadline) {
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
 /** The names `consume` accepts. */
 export const CONSUMER_NAMES: readonly string[] = Object.keys(BUILT_IN);
 
@@ -244,7 +288,13 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
     usage: USAGE,
     async run(args) {
       if (args.length === 0) throw new UsageError("which consumer?");
-      if (args.length > 1 && args[0] !== "notify") throw new UsageError(`unexpected "${args[1]}"`);
+      let last = 0;
+      if (args[0] === "console") {
+        const { values } = parseFlags(args.slice(1), { last: { type: "string" } });
+        last = wholeNumber(values.last, { flag: "last", fallback: 0, max: 10_000 });
+      } else if (args.length > 1 && args[0] !== "notify") {
+        throw new UsageError(`unexpected "${args[1]}"`);
+      }
       const build = BUILT_IN[args[0]];
       if (build === undefined) {
         throw new UsageError(
@@ -262,7 +312,9 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
         };
       }
       assertDataDirAllowed(config.dataDir);
-      const logger = createLogger({ level: config.logLevel }).child({ consumer: args[0] });
+      const logger = createLogger({ level: config.logLevel, format: config.logFormat }).child({
+        consumer: args[0],
+      });
       await Deno.mkdir(`${config.dataDir}/consumers`, { recursive: true, mode: 0o700 });
       const up = context.env("UP_API_TOKEN")
         ? upClientFromEnv({ env: context.env, fetch: context.fetch, maxRateLimitWaitMs: 10_000 })
@@ -297,8 +349,11 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
         });
         source = kafkaRecordSource(kafka);
       }
-      const endOffsets = () => source.endOffsets(topic);
+      const endOffsets = () => whenLeadersAnswer(() => source.endOffsets(topic));
       try {
+        // The consumers that ask Up fail fast on a wrong token, with register-webhook's message
+        // (after Kafka's check, so a command that cannot reach its broker never asks Up).
+        if (up !== undefined && USES_UP.has(args[0])) await up.ping();
         if (notify?.dryRun !== undefined) {
           const lines = await notifyDryRun({
             source,
@@ -320,6 +375,8 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
           logger,
           context,
           notify,
+          last,
+          source,
         });
         let running;
         try {
@@ -328,8 +385,13 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
           await consumer.close?.();
           throw error;
         }
+        // Listening before saying it runs: whoever waits for that line may signal at once.
+        const stopped = context.stopped();
         logger.info("consumer running", { topic: consumer.topic, group: running.groupId });
-        const signal = await context.stopped();
+        if (consumer.name === "console") {
+          logger.info("waiting for new transactions; one line each (Ctrl-C stops)");
+        }
+        const signal = await stopped;
         logger.info("shutting down", { signal, handled: running.handled });
         await running.stop();
       } finally {

@@ -49,7 +49,7 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
       const context = cliContext(overrides);
       const config = loadPipelineConfig(context.env);
       assertDataDirAllowed(config.dataDir);
-      const logger = createLogger({ level: config.logLevel });
+      const logger = createLogger({ level: config.logLevel, format: config.logFormat });
       const up = upClientFromEnv({
         env: context.env,
         fetch: context.fetch,
@@ -62,6 +62,8 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
       let enricher: Enricher;
       if (config.kafkaBrokers.length === 0) {
         const dataDir = config.dataDir.replace(/\/+$/, "");
+        // Fail fast on a wrong token, with register-webhook's message, rather than retry forever.
+        await up.ping();
         log = await openLocalLog(dataDir);
         logger.info(
           "embedded mode: KAFKA_BROKERS is not set, so the enricher reads the local store and appends to the local log",
@@ -102,6 +104,15 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
           replicationFactor: config.kafkaReplicationFactor,
           logger,
         });
+      }
+      if (config.kafkaBrokers.length > 0) {
+        // The token, once Kafka answered (a command that cannot reach its broker never asks Up).
+        try {
+          await up.ping();
+        } catch (error) {
+          await enricher.stop();
+          throw error;
+        }
       }
       const signal = await context.stopped();
       logger.info("shutting down", { signal, ...enricher.stats() });

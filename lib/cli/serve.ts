@@ -30,7 +30,7 @@ export const serveCommand: Command = {
     if (args.length > 0) throw new UsageError(`unexpected argument "${args[0]}"`);
     const config = loadConfig();
     assertDataDirAllowed(config.dataDir);
-    const logger = createLogger({ level: config.logLevel });
+    const logger = createLogger({ level: config.logLevel, format: config.logFormat });
     // Loaded here, not at the top: kafkajs reads environment variables as it loads, and the
     // other commands of the CLI have no business granting those.
     const { startService } = await import("../service.ts");

@@ -16,12 +16,13 @@ import { formatTable } from "./table.ts";
 
 const USAGE = `Usage: upbus webhooks list [--json]
        upbus webhooks delete <id>
-       upbus webhooks ping <id> [--timeout 15] [--json]
-       upbus webhooks logs <id> [--limit 20] [--json]
+       upbus webhooks ping [<id>] [--timeout 15] [--json]
+       upbus webhooks logs [<id>] [--limit 20] [--json]
 
 Lists the webhooks registered with Up (URL, description, created, last delivery, whether upbus
 holds its secret), deletes one (and forgets its secret), sends one a PING and waits for the
-delivery, or shows its delivery logs, newest first.
+delivery, or shows its delivery logs, newest first. ping and logs need no id when there is
+only one webhook; an id may be shortened to its first characters, as list shows them.
 
 Options:
   --json            print JSON instead of a table
@@ -37,6 +38,48 @@ function eventTypeOf(log: WebhookDeliveryLogResource): string {
   } catch {
     return "?";
   }
+}
+
+/** `PING`, `CREATED`, `SETTLED`, `DELETED`: the event type without its `TRANSACTION_`. */
+function shortEventType(log: WebhookDeliveryLogResource): string {
+  return eventTypeOf(log).replace(/^TRANSACTION_/, "");
+}
+
+/** `12-01 21:14` of an Up time (`2026-12-01T21:14:05+11:00`), in Up's own offset. */
+function shortTime(time: string): string {
+  return `${time.slice(5, 10)} ${time.slice(11, 16)}`;
+}
+
+/** How many characters of an id the list shows. */
+const SHORT_ID = 8;
+
+/**
+ * The webhook an action is about: `id` (or the one webhook whose id starts with it), else the
+ * only webhook there is.
+ */
+async function resolveWebhookId(
+  up: UpClient,
+  id: string | undefined,
+  action: string,
+): Promise<string> {
+  if (id !== undefined && id.length >= 36) return id;
+  const ids: string[] = [];
+  for await (const webhook of up.webhooks.list({ pageSize: 100 })) ids.push(webhook.id);
+  if (id !== undefined) {
+    const matches = ids.filter((candidate) => candidate.startsWith(id));
+    return matches.length === 1 ? matches[0] : id;
+  }
+  if (ids.length === 1) return ids[0];
+  if (ids.length === 0) {
+    throw new Error(
+      `Cannot ${action}: no webhook is registered, run \`deno task register-webhook\` first`,
+    );
+  }
+  throw new UsageError(
+    `${ids.length} webhooks are registered, say which: ${
+      ids.map((one) => one.slice(0, SHORT_ID)).join(", ")
+    }`,
+  );
 }
 
 function statusOf(log: WebhookDeliveryLogResource | undefined): string {
@@ -87,15 +130,16 @@ async function list(up: UpClient, dataDir: string, json: boolean, context: CliCo
     context.out("No webhooks. Register one with: deno task register-webhook");
     return 0;
   }
+  // About 100 columns: the id's first characters (enough for ping, logs and delete), and the
+  // description and creation time left to --json.
   const table = formatTable(
-    ["ID", "URL", "DESCRIPTION", "CREATED", "LAST DELIVERY", "AT", "SECRET"],
+    ["ID", "URL", "LAST DELIVERY", "SECRET"],
     rows.map(({ webhook, last, stored }) => [
-      webhook.id,
+      webhook.id.slice(0, SHORT_ID),
       webhook.attributes.url,
-      webhook.attributes.description ?? "",
-      webhook.attributes.createdAt,
-      last === undefined ? "-" : `${statusOf(last)} (${eventTypeOf(last)})`,
-      last?.attributes.createdAt ?? "",
+      last === undefined
+        ? "-"
+        : `${statusOf(last)} ${shortEventType(last)} ${shortTime(last.attributes.createdAt)}`,
       stored ? "stored" : "-",
     ]),
   );
@@ -212,7 +256,12 @@ export function createWebhooksCommand(overrides: Partial<CliContext> = {}): Comm
       if (!["list", "delete", "ping", "logs"].includes(action)) {
         throw new UsageError(`unknown action "${action}", expected list, delete, ping or logs`);
       }
-      if (action === "list" ? id !== undefined : id === undefined || extra !== undefined) {
+      const idRequired = action === "delete";
+      if (
+        action === "list"
+          ? id !== undefined
+          : (idRequired && id === undefined) || extra !== undefined
+      ) {
         throw new UsageError(
           action === "list" ? `unexpected "${id}"` : `${action} takes one webhook id`,
         );
@@ -233,13 +282,18 @@ export function createWebhooksCommand(overrides: Partial<CliContext> = {}): Comm
           case "list":
             return await list(up, dataDir, json, context);
           case "delete":
-            return await remove(up, id, dataDir, context);
-          case "ping":
-            return await ping(up, id, { timeoutMs: timeout * 1000, json }, context);
-          default:
-            return await logs(up, id, { limit, json }, context);
+            return await remove(up, await resolveWebhookId(up, id, "delete"), dataDir, context);
+          case "ping": {
+            const which = await resolveWebhookId(up, id, "ping a webhook");
+            return await ping(up, which, { timeoutMs: timeout * 1000, json }, context);
+          }
+          default: {
+            const which = await resolveWebhookId(up, id, "show delivery logs");
+            return await logs(up, which, { limit, json }, context);
+          }
         }
       } catch (error) {
+        if (error instanceof UsageError) throw error;
         context.err(`upbus webhooks: ${error instanceof Error ? error.message : error}`);
         return 1;
       }

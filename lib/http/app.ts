@@ -111,8 +111,11 @@ export function createApp(options: AppOptions): Hono {
         checks.kafka = kafka.text;
         ready &&= kafka.ready;
       }
-      checks.secrets = ring.size() > 0 ? "ok" : "no webhook secret configured";
-      ready &&= ring.size() > 0;
+      // keys() looks at the webhook state file again (at most once a second): the secret of a
+      // webhook deleted since no longer counts.
+      const secrets = (await ring.keys()).length;
+      checks.secrets = secrets > 0 ? "ok" : "no webhook secret configured";
+      ready &&= secrets > 0;
       return c.json({ status: ready ? "ready" : "not ready", checks }, ready ? 200 : 503);
     });
 

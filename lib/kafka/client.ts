@@ -4,11 +4,12 @@
  *
  * @module
  */
-import { Kafka, type logCreator, logLevel } from "kafkajs";
+import { Kafka, logLevel } from "kafkajs";
 import type { Logger } from "../log.ts";
 import "./request_queue_fix.ts";
 import type { KafkaConnectionConfig } from "./connection_config.ts";
 import { kafkajsConnectionOptions } from "./connection_options.ts";
+import { kafkaLogRouter, silenceTimeoutNegativeWarning } from "./log_creator.ts";
 
 /** Options for {@linkcode createKafka}. */
 export interface KafkaOptions {
@@ -24,23 +25,6 @@ export interface KafkaOptions {
   connection?: KafkaConnectionConfig;
   /** Retries of each request inside kafkajs; default 2. */
   retries?: number;
-}
-
-function routeLogs(logger: Logger | undefined): logCreator {
-  return () => ({ level, log }) => {
-    if (logger === undefined) return;
-    const { message, stack, ...fields } = log;
-    const line = `kafkajs: ${message}`;
-    // kafkajs reports every failed attempt as an error, even those it or upbus retries; upbus
-    // logs what it could not do itself, so kafkajs's own lines stay a level lower, and a stack
-    // trace only at debug.
-    if (level === logLevel.ERROR) {
-      logger.warn(line, fields);
-      if (stack !== undefined) logger.debug(line, { ...fields, stack });
-    } else if (level <= logLevel.INFO) {
-      logger.debug(line, stack === undefined ? fields : { ...fields, stack });
-    }
-  };
 }
 
 /**
@@ -60,15 +44,19 @@ export function createKafka(options: KafkaOptions): Kafka {
   if (options.brokers.length === 0) {
     throw new TypeError("Cannot create Kafka client: no brokers given");
   }
-  return new Kafka({
+  silenceTimeoutNegativeWarning();
+  const logs = kafkaLogRouter(options.logger);
+  const kafka = new Kafka({
     ...kafkajsConnectionOptions(options.connection ?? {}),
     brokers: options.brokers,
     clientId: options.clientId ?? "upbus",
     connectionTimeout: options.connectionTimeout ?? 3000,
     logLevel: logLevel.INFO,
-    logCreator: routeLogs(options.logger),
+    logCreator: logs.logCreator,
     // Few retries inside kafkajs: the relay retries with its own backoff, and a send must not
     // hold a shutdown for long.
     retry: { initialRetryTime: 200, retries: options.retries ?? 2, maxRetryTime: 2000 },
   });
+  logs.attach(kafka.logger());
+  return kafka;
 }

@@ -1,7 +1,7 @@
 /**
  * Every subcommand of upbus, end to end in their own processes, the way a user on a Pi runs them:
  * up-sim, serve (with the shared Kafka test broker), register-webhook --url, simulate, webhooks,
- * register-webhook without ngrok's add-on, and serve's exit on SIGTERM. Shared by the
+ * register-webhook without ngrok's add-on, demo, and serve's exit on SIGTERM. Shared by the
  * permission-parity test (from source, with the binary's flags) and the compile test (the binary).
  *
  * @module
@@ -10,7 +10,13 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { testBrokers } from "./kafka.ts";
 import { serviceDataDir } from "./service_process.ts";
-import { runUpbus, startServe, startUpSim, type UpbusProgram } from "./upbus_program.ts";
+import {
+  runUpbus,
+  startServe,
+  startUpbus,
+  startUpSim,
+  type UpbusProgram,
+} from "./upbus_program.ts";
 
 const TOKEN = "up:sim:every-subcommand";
 
@@ -92,6 +98,26 @@ export async function exerciseSubcommands(
         assert.match(run.stderr, /ngrok http 9/);
       },
     );
+
+    await t.step("demo: a simulated purchase on its dashboard, then SIGTERM stops it", async () => {
+      const [demo, dashboard] = await startUpbus(
+        program,
+        ["demo", "--port", "0", "--dashboard-port", "0", "--sim-port", "0"],
+        {
+          env: { DATA_DIR: dataDir },
+          ready: (line) => line.match(/^Dashboard: (\S+)$/)?.[1],
+          // Under qemu (tests/arm64_test.ts) it takes about 25 s.
+          timeoutMs: 120_000,
+        },
+      );
+      try {
+        const position = await (await fetch(new URL("position.json", dashboard))).text();
+        assert.match(position, /Campos Coffee/);
+      } finally {
+        const { code } = await demo.stop("SIGTERM");
+        assert.equal(code, 0, demo.err.join("\n"));
+      }
+    });
 
     await t.step(
       "serve: stops on SIGTERM with exit 0, both events stored and published",
