@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { backfill } from "../lib/backfill.ts";
 import { createSimulateCommand } from "../lib/cli/simulate.ts";
-import { createPositionConsumer, topicEndOffsets } from "../lib/consumers/position_consumer.ts";
+import { createPositionConsumer } from "../lib/consumers/position_consumer.ts";
 import { startConsumer } from "../lib/consumers/runner.ts";
 import { dollars } from "../lib/consumers/spend_chart.ts";
 import { startEnricher } from "../lib/enricher.ts";
@@ -115,7 +115,7 @@ Deno.test("the dashboard shows a simulated transaction and the new balance witho
   await producer.disconnect();
   const position = createPositionConsumer({
     topic: transactions,
-    endOffsets: await topicEndOffsets(kafka, transactions),
+    endOffsets: await kafkaRecordSource(kafka).endOffsets(transactions),
     up,
     reconcileMs: 60_000,
     dashboard: { port: 0 },

@@ -4,7 +4,6 @@
  * to rebuild the position in memory, keeps it current from then on, reconciles it with
  * `GET /accounts` on a schedule (reporting drift), and serves the live dashboard.
  */
-import type { Kafka } from "kafkajs";
 import { readTransactionRecord } from "../kafka/transaction_record.ts";
 import type { Logger } from "../log.ts";
 import type { UpClient } from "../up/client.ts";
@@ -13,28 +12,6 @@ import { type Dashboard, serveDashboard } from "./dashboard.ts";
 import { buildSnapshot, type DashboardSnapshot, problemMessage } from "./dashboard_snapshot.ts";
 import { type Drift, Position } from "./position.ts";
 import { positionMetrics } from "./position_metrics.ts";
-
-/**
- * A topic's end offsets now, by partition: what the position must replay before it is rebuilt
- * and may be compared with Up's balances.
- *
- * @param kafka The Kafka client.
- * @param topic The topic.
- * @returns The high watermark of each partition.
- */
-export async function topicEndOffsets(
-  kafka: Kafka,
-  topic: string,
-): Promise<Record<number, string>> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    return Object.fromEntries(offsets.map((entry) => [entry.partition, entry.high]));
-  } finally {
-    await admin.disconnect();
-  }
-}
 
 /** Options for {@linkcode createPositionConsumer}. */
 export interface PositionConsumerOptions {
