@@ -34,7 +34,8 @@ export const serveCommand: Command = {
     // Loaded here, not at the top: kafkajs reads environment variables as it loads, and the
     // other commands of the CLI have no business granting those.
     const { startService } = await import("../service.ts");
-    const service = await startService(config, { logger });
+    // Listen for signals before starting: a SIGTERM that arrives while the service starts (right
+    // after it says "listening", say) must still get the orderly stop, not end the process.
     const { promise: signalled, resolve } = Promise.withResolvers<string>();
     const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
     const handlers = signals.map((signal) => {
@@ -42,9 +43,20 @@ export const serveCommand: Command = {
       Deno.addSignalListener(signal, handler);
       return [signal, handler] as const;
     });
+    const stopListening = () => {
+      for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
+    };
+    let service;
+    try {
+      service = await startService(config, { logger });
+    } catch (error) {
+      stopListening();
+      throw error;
+    }
     const signal = await signalled;
+    // A second signal during the shutdown ends the process at once, as users expect of Ctrl-C.
+    stopListening();
     logger.info("shutting down", { signal });
-    for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
     await service.shutdown();
     return 0;
   },
