@@ -5,7 +5,7 @@
  * at-least-once delivery redelivers after a crash or a rebalance.
  */
 import { DatabaseSync } from "node:sqlite";
-import { createOwnerOnly } from "../store/owner_only.ts";
+import { createOwnerOnly } from "../runtime/owner_only.ts";
 import type { ConsumerMessage } from "./consumer.ts";
 
 /** Options for {@linkcode idempotent}. */

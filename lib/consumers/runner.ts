@@ -5,9 +5,9 @@
  * gets the same record again after a backoff (doubling, or as long as an error's `retryAt` asks),
  * so nothing is skipped. One runner for both modes: the source decides where records come from.
  */
-import type { Logger } from "../log.ts";
+import type { Logger } from "../runtime/log.ts";
 import type { Consumer, ConsumerMessage } from "./consumer.ts";
-import type { HandleControl, RecordSource, Subscription } from "./source.ts";
+import type { HandleControl, RecordSource, Subscription } from "../bus/source.ts";
 
 /** Options for {@linkcode startConsumer}. */
 export interface StartConsumerOptions {
@@ -69,8 +69,8 @@ export function retryAtDelay(error: unknown, now: () => number): number {
  * @example
  * ```ts
  * import { startConsumer } from "./runner.ts";
- * import { openLocalLog } from "../store/local_log.ts";
- * import { localLogRecordSource } from "../store/local_log_source.ts";
+ * import { openLocalLog } from "../bus/local/local_log.ts";
+ * import { localLogRecordSource } from "../bus/local/local_log_source.ts";
  * const dir = await Deno.makeTempDir();
  * const log = await openLocalLog(dir);
  * log.append("up.transactions", [{ key: "tx-1", value: null }]);
