@@ -205,14 +205,16 @@ export class Position {
    * Spend by category: purchases (negative amounts, transfers excluded), held or settled, as
    * positive cents, for the current day and month of the time zone.
    *
+   * @param options `accountId`: only that account's purchases. Default every account's.
    * @returns `today` and `month`.
    */
-  spend(): { today: SpendByCategory; month: SpendByCategory } {
+  spend(options: { accountId?: string } = {}): { today: SpendByCategory; month: SpendByCategory } {
     const today = this.#day.format(this.#now());
     const month = today.slice(0, 7);
     const spend = { today: {} as SpendByCategory, month: {} as SpendByCategory };
     for (const transaction of this.#transactions.values()) {
       if (transaction.amountCents >= 0 || transaction.transfer) continue;
+      if (options.accountId !== undefined && transaction.accountId !== options.accountId) continue;
       const day = this.#day.format(transaction.createdAt);
       if (day.slice(0, 7) !== month) continue;
       const category = transaction.category ?? "uncategorised";

@@ -7,6 +7,7 @@
 import { readTransactionRecord } from "../../bus/transaction_record.ts";
 import type { Logger } from "../../runtime/log.ts";
 import type { UpClient } from "../../up/client.ts";
+import type { AccountResource } from "../../up/types.ts";
 import type { Consumer, ConsumerMessage } from "../consumer.ts";
 import { type Dashboard, serveDashboard } from "./dashboard.ts";
 import { buildSnapshot, type DashboardSnapshot, problemMessage } from "./dashboard_snapshot.ts";
@@ -37,6 +38,8 @@ export interface PositionConsumerOptions {
   now?: () => number;
   /** Where it logs. */
   logger: Logger;
+  /** Called after each reconciliation with what `GET /accounts` returned. Default none. */
+  onReconciled?: (accounts: AccountResource[]) => void;
 }
 
 /** The running `position` consumer's handles. */
@@ -119,6 +122,7 @@ export function createPositionConsumer(options: PositionConsumerOptions): Positi
     problem = null;
     const drifts = position.reconcile(accounts);
     reconciledAt = now();
+    options.onReconciled?.(accounts);
     for (const drift of drifts) {
       logger.warn("position drifts from Up's balance", {
         accountId: drift.accountId,
