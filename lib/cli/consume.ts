@@ -9,6 +9,8 @@ import { latestTransactions, readTopicNow } from "../consumers/console/history.t
 import { idempotent } from "../consumers/idempotent.ts";
 import { createLedgerConsumer } from "../consumers/ledger/ledger.ts";
 import { createNotifyConsumer } from "../consumers/notify/notify.ts";
+import { createMqttConsumer } from "../consumers/mqtt/mqtt_consumer.ts";
+import { loadMqttSettings, type MqttSettings } from "../consumers/mqtt/settings.ts";
 import { createActualConsumer } from "../consumers/actual/actual.ts";
 import { startActualBridge } from "../consumers/actual/bridge_client.ts";
 import { parseAccountMap } from "../consumers/actual/mapping.ts";
@@ -52,6 +54,11 @@ Runs a built-in consumer of TRANSACTIONS_TOPIC (up.transactions) in its consumer
   notify    the rules of FILE (NOTIFY_RULES, ./notify.yaml) sent to ntfy, signed webhooks,
             Telegram or Discord; state and dead letters in DATA_DIR/notify/state.db.
             --dry-run N: which rules would fire on the latest N transactions; sends nothing
+  mqtt      each Up account as a Home Assistant device on the broker MQTT_URL (mqtt:// or
+            mqtts://; MQTT_USERNAME, MQTT_PASSWORD or MQTT_PASSWORD_FILE, MQTT_CA_FILE):
+            retained discovery under MQTT_DISCOVERY_PREFIX (homeassistant), balances and
+            spend under MQTT_TOPIC_PREFIX (upbus), one event per transaction; needs
+            UP_API_TOKEN; state in DATA_DIR/mqtt/
   actual    every transaction into an Actual Budget file on ACTUAL_SERVER_URL (ACTUAL_SYNC_ID,
             ACTUAL_PASSWORD or ACTUAL_PASSWORD_FILE), history included; runs @actual-app/api
             under Node.js (ACTUAL_NODE, node), installed by npm ci in ACTUAL_API_DIR
@@ -74,6 +81,8 @@ type Builder = (setup: {
   context: CliContext;
   /** For `notify`: the rules file, loaded and checked before anything connects. */
   notify?: { loaded: LoadedRules; dryRun: number | undefined };
+  /** For `mqtt`: the broker settings, read before anything connects. */
+  mqtt?: MqttSettings;
   /** For `console`: how many past transactions to print first (`--last N`). */
   last: number;
   /** The source the consumer reads. */
@@ -200,6 +209,31 @@ const BUILT_IN: Record<string, Builder> = {
       throw error;
     }
   },
+  async mqtt({ config, endOffsets, up, logger, mqtt }) {
+    if (up === undefined) {
+      throw new TypeError(
+        "Cannot publish to MQTT: UP_API_TOKEN is not set (GET /accounts names the devices and gives the balances)",
+      );
+    }
+    const embedded = config.kafkaBrokers.length === 0;
+    const consumer = await createMqttConsumer({
+      settings: mqtt!,
+      up,
+      statePath: `${config.dataDir}/mqtt/state${embedded ? ".local" : ""}.db`,
+      topic: config.transactionsTopic,
+      endOffsets: await endOffsets(),
+      reconcileMs: config.reconcileSeconds * 1000,
+      timeZone: config.timeZone,
+      logger,
+    });
+    logger.info("mqtt broker connected", {
+      url: mqtt!.url,
+      discovery: mqtt!.discoveryPrefix,
+      topics: mqtt!.topicPrefix,
+      state: consumer.store.path,
+    });
+    return consumer;
+  },
   async notify({ config, up, logger, notify }) {
     const { rules, targets } = notify!.loaded;
     const consumer = createNotifyConsumer({
@@ -244,7 +278,7 @@ function notifyFlags(args: string[], context: CliContext) {
 }
 
 /** The consumers that ask the Up API (for balances and account names). */
-const USES_UP = new Set(["position", "ledger"]);
+const USES_UP = new Set(["position", "ledger", "mqtt"]);
 
 /**
  * Runs `action` again while Kafka answers with a retriable error, for up to 10 s: a topic
@@ -284,7 +318,7 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
   return {
     name: "consume",
     summary:
-      "run a consumer of up.transactions: console, position (dashboard), ledger, notify or actual",
+      "run a consumer of up.transactions: console, position (dashboard), ledger, notify, actual or mqtt",
     usage: USAGE,
     async run(args) {
       if (args.length === 0) throw new UsageError("which consumer?");
@@ -304,6 +338,7 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
       const context = cliContext(overrides);
       const config = loadPipelineConfig(context.env);
       let notify: { loaded: LoadedRules; dryRun: number | undefined } | undefined;
+      const mqtt = args[0] === "mqtt" ? loadMqttSettings(context.env) : undefined;
       if (args[0] === "notify") {
         const flags = notifyFlags(args.slice(1), context);
         notify = {
@@ -375,6 +410,7 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
           logger,
           context,
           notify,
+          mqtt,
           last,
           source,
         });

@@ -44,7 +44,8 @@ export interface LoadMqttSettingsOptions {
 function topicPrefix(name: string, value: string | undefined, fallback: string): string {
   const prefix = value?.trim() || fallback;
   if (
-    /[#+\u0000]/.test(prefix) || prefix.startsWith("/") || prefix.endsWith("/") ||
+    /[#+]/.test(prefix) || prefix.includes("\u0000") || prefix.startsWith("/") ||
+    prefix.endsWith("/") ||
     prefix.includes("//")
   ) {
     throw new TypeError(
