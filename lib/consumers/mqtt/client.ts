@@ -7,7 +7,6 @@
  * first connection checked at startup so that a wrong address or password stops the command
  * with a message naming the setting.
  */
-import mqtt from "./mqtt_js.ts";
 import type { Logger } from "../../runtime/log.ts";
 import type { MqttSettings } from "./settings.ts";
 
@@ -69,6 +68,8 @@ export async function connectMqtt(
   options: ConnectMqttOptions,
 ): Promise<MqttConnection> {
   const { logger } = options;
+  // Loaded here, not at the top: only this consumer pays for MQTT.js and its permissions.
+  const { default: mqtt } = await import("./mqtt_js.ts");
   const initialBackoff = options.initialBackoffMs ?? 1000;
   const maxBackoff = options.maxBackoffMs ?? 30_000;
   let backoff = initialBackoff;

@@ -12,6 +12,8 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import mqtt from "../../../lib/consumers/mqtt/mqtt_js.ts";
 import { Partitioners } from "kafkajs";
+import { Ajv2020 } from "ajv/dist/2020.js";
+import addFormats from "ajv-formats";
 import { openLocalLog } from "../../../lib/bus/local/local_log.ts";
 import {
   ensureTransactionsTopic,
@@ -28,6 +30,19 @@ import { startMosquitto } from "../../support/mosquitto.ts";
 import { quietKafka, waitFor } from "../../support/pipeline.ts";
 import { serviceDataDir } from "../../support/service_process.ts";
 import { type RunningUpbus, startUpbus } from "../../support/upbus_program.ts";
+
+/** Checks a payload against its definition in docs/mqtt-payloads.schema.json. */
+const payloadSchema = (() => {
+  const ajv = new Ajv2020({ allErrors: true, strict: false });
+  (addFormats as unknown as (ajv: Ajv2020) => void)(ajv);
+  const url = new URL("../../../docs/mqtt-payloads.schema.json", import.meta.url);
+  ajv.addSchema(JSON.parse(Deno.readTextFileSync(url)), "mqtt");
+  return (definition: string, payload: string) => {
+    const validate = ajv.getSchema(`mqtt#/$defs/${definition}`)!;
+    const value = definition === "status" ? payload : JSON.parse(payload);
+    assert.ok(validate(value), `${definition} ${payload}: ${ajv.errorsText(validate.errors)}`);
+  };
+})();
 
 const CONSUME = { command: "deno", prefix: ["run", "-P=consume", "--no-prompt", "main.ts"] };
 const SYDNEY_DAY = new Intl.DateTimeFormat("en-CA", {
@@ -411,6 +426,15 @@ for (const mode of ["embedded", "kafka"] as const) {
           for (const topic of firstDiscovery.keys()) {
             assert.ok(found.has(topic), `${topic} retained`);
           }
+          // The payloads are what docs/mqtt-payloads.schema.json says they are.
+          for (const [topic, payload] of found) {
+            if (topic.endsWith("/state")) payloadSchema("state", payload);
+            if (topic.endsWith("/last_transaction")) payloadSchema("last_transaction", payload);
+            if (topic === "upbus/status") payloadSchema("status", payload);
+          }
+          const events = ha.seen.filter((message) => message.topic.endsWith("/event"));
+          assert.ok(events.length >= 7);
+          for (const message of events) payloadSchema("event", message.payload);
           assert.equal(found.get(spendingState), ha.latest(spendingState));
           assert.ok(
             ![...found.keys()].some((topic) => topic.endsWith("/event")),
