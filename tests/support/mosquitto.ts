@@ -46,21 +46,53 @@ async function listening(port: number, timeoutMs: number): Promise<boolean> {
 }
 
 /**
+ * One line of a Mosquitto 2 password file, as `mosquitto_passwd` writes it: PBKDF2-SHA512 with
+ * 101 iterations and a 12-byte salt (`user:$7$101$<salt>$<hash>`, base64).
+ */
+async function passwordLine(user: string, password: string): Promise<string> {
+  const salt = crypto.getRandomValues(new Uint8Array(12));
+  const key = await crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(password),
+    "PBKDF2",
+    false,
+    ["deriveBits"],
+  );
+  const hash = new Uint8Array(
+    await crypto.subtle.deriveBits(
+      { name: "PBKDF2", hash: "SHA-512", salt, iterations: 101 },
+      key,
+      512,
+    ),
+  );
+  const base64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
+  return `${user}:$7$101$${base64(salt)}$${base64(hash)}`;
+}
+
+/**
  * Starts Mosquitto on a free port.
  *
- * @param options `passwordFile`: a `mosquitto_passwd` file to require (default anonymous).
+ * @param options `users`: user names and passwords to require (default anonymous).
  * @returns The broker.
  * @throws {Error} If `mosquitto` is not installed (`apt-get install mosquitto`) or never listens.
  */
 export async function startMosquitto(
-  options: { passwordFile?: string } = {},
+  options: { users?: Record<string, string> } = {},
 ): Promise<TestMosquitto> {
   const dir = await Deno.makeTempDir({ prefix: "upbus-mosquitto-" });
   const port = freePort();
+  let passwordFile: string | undefined;
+  if (options.users !== undefined) {
+    passwordFile = `${dir}/passwords`;
+    const lines = await Promise.all(
+      Object.entries(options.users).map(([user, password]) => passwordLine(user, password)),
+    );
+    await Deno.writeTextFile(passwordFile, lines.join("\n") + "\n", { mode: 0o600 });
+  }
   const config = [
     `listener ${port} 127.0.0.1`,
-    options.passwordFile ? "allow_anonymous false" : "allow_anonymous true",
-    ...(options.passwordFile ? [`password_file ${options.passwordFile}`] : []),
+    passwordFile ? "allow_anonymous false" : "allow_anonymous true",
+    ...(passwordFile ? [`password_file ${passwordFile}`] : []),
     "persistence true",
     `persistence_location ${dir}/`,
     "log_dest stdout",

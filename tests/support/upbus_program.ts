@@ -103,6 +103,8 @@ export interface RunningUpbus {
   /** stderr lines so far; JSON log lines are parsed into `logs` too. */
   err: string[];
   logs: Array<Record<string, unknown>>;
+  /** Its process id. */
+  pid: number;
   /** Sends `signal` and waits for the exit; returns the code and how long the exit took. */
   stop(signal?: Deno.Signal): Promise<{ code: number; ms: number }>;
 }
@@ -173,6 +175,7 @@ export async function startUpbus<T>(
       out,
       err,
       logs,
+      pid: child.pid,
       async stop(signal = "SIGTERM") {
         const started = performance.now();
         try {

@@ -94,6 +94,8 @@ export async function createMqttConsumer(options: MqttConsumerOptions): Promise<
   }
 
   const known = new Map<string, TransactionResource>();
+  /** The order transactions were first seen in, for those created in the same second. */
+  const arrival = new Map<string, number>();
   const accounts = new Map<string, AccountResource>();
   const published = new Map<string, string>();
   const inFlight = new Set<number>();
@@ -104,6 +106,7 @@ export async function createMqttConsumer(options: MqttConsumerOptions): Promise<
   let gateTimer: ReturnType<typeof setTimeout> | undefined;
   let publishScheduled = false;
   let closed = false;
+  let handledCount = 0;
   let connection: MqttConnection | undefined;
 
   function send(topicName: string, payload: string, retain = true): Promise<void> {
@@ -122,16 +125,20 @@ export async function createMqttConsumer(options: MqttConsumerOptions): Promise<
     send(topicName, payload);
   }
 
+  /** The account's newest transaction: by `createdAt` (whole seconds), then the later arrival. */
   function latestOf(accountId: string): TransactionResource | undefined {
     let latest: TransactionResource | undefined;
+    let latestAt = 0;
     for (const transaction of known.values()) {
       if (transaction.relationships.account.data.id !== accountId) continue;
+      const at = Date.parse(transaction.attributes.createdAt);
       if (
-        latest === undefined ||
-        transaction.attributes.createdAt > latest.attributes.createdAt ||
-        (transaction.attributes.createdAt === latest.attributes.createdAt &&
-          transaction.id > latest.id)
-      ) latest = transaction;
+        latest === undefined || at > latestAt ||
+        (at === latestAt && arrival.get(transaction.id)! > arrival.get(latest.id)!)
+      ) {
+        latest = transaction;
+        latestAt = at;
+      }
     }
     return latest;
   }
@@ -304,8 +311,14 @@ export async function createMqttConsumer(options: MqttConsumerOptions): Promise<
       store.advance(topic, message.partition, offset + 1n);
       cursors.set(message.partition, offset + 1n);
     }
-    if (transaction === null) known.delete(id);
-    else known.set(id, transaction);
+    if (transaction === null) {
+      known.delete(id);
+      arrival.delete(id);
+    } else {
+      known.set(id, transaction);
+      if (!arrival.has(id)) arrival.set(id, handledCount);
+    }
+    handledCount++;
     const accountId = (transaction ?? previous)?.relationships.account.data.id;
     if (accountId !== undefined) schedulePublish(accountId);
     flushEvents();

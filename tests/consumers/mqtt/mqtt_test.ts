@@ -29,7 +29,7 @@ import { testBrokers } from "../../support/kafka.ts";
 import { startMosquitto } from "../../support/mosquitto.ts";
 import { quietKafka, waitFor } from "../../support/pipeline.ts";
 import { serviceDataDir } from "../../support/service_process.ts";
-import { type RunningUpbus, startUpbus } from "../../support/upbus_program.ts";
+import { type RunningUpbus, runUpbus, startUpbus } from "../../support/upbus_program.ts";
 
 /** Checks a payload against its definition in docs/mqtt-payloads.schema.json. */
 const payloadSchema = (() => {
@@ -549,3 +549,43 @@ for (const mode of ["embedded", "kafka"] as const) {
     }
   });
 }
+
+Deno.test("consume mqtt: a wrong password stops it in one line naming the settings; MQTT_PASSWORD_FILE connects", async () => {
+  const broker = await startMosquitto({ users: { upbus: "right-password-4711" } });
+  const sim = serveUpSimulator({ port: 0, seedTransactions: 0 });
+  const dataDir = await serviceDataDir();
+  try {
+    const env: Record<string, string> = {
+      MQTT_URL: broker.url,
+      MQTT_USERNAME: "upbus",
+      UP_API_BASE: sim.baseUrl,
+      UP_API_TOKEN: sim.token,
+      DATA_DIR: dataDir,
+      LOG_FORMAT: "json",
+    };
+    const refused = await runUpbus(CONSUME, ["consume", "mqtt"], {
+      env: { ...env, MQTT_PASSWORD: "wrong-password-0815" },
+    });
+    assert.notEqual(refused.code, 0);
+    assert.match(
+      refused.stderr,
+      /Cannot connect to the MQTT broker at mqtt:\/\/127\.0\.0\.1:\d+: it refused the credentials .*check MQTT_USERNAME and MQTT_PASSWORD or MQTT_PASSWORD_FILE/,
+    );
+    assert.ok(!refused.stderr.includes("wrong-password-0815"), "the password is never printed");
+    assert.ok(!/^\s+at /m.test(refused.stderr), "no stack trace");
+    assert.ok(!/--allow-/.test(refused.stderr), "no Deno flag");
+
+    await Deno.writeTextFile(`${dataDir}/mqtt.password`, "right-password-4711\n", { mode: 0o600 });
+    const [running] = await startMqttConsumer({
+      ...env,
+      MQTT_PASSWORD_FILE: `${dataDir}/mqtt.password`,
+    });
+    const { code } = await running.stop("SIGTERM");
+    assert.equal(code, 0, running.err.join("\n"));
+    assert.ok(!running.err.join("\n").includes("right-password-4711"));
+  } finally {
+    await sim.shutdown();
+    await broker.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
