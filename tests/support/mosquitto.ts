@@ -91,6 +91,9 @@ export async function startMosquitto(
   }
   const config = [
     `listener ${port} 127.0.0.1`,
+    // Started as root (CI), Mosquitto would drop to its own user, which cannot write this
+    // directory: stay (no effect when not started as root).
+    "user root",
     passwordFile ? "allow_anonymous false" : "allow_anonymous true",
     ...(passwordFile ? [`password_file ${passwordFile}`] : []),
     "persistence true",
