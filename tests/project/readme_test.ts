@@ -105,7 +105,7 @@ const COVERAGE: Coverage[] = [
   {
     command: /^deno task kafka start$/,
     by: ["tests/tasks/kafka_broker_test.ts"],
-    marker: "tasks/kafka_broker.ts",
+    marker: "tasks/kafka/state.ts",
     note: "the tests start brokers with the function the task runs",
   },
   {
