@@ -12,8 +12,10 @@ import java.util.Optional;
  * (~/.cache/upbus/kafka/helper-<hash of this file>) and run with `java -cp`:
  *
  * <ul>
- *   <li>{@code spawn LOG CMD...} starts a command detached (stdin from /dev/null, output
- *       appended to LOG) and prints its pid;
+ *   <li>{@code spawn LOG CMD...} starts a command detached and prints its pid: in a session
+ *       of its own (through util-linux {@code setsid}), so with no controlling terminal and out
+ *       of reach of the SIGHUP a closing terminal sends; stdin from /dev/null, stdout and
+ *       stderr appended to LOG;
  *   <li>{@code broker OWNERS_DIR|- MAIN ARGS...} runs a main class and exits, running its
  *       shutdown hooks, once no process named in the owners directory is alive;
  *   <li>{@code alive PID MARKER}, {@code stop PID MARKER TIMEOUT_MS} and {@code kill PID MARKER}
@@ -47,11 +49,21 @@ public final class UpbusKafka {
   static void spawn(String log, String[] command) throws Exception {
     List<String> cmd = new ArrayList<>(Arrays.asList(command));
     if (cmd.get(0).equals("java")) cmd.set(0, Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    Process process = new ProcessBuilder(cmd)
-        .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-        .redirectOutput(ProcessBuilder.Redirect.appendTo(new File(log)))
-        .redirectErrorStream(true)
-        .start();
+    // setsid(1) calls setsid(2) and execs the command in its place (it forks only when called by
+    // a process group leader, which a child of this JVM is not): the pid printed is the command's.
+    cmd.add(0, "setsid");
+    Process process;
+    try {
+      process = new ProcessBuilder(cmd)
+          .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+          .redirectOutput(ProcessBuilder.Redirect.appendTo(new File(log)))
+          .redirectErrorStream(true)
+          .start();
+    } catch (IOException e) {
+      System.err.println("Cannot start the broker in a session of its own: setsid cannot run (" + e.getMessage() + "); install util-linux, which provides it");
+      System.exit(3);
+      return;
+    }
     System.out.println(process.pid());
   }
 

@@ -1,6 +1,8 @@
 /**
  * One Kafka broker for development and tests: formats a KRaft storage directory and runs one
- * combined broker+controller node on loopback as a detached JVM, after fetching its jars
+ * combined broker+controller node on loopback as a detached JVM (a session of its own, no
+ * controlling terminal, standard streams to its log: it outlives the terminal that started
+ * it), after fetching its jars
  * (`jars.ts`). Its data directory's layout is in `data_dir.ts`; its status and stop in
  * `state.ts`; a cluster of such brokers in `cluster.ts`.
  *
@@ -291,7 +293,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Bro
       options.ownerPid === undefined ? "-" : ownersDir,
       "kafka.Kafka",
       propertiesPath,
-    ], true);
+    ]);
     const pid = Number(spawned.output.trim());
     if (spawned.code !== 0 || !Number.isInteger(pid) || pid <= 0) {
       throw new Error(`Cannot start Kafka broker: the JVM did not launch\n${tail(spawned.output)}`);

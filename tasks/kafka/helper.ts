@@ -4,6 +4,11 @@
  * detached, to stop it once its owners have exited, and to check or stop it by pid. Deno's
  * `Deno.kill` needs unrestricted `--allow-run`; the helper needs only `--allow-run=java`.
  *
+ * Detached means a session of its own (the helper runs the broker through util-linux
+ * `setsid`), so that closing the terminal that started it sends it no SIGHUP. Deno's
+ * `detached` option of `Deno.Command` does not do that (in Deno 2.9 the child stays in Deno's
+ * session and process group), so it is not used.
+ *
  * @module
  */
 import { join } from "node:path";
@@ -61,15 +66,13 @@ export async function ensureHelper(cacheDir: string): Promise<string> {
  *
  * @param cacheDir The cache root of its build.
  * @param args A helper command and its arguments: `alive <pid> <marker>`...
- * @param detached Passed to Deno's `Deno.Command`.
  * @returns Its exit code and output.
  */
-export async function helper(cacheDir: string, args: string[], detached = false): Promise<Ran> {
+export async function helper(cacheDir: string, args: string[]): Promise<Ran> {
   const classes = await ensureHelper(cacheDir);
   return await run(
     "java",
     ["-Xshare:auto", "-XX:TieredStopAtLevel=1", "-cp", classes, HELPER_CLASS, ...args],
     "run the Kafka broker helper",
-    detached,
   );
 }

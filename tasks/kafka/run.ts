@@ -23,19 +23,13 @@ export interface Ran {
  * @param program `mvn` or `java` (the install hint names what provides them).
  * @param args Its arguments.
  * @param action What running it is for, for the error message: "fetch Kafka 4.4.0 jars".
- * @param detached Deno's `detached` option of `Deno.Command`.
  * @returns Its exit code and output.
  * @throws {Error} If the program is not installed.
  */
-export async function run(
-  program: string,
-  args: string[],
-  action: string,
-  detached = false,
-): Promise<Ran> {
+export async function run(program: string, args: string[], action: string): Promise<Ran> {
   let result: Deno.CommandOutput;
   try {
-    result = await new Deno.Command(program, { args, stdin: "null", detached }).output();
+    result = await new Deno.Command(program, { args, stdin: "null" }).output();
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       const install = program === "mvn" ? "Maven (apt-get install maven)" : "a JDK 17 or later";
