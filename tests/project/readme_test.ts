@@ -78,6 +78,11 @@ const COVERAGE: Coverage[] = [
     marker: '"actual"',
   },
   {
+    command: /^deno task consume mqtt$/,
+    by: ["tests/consumers/mqtt/mqtt_test.ts"],
+    marker: '"mqtt"',
+  },
+  {
     command: /^deno task enrich$/,
     by: ["tests/cli/embedded_commands_test.ts"],
     marker: 'task("enrich")',
