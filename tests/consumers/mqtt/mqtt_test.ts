@@ -434,6 +434,37 @@ for (const mode of ["embedded", "kafka"] as const) {
       );
 
       await t.step(
+        "kill -9 with an event queued while the broker is down: sent once when both are back",
+        async () => {
+          await broker.stop();
+          const taxi = sim.bank.addTransaction({
+            amountCents: -3300,
+            description: "Taxi",
+            categoryId: "public-transport",
+          });
+          await feed.append([record(taxi)]);
+          const statePath = `${dataDir}/mqtt/state${mode === "embedded" ? ".local" : ""}.db`;
+          await waitFor(() => {
+            const state = new DatabaseSync(statePath, { readOnly: true });
+            try {
+              return state.prepare("SELECT 1 FROM events WHERE transaction_id = ?").get(taxi.id) !==
+                undefined;
+            } finally {
+              state.close();
+            }
+          }, "the taxi event queued");
+          await consumer.stop("SIGKILL");
+          await broker.start();
+          [consumer] = await startMqttConsumer(env);
+          await waitFor(() => eventsOf(taxi.id).length === 1, "the taxi event after both restarts");
+          await new Promise((resolve) => setTimeout(resolve, 1500));
+          assert.equal(eventsOf(taxi.id).length, 1);
+          const ids = ha.events().map((event) => event.event_id);
+          assert.equal(new Set(ids).size, ids.length, "every event once");
+        },
+      );
+
+      await t.step(
         "what a new subscriber finds: discovery and state retained, events never",
         async () => {
           const found = await retained(broker.url);
