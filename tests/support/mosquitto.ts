@@ -72,12 +72,17 @@ async function passwordLine(user: string, password: string): Promise<string> {
 /**
  * Starts Mosquitto on a free port.
  *
- * @param options `users`: user names and passwords to require (default anonymous).
+ * @param options `users`: user names and passwords to require (default anonymous); `tls`: the
+ *   certificate and key of an `mqtts://` listener (default plain MQTT).
  * @returns The broker.
  * @throws {Error} If `mosquitto` is not installed (`apt-get install mosquitto`) or never listens.
  */
 export async function startMosquitto(
-  options: { users?: Record<string, string> } = {},
+  options: {
+    users?: Record<string, string>;
+    /** Serve `mqtts://` with this certificate and key (PEM) instead of plain MQTT. */
+    tls?: { certFile: string; keyFile: string };
+  } = {},
 ): Promise<TestMosquitto> {
   const dir = await Deno.makeTempDir({ prefix: "upbus-mosquitto-" });
   const port = freePort();
@@ -91,6 +96,7 @@ export async function startMosquitto(
   }
   const config = [
     `listener ${port} 127.0.0.1`,
+    ...(options.tls ? [`certfile ${options.tls.certFile}`, `keyfile ${options.tls.keyFile}`] : []),
     // Started as root (CI), Mosquitto would drop to its own user, which cannot write this
     // directory: stay (no effect when not started as root).
     "user root",
@@ -149,7 +155,7 @@ export async function startMosquitto(
 
   await start();
   return {
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `${options.tls ? "mqtts" : "mqtt"}://127.0.0.1:${port}`,
     port,
     log: () => output,
     stop,

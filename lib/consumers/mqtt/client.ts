@@ -46,6 +46,8 @@ export interface MqttConnection {
 }
 
 const AUTH_CODES = new Set([4, 5, 134, 135]);
+/** Node's codes for a certificate chain that does not lead to a trusted CA, or the wrong host. */
+const TLS_TRUST = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS_CERT_ALTNAME/;
 
 function describe(error: Error & { code?: string | number }): string {
   if (error.code === "ECONNREFUSED") return "connection refused";
@@ -104,6 +106,18 @@ export async function connectMqtt(
         `Cannot connect to the MQTT broker at ${settings.url}: it refused the credentials (${error.message}); check MQTT_USERNAME and MQTT_PASSWORD or MQTT_PASSWORD_FILE`;
       if (!everConnected) reject(new TypeError(message));
       else logger.error(message);
+      return;
+    }
+    if (!everConnected && typeof error.code === "string" && TLS_TRUST.test(error.code)) {
+      reject(
+        new TypeError(
+          `Cannot connect to the MQTT broker at ${settings.url}: its TLS certificate is not trusted (${error.message}); ${
+            settings.caFile
+              ? `MQTT_CA_FILE (${settings.caFile}) is not the CA that signed it`
+              : "set MQTT_CA_FILE to the CA that signed it"
+          }`,
+        ),
+      );
       return;
     }
     if (!everConnected) {

@@ -27,6 +27,7 @@ import { type ServedUpSimulator, serveUpSimulator } from "../../../lib/up_sim/se
 import { checkDeviceDiscovery, renderValueTemplate } from "../../support/ha_discovery.ts";
 import { testBrokers } from "../../support/kafka.ts";
 import { startMosquitto } from "../../support/mosquitto.ts";
+import { makeTestCertificates } from "../../support/secure_broker.ts";
 import { quietKafka, waitFor } from "../../support/pipeline.ts";
 import { serviceDataDir } from "../../support/service_process.ts";
 import { type RunningUpbus, runUpbus, startUpbus } from "../../support/upbus_program.ts";
@@ -632,5 +633,41 @@ Deno.test("consume mqtt: a wrong password stops it in one line naming the settin
     await sim.shutdown();
     await broker.close();
     await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("consume mqtt over mqtts:// trusts MQTT_CA_FILE, and says so when it is the wrong CA", async () => {
+  const certs = await makeTestCertificates(await Deno.makeTempDir({ prefix: "upbus-mqtt-tls-" }));
+  const broker = await startMosquitto({
+    tls: { certFile: `${certs.dir}/broker.pem`, keyFile: `${certs.dir}/broker.key` },
+  });
+  const sim = serveUpSimulator({ port: 0, seedTransactions: 1 });
+  const dataDir = await serviceDataDir();
+  try {
+    assert.match(broker.url, /^mqtts:/);
+    const env: Record<string, string> = {
+      MQTT_URL: broker.url,
+      UP_API_BASE: sim.baseUrl,
+      UP_API_TOKEN: sim.token,
+      DATA_DIR: dataDir,
+      LOG_FORMAT: "json",
+    };
+    const wrong = await runUpbus(CONSUME, ["consume", "mqtt"], {
+      env: { ...env, MQTT_CA_FILE: certs.otherCaFile },
+    });
+    assert.notEqual(wrong.code, 0);
+    assert.match(
+      wrong.stderr,
+      /Cannot connect to the MQTT broker at mqtts:\/\/127\.0\.0\.1:\d+: its TLS certificate is not trusted .*MQTT_CA_FILE \(.*\) is not the CA that signed it/,
+    );
+    assert.ok(!/^\s+at /m.test(wrong.stderr), "no stack trace");
+    const [running] = await startMqttConsumer({ ...env, MQTT_CA_FILE: certs.caFile });
+    const { code } = await running.stop("SIGTERM");
+    assert.equal(code, 0, running.err.join("\n"));
+  } finally {
+    await sim.shutdown();
+    await broker.close();
+    await Deno.remove(dataDir, { recursive: true });
+    await Deno.remove(certs.dir, { recursive: true });
   }
 });
