@@ -33,6 +33,7 @@ function monetary(
     name,
     unique_id: uniqueId,
     state_topic: stateTopic,
+    qos: 1,
     value_template: `{{ value_json.${field} }}`,
     device_class: "monetary",
     unit_of_measurement: currency,
@@ -79,7 +80,6 @@ export function discoveryPayload(account: AccountResource, topics: MqttTopics): 
     },
     o: ORIGIN,
     availability_topic: topics.status,
-    qos: 1,
     cmps: {
       balance: monetary("Balance", `${id}_balance`, state, "balance", currency),
       spent_today: {
@@ -99,6 +99,7 @@ export function discoveryPayload(account: AccountResource, topics: MqttTopics): 
         name: "Last transaction",
         unique_id: `${id}_last_transaction`,
         state_topic: topics.lastTransaction(account.id),
+        qos: 1,
         value_template: "{{ value_json.description }}",
         json_attributes_topic: topics.lastTransaction(account.id),
         icon: "mdi:receipt-text-outline",
@@ -108,6 +109,8 @@ export function discoveryPayload(account: AccountResource, topics: MqttTopics): 
         name: "Transaction",
         unique_id: `${id}_transaction`,
         state_topic: topics.event(account.id),
+        // Home Assistant subscribes with QoS 0 unless told: an event could then be dropped.
+        qos: 1,
         event_types: [...EVENT_TYPES],
         icon: "mdi:swap-horizontal",
       },

@@ -160,10 +160,17 @@ function consumerEnv(
   };
 }
 
+/** Starts `consume mqtt`; ready once it announced the devices and listens for signals. */
 function startMqttConsumer(env: Record<string, string>): Promise<[RunningUpbus, true]> {
+  const seen = new Set<unknown>();
   return startUpbus(CONSUME, ["consume", "mqtt"], {
     env,
-    ready: (_line, log) => log?.msg === "devices announced to Home Assistant" ? true : undefined,
+    ready: (_line, log) => {
+      seen.add(log?.msg);
+      return seen.has("devices announced to Home Assistant") && seen.has("consumer running")
+        ? true
+        : undefined;
+    },
     timeoutMs: 90_000,
   });
 }
@@ -232,6 +239,8 @@ for (const mode of ["embedded", "kafka"] as const) {
             assert.equal(balance.unit_of_measurement, "AUD");
             assert.equal(balance.suggested_display_precision, 2);
             assert.ok(!("state_class" in balance), "a balance has no state class");
+            const events = check.components.find((c) => c.id === "transaction")!.config;
+            assert.equal(events.qos, 1, "Home Assistant subscribes to events with QoS 1");
             firstDiscovery.set(message.topic, message.payload);
           }
           assert.equal(ha.latest("upbus/status"), "online");
