@@ -5,7 +5,8 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { openSqlite, writeTransaction } from "../runtime/sqlite.ts";
 import { inTransaction } from "./queries.ts";
 import { SCHEMA } from "./schema.ts";
 import type { AppendOutcome, NewEvent } from "./types.ts";
@@ -27,11 +28,8 @@ let db: DatabaseSync | undefined;
 let insert: StatementSync | undefined;
 
 function open(path: string): void {
-  db = new DatabaseSync(path);
-  db.exec("PRAGMA journal_mode = WAL");
-  db.exec("PRAGMA synchronous = FULL");
-  db.exec("PRAGMA busy_timeout = 5000");
-  db.exec(SCHEMA);
+  const opened = db = openSqlite(path, { synchronous: "FULL" });
+  writeTransaction(opened, () => opened.exec(SCHEMA));
   insert = db.prepare(
     `INSERT INTO events (event_id, type, webhook_id, transaction_id, created_at,
        invalid_reason, body, signature, received_at)
