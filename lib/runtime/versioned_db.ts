@@ -17,6 +17,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { createOwnerOnly } from "./owner_only.ts";
+import { openSqlite, type OpenSqliteOptions } from "./sqlite.ts";
 
 /** One step from the previous format to `version`. */
 export interface Migration {
@@ -48,10 +49,8 @@ export interface MigrationReport {
   backup?: string;
 }
 
-/** Options for {@linkcode openVersioned}. */
-export interface OpenVersionedOptions {
-  /** Milliseconds to wait for another process's write lock. Default 10 000. */
-  busyTimeoutMs?: number;
+/** Options for {@linkcode openVersioned}: how to open the file, and who hears of migrations. */
+export interface OpenVersionedOptions extends Omit<OpenSqliteOptions, "readOnly"> {
   /** Told what was migrated (not called when nothing was). */
   onMigrated?: (report: MigrationReport & { path: string; name: string }) => void;
 }
@@ -218,13 +217,10 @@ export function openVersioned(
   schema: VersionedSchema,
   options: OpenVersionedOptions = {},
 ): DatabaseSync {
-  const latest = latestVersion(schema);
-  const found = fileVersion(path);
-  if (found > latest) throw new NewerFileError(path, found, latest, schema.name);
+  refuseNewer(path, schema);
   createOwnerOnly(path);
-  const db = new DatabaseSync(path, { timeout: options.busyTimeoutMs ?? 10_000 });
+  const db = openSqlite(path, options);
   try {
-    db.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 10_000}`);
     const report = migrate(db, path, schema);
     if (report.from !== report.to) options.onMigrated?.({ ...report, path, name: schema.name });
     return db;
@@ -232,4 +228,36 @@ export function openVersioned(
     db.close();
     throw error;
   }
+}
+
+/**
+ * Refuses a file written by a newer upbus, before anything (even the switch to WAL) touches it.
+ *
+ * @param path The database file (absent is fine).
+ * @param schema Its formats.
+ * @throws {NewerFileError} If its version is newer than the schema's latest.
+ */
+export function refuseNewer(path: string, schema: VersionedSchema): void {
+  const latest = latestVersion(schema);
+  const found = fileVersion(path);
+  if (found > latest) throw new NewerFileError(path, found, latest, schema.name);
+}
+
+/**
+ * Opens a versioned file read-only, for a reader beside the process that migrates it: refused when
+ * newer than this upbus knows; an older one is read as it is (its writer migrates it).
+ *
+ * @param path The database file.
+ * @param schema Its formats.
+ * @param options How to open it.
+ * @returns The read-only connection.
+ * @throws {NewerFileError} If the file is newer than this upbus.
+ */
+export function openVersionedReader(
+  path: string,
+  schema: VersionedSchema,
+  options: Omit<OpenSqliteOptions, "readOnly"> = {},
+): DatabaseSync {
+  refuseNewer(path, schema);
+  return openSqlite(path, { ...options, readOnly: true });
 }

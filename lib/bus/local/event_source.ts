@@ -7,7 +7,8 @@
  * until it does.
  */
 import type { DatabaseSync } from "node:sqlite";
-import { openSqlite } from "../../runtime/sqlite.ts";
+import { openVersionedReader } from "../../runtime/versioned_db.ts";
+import { EVENT_STORE_SCHEMA } from "../../store/schema.ts";
 import type { ConsumerMessage } from "../consumer.ts";
 import type { OffsetReader } from "./local_log_source.ts";
 
@@ -57,7 +58,7 @@ export function eventStoreSource(path: string): EventStoreSource {
       if (error instanceof Deno.errors.NotFound) return undefined;
       throw error;
     }
-    db = openSqlite(path, { readOnly: true });
+    db = openVersionedReader(path, EVENT_STORE_SCHEMA);
     return db;
   }
 
