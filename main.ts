@@ -11,6 +11,7 @@ import { backfillCommand } from "./lib/cli/backfill.ts";
 import { consumeCommand } from "./lib/cli/consume.ts";
 import { demoCommand } from "./lib/cli/demo.ts";
 import { enrichCommand } from "./lib/cli/enrich.ts";
+import { recoverCommand } from "./lib/cli/recover.ts";
 import { registerWebhookCommand } from "./lib/cli/register_webhook.ts";
 import { serveCommand } from "./lib/cli/serve.ts";
 import { simulateCommand } from "./lib/cli/simulate.ts";
@@ -28,6 +29,7 @@ export const COMMANDS: readonly Command[] = [
   enrichCommand,
   consumeCommand,
   backfillCommand,
+  recoverCommand,
   demoCommand,
 ];
 

@@ -7,7 +7,7 @@
 /// <reference lib="deno.worker" />
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { inTransaction } from "./queries.ts";
-import { SCHEMA } from "./schema.ts";
+import { migrateEventStore, SCHEMA } from "./schema.ts";
 import type { AppendOutcome, NewEvent } from "./types.ts";
 
 /** A request to the writer; `id` pairs it with its reply. */
@@ -32,10 +32,11 @@ function open(path: string): void {
   db.exec("PRAGMA synchronous = FULL");
   db.exec("PRAGMA busy_timeout = 5000");
   db.exec(SCHEMA);
+  migrateEventStore(db);
   insert = db.prepare(
     `INSERT INTO events (event_id, type, webhook_id, transaction_id, created_at,
-       invalid_reason, body, signature, received_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       invalid_reason, body, signature, received_at, origin)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (event_id) DO NOTHING`,
   );
 }
@@ -60,6 +61,7 @@ function append(events: NewEvent[]): AppendOutcome[] {
         event.body,
         event.signature,
         event.receivedAt,
+        event.origin ?? null,
       );
       return changes === 1 ? "stored" : "duplicate";
     });
