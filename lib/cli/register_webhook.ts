@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { recoverBeforeDelete } from "../recovery/before_delete.ts";
 import { parseFlags, wholeNumber } from "./args.ts";
 import { type UpClient, upClientFromEnv } from "../up/client.ts";
 import { waitForDelivery } from "../up/delivery_wait.ts";
@@ -233,6 +234,12 @@ async function deleteStaleWebhooks(
   const state = await readWebhookState(options.dataDir);
   const stale = state.webhooks.filter((entry) => entry.url !== url);
   if (stale.length === 0) return;
+  // Their logs go with them: what Up could not deliver to the old URLs is read first.
+  await recoverBeforeDelete(up, {
+    dataDir: options.dataDir,
+    webhookIds: stale.map((entry) => entry.id),
+    out: context.out,
+  });
   await retireWebhooks(up, options.dataDir, stale, context);
 }
 

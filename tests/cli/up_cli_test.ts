@@ -338,7 +338,14 @@ Deno.test("webhooks list, ping, logs and delete show Up's webhooks", async (t) =
     await t.step("delete removes it from Up and forgets its secret", async () => {
       const result = await run(createWebhooksCommand, ["delete", s.webhook.id], s.env);
       assert.equal(result.code, 0, result.err.join("\n"));
-      assert.equal(result.out[0], `Deleted webhook ${s.webhook.id} and forgot its secret`);
+      // Its logs go with it: the events this data directory lacks are read into its store first.
+      assert.match(
+        result.out[0],
+        new RegExp(
+          `^✓ Read the delivery logs of webhook ${s.webhook.id} before deleting it: 2 entries, 2 events upbus lacked`,
+        ),
+      );
+      assert.equal(result.out[1], `Deleted webhook ${s.webhook.id} and forgot its secret`);
       assert.deepEqual((await readWebhookState(s.dataDir)).webhooks, []);
       const list = await run(createWebhooksCommand, ["list"], s.env);
       assert.equal(list.out[0], "No webhooks. Register one with: deno task register-webhook");

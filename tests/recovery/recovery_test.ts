@@ -484,3 +484,68 @@ Deno.test("recover --dry-run prints the plan per webhook and per account and cha
     await tearDown(stage);
   }
 });
+
+Deno.test("register-webhook --replace reads the old webhook's logs first: deliveries Up kept failing to the old tunnel URL arrive", async () => {
+  const [sim, baseUrl] = await startSim();
+  const dataDir = await serviceDataDir();
+  const port = freePort();
+  const env = {
+    HOST: "127.0.0.1",
+    PORT: String(port),
+    DATA_DIR: dataDir,
+    UP_API_BASE: baseUrl,
+    UP_API_TOKEN: TOKEN,
+    LOG_FORMAT: "json",
+  };
+  const [serve] = await startUpbus(task("serve"), ["serve"], {
+    env,
+    ready: (_line, log) => log?.msg === "listening" ? true : undefined,
+  });
+  try {
+    const up = createUpClient({ token: TOKEN, baseUrl });
+    const control = createSimulatorControl({ baseUrl, token: TOKEN });
+    // The tunnel's old URL, which nothing answers any more.
+    const old = await up.webhooks.create({ url: `http://127.0.0.1:${freePort()}/webhook` });
+    await writeWebhookState(dataDir, {
+      version: 1,
+      webhooks: [{
+        id: old.id,
+        url: old.attributes.url,
+        description: null,
+        secretKey: old.attributes.secretKey!,
+        createdAt: old.attributes.createdAt,
+      }],
+    });
+    const ids = [];
+    for (let i = 0; i < 5; i++) {
+      ids.push((await control.createTransaction({ amount: "-2.00", description: `Old ${i}` })).id);
+    }
+    await waitFor(async () => {
+      const logs = await collect(up.webhooks.logs(old.id));
+      return logs.length === 15;
+    }, "Up gave up on the old URL");
+    const result = await runUpbus(task("register-webhook"), [
+      "register-webhook",
+      "--url",
+      `http://127.0.0.1:${port}/webhook`,
+      "--replace",
+    ], { env: { UP_API_BASE: baseUrl, UP_API_TOKEN: TOKEN, DATA_DIR: dataDir } });
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(
+      result.stdout,
+      new RegExp(
+        `Read the delivery logs of webhook ${old.id} before deleting it: 15 entries, 5 events upbus lacked`,
+      ),
+    );
+    assert.match(result.stdout, new RegExp(`Deleted old webhook ${old.id}`));
+    const rows = storeEvents({ dataDir } as Stage);
+    const recovered = rows.filter((row) => row.origin === "recovered");
+    assert.equal(recovered.length, 5);
+    assert.ok(recovered.every((row) => row.type === "TRANSACTION_CREATED"));
+    assert.ok(rows.some((row) => row.type === "PING" && row.origin === null), "the new URL works");
+  } finally {
+    await serve.stop();
+    await sim.stop();
+    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+  }
+});
