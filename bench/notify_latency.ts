@@ -10,10 +10,10 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { loadConfig } from "../lib/runtime/config.ts";
+import { loadConfig } from "../lib/service/config.ts";
 import { createNotifyConsumer } from "../lib/consumers/notify/notify.ts";
-import { startConsumer } from "../lib/consumers/runner.ts";
-import { startEmbeddedEnricher } from "../lib/enrich/embedded_enricher.ts";
+import { startConsumer } from "../lib/bus/runner.ts";
+import { startEnricher } from "../lib/enrich/enricher.ts";
 import { loadRules } from "../lib/consumers/notify/load.ts";
 import { createLogger } from "../lib/runtime/log.ts";
 import { startService } from "../lib/service/service.ts";
@@ -67,7 +67,7 @@ webhook.url = `http://127.0.0.1:${service.address.port}/webhook`;
 const control = createSimulatorControl({ baseUrl: sim.baseUrl, token: sim.token });
 const up = createUpClient({ token: sim.token, baseUrl: sim.baseUrl });
 const log = await openLocalLog(dataDir);
-const enricher = await startEmbeddedEnricher({
+const enricher = await startEnricher({
   log,
   eventsPath: `${dataDir}/events.db`,
   up,

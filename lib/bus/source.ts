@@ -7,7 +7,7 @@
  * written once against it.
  */
 import type { Logger } from "../runtime/log.ts";
-import type { ConsumerMessage } from "../consumers/consumer.ts";
+import type { ConsumerMessage } from "./consumer.ts";
 
 /** What a source offers a handler while it holds a record. */
 export interface HandleControl {

@@ -16,7 +16,7 @@ import { UpbusProducer } from "../bus/kafka/producer.ts";
 import { preflightKafka } from "../bus/kafka/connection_check.ts";
 import { ensureTransactionsTopic, transactionRecord } from "../bus/transaction_record.ts";
 import { createLogger } from "../runtime/log.ts";
-import { loadPipelineConfig } from "../runtime/pipeline_config.ts";
+import { loadPipelineConfig } from "../service/pipeline_config.ts";
 import { openLocalLog } from "../bus/local/local_log.ts";
 import { upClientFromEnv } from "../up/client.ts";
 import { createRequestBudget } from "../up/request_budget.ts";

@@ -3,7 +3,7 @@
  * `upbus consume <name>`: runs one built-in consumer of `up.transactions` until SIGINT or
  * SIGTERM: `console`, `position` (with the live dashboard) or `ledger`.
  */
-import type { Consumer } from "../consumers/consumer.ts";
+import type { Consumer } from "../bus/consumer.ts";
 import { consoleLine, createConsoleConsumer } from "../consumers/console/console.ts";
 import { latestTransactions, readTopicNow } from "../consumers/console/history.ts";
 import { idempotent } from "../consumers/idempotent.ts";
@@ -16,14 +16,14 @@ import { notifyDryRun } from "../consumers/notify/dry_run.ts";
 import { type LoadedRules, loadRules } from "../consumers/notify/load.ts";
 import { parseFlags, wholeNumber } from "./args.ts";
 import { createPositionConsumer } from "../consumers/position/position_consumer.ts";
-import { startConsumer } from "../consumers/runner.ts";
+import { startConsumer } from "../bus/runner.ts";
 import type { RecordSource } from "../bus/source.ts";
 import { createKafka } from "../bus/kafka/client.ts";
 import { kafkaRecordSource } from "../bus/kafka/record_source.ts";
 import { preflightKafka } from "../bus/kafka/connection_check.ts";
 import { ensureTransactionsTopic } from "../bus/transaction_record.ts";
 import { createLogger, type Logger } from "../runtime/log.ts";
-import { loadPipelineConfig, type PipelineConfig } from "../runtime/pipeline_config.ts";
+import { loadPipelineConfig, type PipelineConfig } from "../service/pipeline_config.ts";
 import { type LocalLog, openLocalLog } from "../bus/local/local_log.ts";
 import { localLogRecordSource } from "../bus/local/local_log_source.ts";
 import { type UpClient, upClientFromEnv } from "../up/client.ts";

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { loadConfig } from "../runtime/config.ts";
+import { loadConfig } from "../service/config.ts";
 import { createKafka } from "../bus/kafka/client.ts";
 import { createLogger } from "../runtime/log.ts";
 import { startService } from "../service/service.ts";

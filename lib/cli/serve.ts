@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { loadConfig } from "../runtime/config.ts";
+import { loadConfig } from "../service/config.ts";
 import { createLogger } from "../runtime/log.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";

@@ -6,7 +6,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { createOwnerOnly } from "../runtime/owner_only.ts";
-import type { ConsumerMessage } from "./consumer.ts";
+import type { ConsumerMessage } from "../bus/consumer.ts";
 
 /** Options for {@linkcode idempotent}. */
 export interface IdempotentOptions {

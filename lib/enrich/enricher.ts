@@ -11,30 +11,22 @@
  * record: the topic always holds each transaction's latest state.
  */
 import type { Kafka } from "kafkajs";
-import type { ConsumerMessage } from "../consumers/consumer.ts";
-import { startConsumer } from "../consumers/runner.ts";
+import type { ConsumerMessage } from "../bus/consumer.ts";
+import { startConsumer } from "../bus/runner.ts";
 import type { RecordSource } from "../bus/source.ts";
+import type { TransactionSink } from "../bus/sink.ts";
 import { createEnrichment, type EnricherStats } from "./enrichment.ts";
 import { kafkaRecordSource } from "../bus/kafka/record_source.ts";
 import { kafkaTransactionSink } from "../bus/kafka/transaction_sink.ts";
-import type { TransactionRecord } from "../bus/transaction_record.ts";
+import { eventStoreSource } from "../bus/local/event_source.ts";
+import type { LocalLog } from "../bus/local/local_log.ts";
+import { localLogTransactionSink } from "../bus/local/local_log_sink.ts";
+import { localLogRecordSource } from "../bus/local/local_log_source.ts";
+import { DEFAULT_TRANSACTIONS_TOPIC } from "../bus/transaction_record.ts";
 import type { Logger } from "../runtime/log.ts";
 import type { UpClient } from "../up/client.ts";
 
 export type { EnricherStats };
-
-/** Where enriched transactions go: `up.transactions` in Kafka, or in the local log. */
-export interface TransactionSink {
-  /** Where it writes, for logs. */
-  readonly name: string;
-  /**
-   * Publishes one record; resolves once it is durable. `after` is the webhook event it came
-   * from, for a sink that commits the source's position with the record (the local log does).
-   */
-  publish(record: TransactionRecord, after: ConsumerMessage): Promise<void>;
-  /** Releases the sink (disconnects a producer). */
-  close(): Promise<void>;
-}
 
 /** Options for {@linkcode runEnricher}. */
 export interface RunEnricherOptions {
@@ -142,13 +134,76 @@ export async function runEnricher(options: RunEnricherOptions): Promise<Enricher
   };
 }
 
+/** Options for {@linkcode startEnricher} in embedded mode (no Kafka). */
+export interface EmbeddedEnricherOptions {
+  /** The local log it appends to and commits its cursor in. */
+  log: LocalLog;
+  /** The event store's file, `DATA_DIR/events.db`. */
+  eventsPath: string;
+  /** The Up API client that fetches transactions. */
+  up: UpClient;
+  /** The enriched topic. Default `up.transactions`. */
+  targetTopic?: string;
+  /** The group of its cursor. Default `upbus-enricher`. */
+  groupId?: string;
+  /** Milliseconds between polls of the event store once caught up. Default 500. */
+  pollMs?: number;
+  /** First retry delay after a failed fetch or append, in ms; doubles. Default 500. */
+  initialBackoffMs?: number;
+  /** Longest retry delay, in ms. Default 30 000. */
+  maxBackoffMs?: number;
+  /** The clock, epoch ms, for a rate limit's reset time. Default `Date.now`. */
+  now?: () => number;
+  /** Where it logs. */
+  logger: Logger;
+}
+
+/** The two ends of the enricher in one mode: where events are read, where transactions go. */
+interface EnricherPorts {
+  source: RecordSource;
+  sourceTopic: string;
+  sink: TransactionSink;
+}
+
+/** Kafka: a consumer group on the events topic; the compacted topic, created when missing. */
+async function kafkaPorts(options: EnricherOptions): Promise<EnricherPorts> {
+  const sourceTopic = options.sourceTopic ?? "up.webhook-events";
+  const sink = await kafkaTransactionSink(options.kafka, {
+    topic: options.targetTopic,
+    partitions: options.partitions,
+    replicationFactor: options.replicationFactor,
+    others: [sourceTopic],
+    logger: options.logger,
+  });
+  return { source: kafkaRecordSource(options.kafka), sourceTopic, sink };
+}
+
 /**
- * Starts the enricher on Kafka: creates the enriched topic (compacted) when missing, connects an
- * idempotent producer and joins the consumer group.
+ * Embedded mode: the webhook events the service committed to `DATA_DIR/events.db` (read-only, in
+ * `seq` order), appended to the local log's `up.transactions` with the cursor (source `events.db`)
+ * committed in the same transaction as each append, so a restart publishes nothing twice.
+ */
+function localPorts(options: EmbeddedEnricherOptions): EnricherPorts {
+  const reader = eventStoreSource(options.eventsPath);
+  return {
+    source: localLogRecordSource(options.log, { reader, pollMs: options.pollMs }),
+    sourceTopic: reader.name,
+    sink: localLogTransactionSink(options.log, {
+      topic: options.targetTopic ?? DEFAULT_TRANSACTIONS_TOPIC,
+      groupId: options.groupId ?? "upbus-enricher",
+      sourceName: reader.name,
+    }),
+  };
+}
+
+/**
+ * Starts the enricher in the mode its options name: with `kafka`, on Kafka (the enriched topic
+ * created when missing, an idempotent producer, the consumer group); with `log`, in embedded mode
+ * (the caller closes the log). The mode picks the two adapters; the enricher is the same.
  *
- * @param options Kafka, the Up client, topics and backoff.
+ * @param options Kafka or the local log, the Up client, topics and backoff.
  * @returns The running enricher; stop it on shutdown.
- * @throws {Error} If Kafka cannot be reached.
+ * @throws {Error} If Kafka or the local log cannot be read.
  *
  * @example
  * ```ts ignore
@@ -164,24 +219,17 @@ export async function runEnricher(options: RunEnricherOptions): Promise<Enricher
  * await enricher.stop();
  * ```
  */
-export async function startEnricher(options: EnricherOptions): Promise<Enricher> {
-  const { kafka, logger } = options;
-  const sourceTopic = options.sourceTopic ?? "up.webhook-events";
-  const sink = await kafkaTransactionSink(kafka, {
-    topic: options.targetTopic,
-    partitions: options.partitions,
-    replicationFactor: options.replicationFactor,
-    others: [sourceTopic],
-    logger,
-  });
+export async function startEnricher(
+  options: EnricherOptions | EmbeddedEnricherOptions,
+): Promise<Enricher> {
+  const ports = "kafka" in options ? await kafkaPorts(options) : localPorts(options);
   return runEnricher({
-    source: kafkaRecordSource(kafka),
-    sourceTopic,
-    sink,
+    ...ports,
     up: options.up,
     groupId: options.groupId,
     initialBackoffMs: options.initialBackoffMs,
     maxBackoffMs: options.maxBackoffMs,
-    logger,
+    now: "now" in options ? options.now : undefined,
+    logger: options.logger,
   });
 }

@@ -6,7 +6,7 @@
  * transaction already gone), publish a tombstone; ignore the rest. A failed fetch or publish
  * throws, and the runner hands the same event again after a backoff: nothing is skipped.
  */
-import type { ConsumerMessage } from "../consumers/consumer.ts";
+import type { ConsumerMessage } from "../bus/consumer.ts";
 import {
   tombstoneRecord,
   type TransactionRecord,

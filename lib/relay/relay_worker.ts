@@ -6,7 +6,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import type { LogFormat, LogLevel } from "../runtime/config.ts";
+import type { LogFormat, LogLevel } from "../runtime/log.ts";
 import { createKafka } from "../bus/kafka/client.ts";
 import { describeKafkaError } from "../bus/kafka/connection_error.ts";
 import type { KafkaConnectionConfig } from "../bus/kafka/connection_config.ts";

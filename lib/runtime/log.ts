@@ -11,7 +11,41 @@
  *
  * @module
  */
-import type { LogFormat, LogLevel } from "./config.ts";
+/** Log levels, most verbose first. */
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+
+/** A log level name. */
+export type LogLevel = typeof LOG_LEVELS[number];
+
+/** Log line formats: `text` for people, `json` for machines. */
+export const LOG_FORMATS = ["text", "json"] as const;
+
+/** A log format name. */
+export type LogFormat = typeof LOG_FORMATS[number];
+
+/**
+ * Reads `LOG_FORMAT`.
+ *
+ * @param raw The variable's value, or `undefined` when unset.
+ * @returns The format, or `undefined` when unset or blank (the terminal decides).
+ * @throws {RangeError} If it is neither `text` nor `json`.
+ *
+ * @example
+ * ```ts
+ * import { readLogFormat } from "./log.ts";
+ * if (readLogFormat(" JSON ") !== "json" || readLogFormat("") !== undefined) throw new Error();
+ * ```
+ */
+export function readLogFormat(raw: string | undefined): LogFormat | undefined {
+  const text = raw?.trim().toLowerCase();
+  if (!text) return undefined;
+  if (!(LOG_FORMATS as readonly string[]).includes(text)) {
+    throw new RangeError(
+      `Cannot load config: LOG_FORMAT is "${text}", expected one of ${LOG_FORMATS.join(", ")}`,
+    );
+  }
+  return text as LogFormat;
+}
 
 /** Extra facts for one log line. */
 export type LogFields = Record<string, unknown>;

@@ -6,7 +6,7 @@
  * @module
  */
 import process from "node:process";
-import type { Config } from "../runtime/config.ts";
+import type { Config } from "./config.ts";
 import { createApp } from "../webhook/app.ts";
 import { securityProtocol } from "../bus/kafka/connection_config.ts";
 import { serveEdge } from "../webhook/edge.ts";

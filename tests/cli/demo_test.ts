@@ -8,8 +8,8 @@
  * Permissions: as the test task (`--allow-run=deno`, loopback, the env of a `deno` child).
  */
 import assert from "node:assert/strict";
-import { CONFIG_VARIABLES } from "../../lib/runtime/config.ts";
-import { PIPELINE_VARIABLES } from "../../lib/runtime/pipeline_config.ts";
+import { CONFIG_VARIABLES } from "../../lib/service/config.ts";
+import { PIPELINE_VARIABLES } from "../../lib/service/pipeline_config.ts";
 import { testBrokers } from "../support/kafka.ts";
 import { quietKafka, waitFor } from "../support/pipeline.ts";
 import { serviceDataDir } from "../support/service_process.ts";

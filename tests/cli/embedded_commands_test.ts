@@ -7,7 +7,7 @@
  * Permissions: as the test task (`--allow-run=deno`, the env of a `deno` child).
  */
 import assert from "node:assert/strict";
-import { loadConfig } from "../../lib/runtime/config.ts";
+import { loadConfig } from "../../lib/service/config.ts";
 import { createLogger } from "../../lib/runtime/log.ts";
 import { startService } from "../../lib/service/service.ts";
 import { createSimulatorControl } from "../../lib/up_sim/control.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadConfig } from "../../lib/runtime/config.ts";
+import { loadConfig } from "../../lib/service/config.ts";
 import { createLogger } from "../../lib/runtime/log.ts";
 import { startService } from "../../lib/service/service.ts";
 import { consumeWithKcat, kcatHeaders } from "../support/consume.ts";

@@ -4,7 +4,7 @@ import { createConsoleConsumer } from "../../lib/consumers/console/console.ts";
 import { idempotent } from "../../lib/consumers/idempotent.ts";
 import { createLedgerConsumer } from "../../lib/consumers/ledger/ledger.ts";
 import { createPositionConsumer } from "../../lib/consumers/position/position_consumer.ts";
-import { startConsumer } from "../../lib/consumers/runner.ts";
+import { startConsumer } from "../../lib/bus/runner.ts";
 import { kafkaRecordSource } from "../../lib/bus/kafka/record_source.ts";
 import {
   ensureTransactionsTopic,

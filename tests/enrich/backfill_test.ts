@@ -7,7 +7,7 @@ import { waitFor } from "../support/pipeline.ts";
 import { serviceDataDir } from "../support/service_process.ts";
 import { childEnv } from "../support/upbus_program.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
+const ROOT = new URL("../..", import.meta.url).pathname;
 
 Deno.test("createRequestBudget() never allows more than the budget in any hour", async () => {
   let now = 0;

@@ -11,8 +11,8 @@
  */
 import assert from "node:assert/strict";
 import { parseEnv } from "node:util";
-import { CONFIG_VARIABLES, loadConfig } from "../../lib/runtime/config.ts";
-import { loadPipelineConfig, PIPELINE_VARIABLES } from "../../lib/runtime/pipeline_config.ts";
+import { CONFIG_VARIABLES, loadConfig } from "../../lib/service/config.ts";
+import { loadPipelineConfig, PIPELINE_VARIABLES } from "../../lib/service/pipeline_config.ts";
 import { PROJECT_ROOT, runUpbus } from "../support/upbus_program.ts";
 
 /** Who runs a README command: test files, each holding `marker`. */

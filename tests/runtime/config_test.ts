@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { type ConfigVariable, loadConfig } from "../../lib/runtime/config.ts";
-import { loadPipelineConfig } from "../../lib/runtime/pipeline_config.ts";
+import { type ConfigVariable, loadConfig } from "../../lib/service/config.ts";
+import { loadPipelineConfig } from "../../lib/service/pipeline_config.ts";
 
 function env(values: Partial<Record<ConfigVariable, string>>) {
   return (name: ConfigVariable) => values[name];

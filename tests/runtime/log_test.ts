@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { logLevel } from "kafkajs";
-import { loadConfig } from "../../lib/runtime/config.ts";
+import { loadConfig } from "../../lib/service/config.ts";
 import { kafkaLogRouter } from "../../lib/bus/kafka/log_creator.ts";
 import { createLogger } from "../../lib/runtime/log.ts";
 import { startTestBroker } from "../support/kafka.ts";

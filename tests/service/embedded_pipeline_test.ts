@@ -4,11 +4,11 @@
  * in the local log (pipeline.db), and the built-in consumers run on that log.
  */
 import assert from "node:assert/strict";
-import { loadConfig } from "../../lib/runtime/config.ts";
+import { loadConfig } from "../../lib/service/config.ts";
 import { createLedgerConsumer } from "../../lib/consumers/ledger/ledger.ts";
 import { createPositionConsumer } from "../../lib/consumers/position/position_consumer.ts";
-import { startConsumer } from "../../lib/consumers/runner.ts";
-import { startEmbeddedEnricher } from "../../lib/enrich/embedded_enricher.ts";
+import { startConsumer } from "../../lib/bus/runner.ts";
+import { startEnricher } from "../../lib/enrich/enricher.ts";
 import type { Enricher } from "../../lib/enrich/enricher.ts";
 import { readTransactionRecord } from "../../lib/bus/transaction_record.ts";
 import { createLogger } from "../../lib/runtime/log.ts";
@@ -69,7 +69,7 @@ async function embeddedPipeline(): Promise<EmbeddedPipeline> {
     up,
     log,
     enrich: () =>
-      startEmbeddedEnricher({
+      startEnricher({
         log,
         eventsPath: `${dataDir}/events.db`,
         up,

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { createRegisterWebhookCommand } from "../../lib/cli/register_webhook.ts";
 import { createSimulateCommand } from "../../lib/cli/simulate.ts";
-import { loadConfig } from "../../lib/runtime/config.ts";
+import { loadConfig } from "../../lib/service/config.ts";
 import { createLogger } from "../../lib/runtime/log.ts";
 import { startService } from "../../lib/service/service.ts";
 import { serveUpSimulator } from "../../lib/up_sim/server.ts";

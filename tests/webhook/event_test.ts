@@ -3,7 +3,7 @@ import { InvalidEventError, parseEvent } from "../../lib/webhook/event.ts";
 import { cloudEventType, eventRecord } from "../../lib/bus/record.ts";
 
 const encoder = new TextEncoder();
-const read = (file: string) => Deno.readFile(new URL(`./testdata/${file}`, import.meta.url));
+const read = (file: string) => Deno.readFile(new URL(`../testdata/${file}`, import.meta.url));
 
 Deno.test("parseEvent() reads the spec's TRANSACTION_CREATED wire body", async () => {
   assert.deepEqual(parseEvent(await read("transaction_created.raw.json")), {

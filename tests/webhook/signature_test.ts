@@ -18,7 +18,7 @@ const { vectors } = JSON.parse(
 ) as { vectors: Vector[] };
 
 async function body(file: string): Promise<Uint8Array<ArrayBuffer>> {
-  return await Deno.readFile(new URL(`./testdata/${file}`, import.meta.url));
+  return await Deno.readFile(new URL(`../testdata/${file}`, import.meta.url));
 }
 
 Deno.test("signBody() matches signatures computed independently with openssl", async () => {

@@ -6,7 +6,7 @@
  */
 import { Buffer } from "node:buffer";
 import type { Kafka, KafkaMessage } from "kafkajs";
-import type { ConsumerMessage } from "../../consumers/consumer.ts";
+import type { ConsumerMessage } from "../consumer.ts";
 import type { RecordSource } from "../source.ts";
 
 /** Options for {@linkcode kafkaRecordSource}. */

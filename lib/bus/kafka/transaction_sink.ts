@@ -7,7 +7,7 @@
  * without touching the enricher.
  */
 import type { Kafka } from "kafkajs";
-import type { TransactionSink } from "../../enrich/enricher.ts";
+import type { TransactionSink } from "../sink.ts";
 import type { Logger } from "../../runtime/log.ts";
 import { UpbusProducer } from "./producer.ts";
 import { DEFAULT_TRANSACTIONS_TOPIC, ensureTransactionsTopic } from "../transaction_record.ts";

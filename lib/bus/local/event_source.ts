@@ -7,7 +7,7 @@
  * until it does.
  */
 import { DatabaseSync } from "node:sqlite";
-import type { ConsumerMessage } from "../../consumers/consumer.ts";
+import type { ConsumerMessage } from "../consumer.ts";
 import type { OffsetReader } from "./local_log_source.ts";
 import { ORIGIN_HEADER } from "../record.ts";
 

@@ -8,7 +8,7 @@
  * record of each key, as a reader of a compacted Kafka topic does.
  */
 import { DatabaseSync } from "node:sqlite";
-import type { ConsumerMessage } from "../../consumers/consumer.ts";
+import type { ConsumerMessage } from "../consumer.ts";
 import { createOwnerOnly } from "../../runtime/owner_only.ts";
 
 /** The local log's file name under `DATA_DIR`. */

@@ -5,7 +5,7 @@
  * hand) in the same transaction, so even a crash between the append and the runner's own commit
  * publishes nothing twice.
  */
-import type { TransactionSink } from "../../enrich/enricher.ts";
+import type { TransactionSink } from "../sink.ts";
 import type { LocalLog } from "./local_log.ts";
 
 /** Options for {@linkcode localLogTransactionSink}. */

@@ -5,7 +5,7 @@
  * group's offset in the local log only after the handler is done. A replay reads from offset 0
  * on every start and commits nothing.
  */
-import type { ConsumerMessage } from "../../consumers/consumer.ts";
+import type { ConsumerMessage } from "../consumer.ts";
 import type { RecordSource } from "../source.ts";
 import type { LocalLog } from "./local_log.ts";
 

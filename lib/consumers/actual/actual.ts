@@ -10,7 +10,7 @@ import { type ActualChange, actualChange, categorySlug } from "./mapping.ts";
 import type { ActualBridge } from "./bridge_client.ts";
 import { readTransactionRecord } from "../../bus/transaction_record.ts";
 import type { Logger } from "../../runtime/log.ts";
-import type { Consumer } from "../consumer.ts";
+import type { Consumer } from "../../bus/consumer.ts";
 
 /** Options for {@linkcode createActualConsumer}. */
 export interface ActualConsumerOptions {

@@ -3,7 +3,7 @@
  * The built-in `console` consumer: one readable line per transaction as it happens.
  */
 import { readTransactionRecord } from "../../bus/transaction_record.ts";
-import type { Consumer, ConsumerMessage } from "../consumer.ts";
+import type { Consumer, ConsumerMessage } from "../../bus/consumer.ts";
 import { dollars } from "../position/spend_chart.ts";
 
 /** Options for {@linkcode createConsoleConsumer}. */

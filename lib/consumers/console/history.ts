@@ -5,8 +5,8 @@
  * beginning to the end offsets of now, committing nothing, for `consume console --last N`.
  */
 import { readTransactionRecord } from "../../bus/transaction_record.ts";
-import type { ConsumerMessage } from "../consumer.ts";
-import { startConsumer } from "../runner.ts";
+import type { ConsumerMessage } from "../../bus/consumer.ts";
+import { startConsumer } from "../../bus/runner.ts";
 import type { RecordSource } from "../../bus/source.ts";
 
 /**

@@ -11,7 +11,7 @@
 import { readTransactionRecord } from "../../bus/transaction_record.ts";
 import type { UpClient } from "../../up/client.ts";
 import type { TransactionResource } from "../../up/types.ts";
-import type { Consumer, ConsumerMessage } from "../consumer.ts";
+import type { Consumer, ConsumerMessage } from "../../bus/consumer.ts";
 
 /** Options for {@linkcode createLedgerConsumer}. */
 export interface LedgerOptions {

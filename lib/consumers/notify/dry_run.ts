@@ -7,7 +7,7 @@
 import type { Rules } from "./rules.ts";
 import { readTransactionRecord } from "../../bus/transaction_record.ts";
 import type { TransactionResource } from "../../up/types.ts";
-import { startConsumer } from "../runner.ts";
+import { startConsumer } from "../../bus/runner.ts";
 import type { RecordSource } from "../../bus/source.ts";
 import { eventsOf, firings } from "./notify.ts";
 

@@ -16,7 +16,7 @@ import { deepLink, renderTemplate, templateValues } from "./template.ts";
 import { readTransactionRecord } from "../../bus/transaction_record.ts";
 import type { Logger } from "../../runtime/log.ts";
 import type { TransactionResource } from "../../up/types.ts";
-import type { Consumer } from "../consumer.ts";
+import type { Consumer } from "../../bus/consumer.ts";
 
 /** Options for {@linkcode createNotifyConsumer}. */
 export interface NotifyConsumerOptions {

@@ -7,7 +7,7 @@
 import { readTransactionRecord } from "../../bus/transaction_record.ts";
 import type { Logger } from "../../runtime/log.ts";
 import type { UpClient } from "../../up/client.ts";
-import type { Consumer, ConsumerMessage } from "../consumer.ts";
+import type { Consumer, ConsumerMessage } from "../../bus/consumer.ts";
 import { type Dashboard, serveDashboard } from "./dashboard.ts";
 import { buildSnapshot, type DashboardSnapshot, problemMessage } from "./dashboard_snapshot.ts";
 import { type Drift, Position } from "./position.ts";

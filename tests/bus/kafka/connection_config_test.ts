@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { loadConfig } from "../../../lib/runtime/config.ts";
+import { loadConfig } from "../../../lib/service/config.ts";
 import { loadKafkaConnection, securityProtocol } from "../../../lib/bus/kafka/connection_config.ts";
 import { kafkajsConnectionOptions } from "../../../lib/bus/kafka/connection_options.ts";
-import { loadPipelineConfig } from "../../../lib/runtime/pipeline_config.ts";
+import { loadPipelineConfig } from "../../../lib/service/pipeline_config.ts";
 
 const CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 const KEY = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";

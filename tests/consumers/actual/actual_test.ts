@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { startActualBridge } from "../../../lib/consumers/actual/bridge_client.ts";
 import { createActualConsumer } from "../../../lib/consumers/actual/actual.ts";
-import { startConsumer } from "../../../lib/consumers/runner.ts";
+import { startConsumer } from "../../../lib/bus/runner.ts";
 import { tombstoneRecord, transactionRecord } from "../../../lib/bus/transaction_record.ts";
 import { createLogger } from "../../../lib/runtime/log.ts";
 import { openLocalLog } from "../../../lib/bus/local/local_log.ts";

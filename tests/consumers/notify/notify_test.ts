@@ -4,7 +4,7 @@ import { loadRules } from "../../../lib/consumers/notify/load.ts";
 import { parseRules, RulesError } from "../../../lib/consumers/notify/rules.ts";
 import { createConsumeCommand } from "../../../lib/cli/consume.ts";
 import { createNotifyConsumer } from "../../../lib/consumers/notify/notify.ts";
-import { startConsumer } from "../../../lib/consumers/runner.ts";
+import { startConsumer } from "../../../lib/bus/runner.ts";
 import { kafkaRecordSource } from "../../../lib/bus/kafka/record_source.ts";
 import { ensureTransactionsTopic, transactionRecord } from "../../../lib/bus/transaction_record.ts";
 import { createLogger } from "../../../lib/runtime/log.ts";

@@ -10,12 +10,12 @@ import assert from "node:assert/strict";
 import { backfill } from "../../../lib/enrich/backfill.ts";
 import { createSimulateCommand } from "../../../lib/cli/simulate.ts";
 import { createPositionConsumer } from "../../../lib/consumers/position/position_consumer.ts";
-import { startConsumer } from "../../../lib/consumers/runner.ts";
+import { startConsumer } from "../../../lib/bus/runner.ts";
 import { dollars } from "../../../lib/consumers/position/spend_chart.ts";
 import { startEnricher } from "../../../lib/enrich/enricher.ts";
 import { kafkaRecordSource } from "../../../lib/bus/kafka/record_source.ts";
 import { transactionRecord } from "../../../lib/bus/transaction_record.ts";
-import { loadConfig } from "../../../lib/runtime/config.ts";
+import { loadConfig } from "../../../lib/service/config.ts";
 import { createLogger } from "../../../lib/runtime/log.ts";
 import { startService } from "../../../lib/service/service.ts";
 import { createUpClient } from "../../../lib/up/client.ts";
@@ -230,7 +230,7 @@ Deno.test("the dashboard shows a simulated transaction and the new balance witho
           const amounts = await page.locator(".tx .amount").allTextContents();
           assert.ok(amounts.includes("-$23.45") && amounts.includes("$2,500.00"), amounts.join());
           const dir = Deno.env.get("UPBUS_SCREENSHOT")
-            ? new URL("../docs/", import.meta.url).pathname
+            ? new URL("../../../docs/", import.meta.url).pathname
             : screenshots;
           await page.screenshot({
             path: `${dir}/dashboard-${width}.png`,

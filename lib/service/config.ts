@@ -10,6 +10,7 @@ import {
   loadKafkaConnection,
   type LoadKafkaConnectionOptions,
 } from "../bus/kafka/connection_config.ts";
+import { LOG_LEVELS, type LogFormat, type LogLevel, readLogFormat } from "../runtime/log.ts";
 
 /** Every environment variable the service reads; `deno.json` permission sets list the same. */
 export const CONFIG_VARIABLES = [
@@ -45,18 +46,6 @@ export const CONFIG_VARIABLES = [
 
 /** The name of one configuration variable. */
 export type ConfigVariable = typeof CONFIG_VARIABLES[number];
-
-/** Log levels, most verbose first. */
-export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
-
-/** A log level name. */
-export type LogLevel = typeof LOG_LEVELS[number];
-
-/** Log line formats: `text` for people, `json` for machines. */
-export const LOG_FORMATS = ["text", "json"] as const;
-
-/** A log format name. */
-export type LogFormat = typeof LOG_FORMATS[number];
 
 /** The validated configuration of the webhook service. */
 export interface Config {
@@ -183,30 +172,6 @@ export function readTopic(
     );
   }
   return topic;
-}
-
-/**
- * Reads `LOG_FORMAT`.
- *
- * @param raw The variable's value, or `undefined` when unset.
- * @returns The format, or `undefined` when unset or blank (the terminal decides).
- * @throws {RangeError} If it is neither `text` nor `json`.
- *
- * @example
- * ```ts
- * import { readLogFormat } from "./config.ts";
- * if (readLogFormat(" JSON ") !== "json" || readLogFormat("") !== undefined) throw new Error();
- * ```
- */
-export function readLogFormat(raw: string | undefined): LogFormat | undefined {
-  const text = raw?.trim().toLowerCase();
-  if (!text) return undefined;
-  if (!(LOG_FORMATS as readonly string[]).includes(text)) {
-    throw new RangeError(
-      `Cannot load config: LOG_FORMAT is "${text}", expected one of ${LOG_FORMATS.join(", ")}`,
-    );
-  }
-  return text as LogFormat;
 }
 
 function readInteger(

@@ -7,7 +7,7 @@
  */
 import type { Logger } from "../runtime/log.ts";
 import type { Consumer, ConsumerMessage } from "./consumer.ts";
-import type { HandleControl, RecordSource, Subscription } from "../bus/source.ts";
+import type { HandleControl, RecordSource, Subscription } from "./source.ts";
 
 /** Options for {@linkcode startConsumer}. */
 export interface StartConsumerOptions {
@@ -69,8 +69,8 @@ export function retryAtDelay(error: unknown, now: () => number): number {
  * @example
  * ```ts
  * import { startConsumer } from "./runner.ts";
- * import { openLocalLog } from "../bus/local/local_log.ts";
- * import { localLogRecordSource } from "../bus/local/local_log_source.ts";
+ * import { openLocalLog } from "./local/local_log.ts";
+ * import { localLogRecordSource } from "./local/local_log_source.ts";
  * const dir = await Deno.makeTempDir();
  * const log = await openLocalLog(dir);
  * log.append("up.transactions", [{ key: "tx-1", value: null }]);

@@ -5,14 +5,8 @@
  * enriched topic and the dashboard's address. Read once at startup. Without `KAFKA_BROKERS`
  * the commands run in embedded mode, on the local store and the local log in `DATA_DIR`.
  */
-import {
-  type ConfigVariable,
-  loadConfig,
-  type LogFormat,
-  type LogLevel,
-  readTopic,
-  readWholeNumber,
-} from "./config.ts";
+import { type ConfigVariable, loadConfig, readTopic, readWholeNumber } from "./config.ts";
+import type { LogFormat, LogLevel } from "../runtime/log.ts";
 import {
   KAFKA_CONNECTION_VARIABLES,
   type KafkaConnectionConfig,
