@@ -11,15 +11,15 @@ import { parseFlags } from "./args.ts";
 import { type Command, UsageError } from "./command.ts";
 import { type CliContext, cliContext } from "./context.ts";
 import { progressLine } from "./progress.ts";
-import { loadConfig } from "../runtime/config.ts";
+import { loadConfig } from "../service/config.ts";
 import { createLogger } from "../runtime/log.ts";
 import { openEventStore } from "../store/event_store.ts";
 import { createUpClient } from "../up/client.ts";
 import { createRequestBudget } from "../up/request_budget.ts";
-import { runRecoveryPass } from "../recovery/recovery_pass.ts";
-import { recoveryStore } from "../recovery/recovery_store.ts";
-import { openReconcileSink } from "../recovery/reconcile_sink.ts";
-import { RECOVERY_REQUESTS_PER_HOUR } from "../recovery/recovery_service.ts";
+import { runRecoveryPass } from "../webhook/recovery/recovery_pass.ts";
+import { recoveryStore } from "../webhook/recovery/recovery_store.ts";
+import { openReconcileSink } from "../webhook/recovery/reconcile_sink.ts";
+import { RECOVERY_REQUESTS_PER_HOUR } from "../service/recovery.ts";
 
 const USAGE = `Usage: upbus recover [--since DATE] [--until DATE] [--dry-run]
 

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { recoverBeforeDelete } from "../recovery/before_delete.ts";
+import { recoverBeforeDelete } from "../webhook/recovery/before_delete.ts";
 import { parseFlags, wholeNumber } from "./args.ts";
 import { type UpClient, upClientFromEnv } from "../up/client.ts";
 import { waitForDelivery } from "../up/delivery_wait.ts";

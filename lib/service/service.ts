@@ -17,7 +17,7 @@ import { describeRelay, type Relay } from "../relay/relay.ts";
 import { startRelayThread } from "../relay/relay_thread.ts";
 import { createSecretRing } from "../webhook/secret_ring.ts";
 import { type EventStore, openEventStore } from "../store/event_store.ts";
-import { type RecoveryService, startRecoveryService } from "../recovery/recovery_service.ts";
+import { type RecoveryService, startRecoveryService } from "./recovery.ts";
 import { readWebhookState, webhookSecretsFrom, webhookStatePath } from "../up/webhook_state.ts";
 
 /** Options for {@linkcode startService}. */

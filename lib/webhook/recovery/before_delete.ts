@@ -5,9 +5,9 @@
  * deliveries Up kept failing to an old tunnel URL reach the store (marked recovered) before the
  * logs that hold them are gone. A service already running relays them from there.
  */
-import { createLogger } from "../runtime/log.ts";
-import { openEventStore } from "../store/event_store.ts";
-import type { UpClient } from "../up/client.ts";
+import { createLogger } from "../../runtime/log.ts";
+import { openEventStore } from "../../store/event_store.ts";
+import type { UpClient } from "../../up/client.ts";
 import { runRecoveryPass } from "./recovery_pass.ts";
 import { recoveryStore } from "./recovery_store.ts";
 

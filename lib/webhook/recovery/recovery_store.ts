@@ -6,9 +6,9 @@
  * connection of its own, as the relay's marks are) of what reconciliation published.
  */
 import { DatabaseSync } from "node:sqlite";
-import type { EventStore } from "../store/event_store.ts";
-import { inTransaction, type TransactionEventRow } from "../store/queries.ts";
-import type { AppendOutcome, NewEvent } from "../store/types.ts";
+import type { EventStore } from "../../store/event_store.ts";
+import { inTransaction, type TransactionEventRow } from "../../store/queries.ts";
+import type { AppendOutcome, NewEvent } from "../../store/types.ts";
 import type { LogRecoveryStore } from "./log_recovery.ts";
 import { reconciledPairKey, type ReconcileStore } from "./reconcile.ts";
 

@@ -5,12 +5,24 @@
  * (`DATA_DIR/pipeline.db`) in embedded mode. Unlike the enricher's local sink it commits no
  * reader's position: reconciliation reads Up's API, not a topic.
  */
-import { createKafka } from "../bus/kafka/client.ts";
-import { kafkaTransactionSink } from "../bus/kafka/transaction_sink.ts";
-import { openLocalLog } from "../bus/local/local_log.ts";
-import type { TransactionSink } from "../enrich/enricher.ts";
-import type { Config } from "../runtime/config.ts";
-import type { Logger } from "../runtime/log.ts";
+import { createKafka } from "../../bus/kafka/client.ts";
+import { kafkaTransactionSink } from "../../bus/kafka/transaction_sink.ts";
+import { openLocalLog } from "../../bus/local/local_log.ts";
+import type { TransactionSink } from "../../bus/sink.ts";
+import type { KafkaConnectionConfig } from "../../bus/kafka/connection_config.ts";
+import type { Logger } from "../../runtime/log.ts";
+
+/** The settings the sink needs (the service's configuration has them all). */
+export interface ReconcileSinkConfig {
+  /** `DATA_DIR`: where the local log is. */
+  dataDir: string;
+  /** Empty: embedded mode. */
+  kafkaBrokers: string[];
+  kafkaClientId: string;
+  kafkaConnection: KafkaConnectionConfig;
+  kafkaTopicPartitions: number;
+  kafkaReplicationFactor: number;
+}
 
 /**
  * Opens the sink of the configured mode.
@@ -21,15 +33,7 @@ import type { Logger } from "../runtime/log.ts";
  * @throws {Error} If Kafka cannot be reached (Kafka mode).
  */
 export async function openReconcileSink(
-  config: Pick<
-    Config,
-    | "dataDir"
-    | "kafkaBrokers"
-    | "kafkaClientId"
-    | "kafkaConnection"
-    | "kafkaTopicPartitions"
-    | "kafkaReplicationFactor"
-  >,
+  config: ReconcileSinkConfig,
   options: { topic: string; logger: Logger },
 ): Promise<TransactionSink> {
   if (config.kafkaBrokers.length === 0) {

@@ -1,24 +1,24 @@
 /**
  * @module Recovery in the service
  * The service's companion that makes "nothing lost" hold from Up's side of the wire: with
- * `UP_API_TOKEN` set it runs a recovery pass (lib/recovery/recovery_pass.ts) at start and every
+ * `UP_API_TOKEN` set it runs a recovery pass (lib/webhook/recovery/recovery_pass.ts) at start and every
  * `RECOVERY_INTERVAL_SECONDS`, a failed pass again after at most 30 s, within a request budget
  * of its own (300 an hour of Up's 1000) and the client's 429 handling. It never touches
  * `/readyz`: the webhook listener takes live deliveries whatever Up's API does. Its metrics:
  * `upbus_recovered_events_total`, `upbus_reconciled_transactions_total`,
  * `upbus_recovery_last_complete_pass_seconds` and `upbus_recovery_missing_events`.
  */
-import type { TransactionSink } from "../enrich/enricher.ts";
-import type { Config, RecoveryConfig } from "../runtime/config.ts";
+import type { TransactionSink } from "../bus/sink.ts";
+import type { Config, RecoveryConfig } from "./config.ts";
 import type { Logger } from "../runtime/log.ts";
 import type { ServiceMetrics } from "../runtime/metrics.ts";
 import type { EventStore } from "../store/event_store.ts";
 import { createUpClient } from "../up/client.ts";
 import { createRequestBudget } from "../up/request_budget.ts";
-import { type RecoveryPassReport, runRecoveryPass } from "./recovery_pass.ts";
-import { readRecoveryState } from "./recovery_state.ts";
-import { recoveryStore } from "./recovery_store.ts";
-import { openReconcileSink } from "./reconcile_sink.ts";
+import { type RecoveryPassReport, runRecoveryPass } from "../webhook/recovery/recovery_pass.ts";
+import { readRecoveryState } from "../webhook/recovery/recovery_state.ts";
+import { recoveryStore } from "../webhook/recovery/recovery_store.ts";
+import { openReconcileSink } from "../webhook/recovery/reconcile_sink.ts";
 
 /** Requests an hour recovery may make: leaves most of Up's 1000 to enrich and backfill. */
 export const RECOVERY_REQUESTS_PER_HOUR = 300;

@@ -8,13 +8,13 @@
  * origin is the read itself, over TLS from Up's API with the account's token (docs/delivery.md).
  * Such a body never comes in through the public listener.
  */
-import type { Logger } from "../runtime/log.ts";
-import type { Increment } from "../runtime/metrics.ts";
-import type { AppendOutcome, NewEvent } from "../store/types.ts";
-import { UpNotFoundError } from "../up/errors.ts";
-import type { UpClient } from "../up/client.ts";
-import type { WebhookDeliveryStatus } from "../up/types.ts";
-import { InvalidEventError, parseEvent } from "../webhook/event.ts";
+import type { Logger } from "../../runtime/log.ts";
+import type { Increment } from "../../runtime/metrics.ts";
+import type { AppendOutcome, NewEvent } from "../../store/types.ts";
+import { UpNotFoundError } from "../../up/errors.ts";
+import type { UpClient } from "../../up/client.ts";
+import type { WebhookDeliveryStatus } from "../../up/types.ts";
+import { InvalidEventError, parseEvent } from "../event.ts";
 
 /** An event Up logged that the store does not hold. */
 export interface MissingEvent {

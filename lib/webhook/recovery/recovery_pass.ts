@@ -7,11 +7,11 @@
  * reads the same and changes nothing. The service runs one at start and on a schedule; `upbus
  * recover` runs one on demand.
  */
-import type { TransactionSink } from "../enrich/enricher.ts";
-import type { Logger } from "../runtime/log.ts";
-import type { Increment } from "../runtime/metrics.ts";
-import { readWebhookState } from "../up/webhook_state.ts";
-import type { UpClient } from "../up/client.ts";
+import type { TransactionSink } from "../../bus/sink.ts";
+import type { Logger } from "../../runtime/log.ts";
+import type { Increment } from "../../runtime/metrics.ts";
+import { readWebhookState } from "../../up/webhook_state.ts";
+import type { UpClient } from "../../up/client.ts";
 import { applyLogRecovery, planLogRecovery, type WebhookLogPlan } from "./log_recovery.ts";
 import { type AccountPlan, applyReconciliation, planReconciliation } from "./reconcile.ts";
 import type { RecoveryStore } from "./recovery_store.ts";

@@ -9,15 +9,16 @@
  *
  * A stored event accounts for a transaction's state when it is `TRANSACTION_SETTLED`, or when it
  * is `TRANSACTION_CREATED` and the state is `HELD`, or the event arrived after the transaction
- * settled (the enricher then fetched the settled state).
+ * settled (the enricher then fetched the settled state; Up's times are whole seconds, so "after"
+ * means a second after the settled second).
  */
-import { transactionRecord } from "../bus/transaction_record.ts";
-import type { TransactionSink } from "../enrich/enricher.ts";
-import type { Logger } from "../runtime/log.ts";
-import type { Increment } from "../runtime/metrics.ts";
-import type { TransactionEventRow } from "../store/queries.ts";
-import type { UpClient } from "../up/client.ts";
-import type { TransactionResource } from "../up/types.ts";
+import { transactionRecord } from "../../bus/transaction_record.ts";
+import type { TransactionSink } from "../../bus/sink.ts";
+import type { Logger } from "../../runtime/log.ts";
+import type { Increment } from "../../runtime/metrics.ts";
+import type { TransactionEventRow } from "../../store/queries.ts";
+import type { UpClient } from "../../up/client.ts";
+import type { TransactionResource } from "../../up/types.ts";
 
 /** The header (beside `upbus_source`) that marks a record reconciliation published. */
 export const RECONCILED_HEADER = "upbus_origin";
@@ -79,10 +80,12 @@ export function eventsAccountFor(
   const created = events.filter((event) => event.type === "TRANSACTION_CREATED");
   if (created.length === 0) return false;
   if (transaction.attributes.status === "HELD") return true;
+  // Up's times are whole seconds: only an event received a second after the settled second began
+  // surely came after the settlement (else reconciliation publishes the settled state itself).
   const settledAt = Date.parse(
     transaction.attributes.settledAt ?? transaction.attributes.createdAt,
   );
-  return created.some((event) => Date.parse(event.receivedAt) >= settledAt);
+  return created.some((event) => Date.parse(event.receivedAt) >= settledAt + 1000);
 }
 
 /**
