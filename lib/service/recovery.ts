@@ -15,6 +15,7 @@ import type { ServiceMetrics } from "../runtime/metrics.ts";
 import type { EventStore } from "../store/event_store.ts";
 import { createUpClient } from "../up/client.ts";
 import { createRequestBudget } from "../up/request_budget.ts";
+import { UpRateLimitError } from "../up/errors.ts";
 import { type RecoveryPassReport, runRecoveryPass } from "../webhook/recovery/recovery_pass.ts";
 import { readRecoveryState } from "../webhook/recovery/recovery_state.ts";
 import { recoveryStore } from "../webhook/recovery/recovery_store.ts";
@@ -168,7 +169,9 @@ export async function startRecoveryService(
         "recovery pass failed; live webhooks are still accepted, the pass runs again shortly",
         {
           error: (error as Error).message,
-          retryInSeconds: Math.min(RETRY_MS, recovery.intervalSeconds * 1000) / 1000,
+          retryInSeconds: error instanceof UpRateLimitError && error.retryAt !== null
+            ? Math.max(0, Math.round((error.retryAt.getTime() - Date.now()) / 1000))
+            : Math.min(RETRY_MS, recovery.intervalSeconds * 1000) / 1000,
         },
       );
       throw error;
@@ -180,8 +183,12 @@ export async function startRecoveryService(
       let delay = recovery.intervalSeconds * 1000;
       try {
         await pass();
-      } catch {
+      } catch (error) {
         delay = Math.min(RETRY_MS, delay);
+        // Up said when its hourly limit lifts: asking before then only earns another 429.
+        if (error instanceof UpRateLimitError && error.retryAt !== null) {
+          delay = Math.max(delay, error.retryAt.getTime() - Date.now());
+        }
       }
       try {
         await sleep(delay);

@@ -392,41 +392,45 @@ for (const mode of ["embedded", "kafka"] as const) {
   });
 }
 
-Deno.test("embedded: with the logs purged, the transactions arrive through reconciliation once", async () => {
-  const stage = await setUp("embedded");
-  try {
-    const missed = await missWhileAway(stage);
-    assert.equal(
-      await stage.control.purgeLogs({ webhookId: stage.webhookId }),
-      missed * 3 + stage.live,
-    );
-    const serve = await startServe(stage);
-    await waitFor(() => passLog(serve) !== undefined, "a complete recovery pass", 60_000);
-    const pass = passLog(serve)!;
-    assert.equal(pass.recovered, 0);
-    // 30 purchases, 2 transfer legs, and the live purchase that settled while away.
-    // Every transaction made while upbus was away, and the live one that settled meanwhile.
-    const lines = serve.logs.filter((log) => String(log.msg).startsWith("reconciled"));
-    const reconciledIds = new Set(lines.map((log) => log.transactionId));
-    const [firstLive, , , ...away] = stage.transactions;
-    assert.deepEqual([firstLive, ...away].filter((id) => !reconciledIds.has(id)), []);
-    assert.equal(pass.reconciled, 33);
-    const records = await assertTransactionsMatchUp(stage);
-    assert.equal(records.filter((r) => r.headers.upbus_origin === "reconciled").length, 33);
-    const metrics = await fetch(`http://127.0.0.1:${stage.env.PORT}/metrics`).then((r) => r.text());
-    assert.match(metrics, /upbus_reconciled_transactions_total 33\b/);
-    assert.match(metrics, /upbus_recovery_missing_events 33\b/);
-    // A second pass publishes nothing again.
-    await stage.serve!.stop();
-    const again = await startServe(stage);
-    await waitFor(() => passLog(again) !== undefined, "a second pass", 60_000);
-    assert.equal(passLog(again)!.reconciled, 0);
-    console.log(`a quiet pass: ${passLog(again)!.requests} requests to Up`);
-    assert.ok(Number(passLog(again)!.requests) <= 5, "a quiet pass costs a handful of requests");
-  } finally {
-    await tearDown(stage);
-  }
-});
+for (const mode of ["embedded", "kafka"] as const) {
+  Deno.test(`${mode}: with the logs purged, the transactions arrive through reconciliation once`, async () => {
+    const stage = await setUp(mode);
+    try {
+      const missed = await missWhileAway(stage);
+      assert.equal(
+        await stage.control.purgeLogs({ webhookId: stage.webhookId }),
+        missed * 3 + stage.live,
+      );
+      const serve = await startServe(stage);
+      await waitFor(() => passLog(serve) !== undefined, "a complete recovery pass", 60_000);
+      const pass = passLog(serve)!;
+      assert.equal(pass.recovered, 0);
+      // 30 purchases, 2 transfer legs, and the live purchase that settled while away.
+      // Every transaction made while upbus was away, and the live one that settled meanwhile.
+      const lines = serve.logs.filter((log) => String(log.msg).startsWith("reconciled"));
+      const reconciledIds = new Set(lines.map((log) => log.transactionId));
+      const [firstLive, , , ...away] = stage.transactions;
+      assert.deepEqual([firstLive, ...away].filter((id) => !reconciledIds.has(id)), []);
+      assert.equal(pass.reconciled, 33);
+      const records = await assertTransactionsMatchUp(stage);
+      assert.equal(records.filter((r) => r.headers.upbus_origin === "reconciled").length, 33);
+      const metrics = await fetch(`http://127.0.0.1:${stage.env.PORT}/metrics`).then((r) =>
+        r.text()
+      );
+      assert.match(metrics, /upbus_reconciled_transactions_total 33\b/);
+      assert.match(metrics, /upbus_recovery_missing_events 33\b/);
+      // A second pass publishes nothing again.
+      await stage.serve!.stop();
+      const again = await startServe(stage);
+      await waitFor(() => passLog(again) !== undefined, "a second pass", 60_000);
+      assert.equal(passLog(again)!.reconciled, 0);
+      console.log(`a quiet pass: ${passLog(again)!.requests} requests to Up`);
+      assert.ok(Number(passLog(again)!.requests) <= 5, "a quiet pass costs a handful of requests");
+    } finally {
+      await tearDown(stage);
+    }
+  });
+}
 
 Deno.test("embedded: while Up's API fails, live webhooks are taken and a later pass recovers everything once", async () => {
   const stage = await setUp("embedded");
