@@ -12,6 +12,7 @@ import { consumeCommand } from "./lib/cli/consume.ts";
 import { demoCommand } from "./lib/cli/demo.ts";
 import { enrichCommand } from "./lib/cli/enrich.ts";
 import { recoverCommand } from "./lib/cli/recover.ts";
+import { replayCommand } from "./lib/cli/replay.ts";
 import { registerWebhookCommand } from "./lib/cli/register_webhook.ts";
 import { serveCommand } from "./lib/cli/serve.ts";
 import { simulateCommand } from "./lib/cli/simulate.ts";
@@ -30,6 +31,7 @@ export const COMMANDS: readonly Command[] = [
   consumeCommand,
   backfillCommand,
   recoverCommand,
+  replayCommand,
   demoCommand,
 ];
 

@@ -191,3 +191,19 @@ export function selectTransactionEvents(
   }
   return found;
 }
+
+/**
+ * Reads stored events in arrival order, published or not, a page at a time (replay).
+ *
+ * @param db An open connection.
+ * @param options `afterSeq` (default 0) and `limit`.
+ * @returns The events after that position.
+ */
+export function selectEvents(
+  db: DatabaseSync,
+  options: { afterSeq?: number; limit: number },
+): StoredEvent[] {
+  const rows = db.prepare(`SELECT ${COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?`)
+    .all(options.afterSeq ?? 0, options.limit) as unknown as EventRow[];
+  return rows.map(fromRow);
+}
