@@ -40,7 +40,8 @@ export interface RecoveryPassOptions {
   sink?: Pick<TransactionSink, "publish">;
   /** Read back this much before the last complete pass, in ms. Default 600 000. */
   marginMs?: number;
-  /** With no complete pass yet, reconcile transactions this far back, in ms. Default 3 days. */
+  /** The first pass reconciles from the first stored event, but at most this far back, in ms.
+   * Default 3 days. */
   lookbackMs?: number;
   /** Reconciliation leaves transactions that changed this recently to the webhooks, in ms.
    * Default 60 000. */
@@ -112,9 +113,15 @@ export async function runRecoveryPass(options: RecoveryPassOptions): Promise<Rec
     });
 
   let accounts: AccountPlan[] = [];
+  let reconcileFrom = state.reconcileFrom === undefined ? undefined : new Date(state.reconcileFrom);
   let reconciled = 0;
   if (options.sink !== undefined && options.onlyWebhookIds === undefined) {
-    const fallback = new Date(startedAt.getTime() - lookbackMs);
+    // What upbus can know is missing starts with its first event; earlier history is backfill's.
+    const first = options.store.firstEventCreatedAt();
+    reconcileFrom ??= first === undefined
+      ? startedAt
+      : new Date(Math.max(Date.parse(first), startedAt.getTime() - lookbackMs));
+    const from = reconcileFrom;
     // A dry run recovered nothing, yet what it would recover accounts for its transactions.
     const pending = options.dryRun ? webhooks.flatMap((plan) => plan.missing) : [];
     const planStore = {
@@ -131,9 +138,13 @@ export async function runRecoveryPass(options: RecoveryPassOptions): Promise<Rec
       },
     };
     accounts = await planReconciliation(options.up, planStore, {
-      since: (id) =>
-        options.since ?? back(state.accounts[id]?.completeUntil) ??
-          back(state.lastCompletePass) ?? fallback,
+      since: (id) => {
+        if (options.since) return options.since;
+        const back = state.accounts[id]?.completeUntil ?? state.lastCompletePass;
+        return new Date(
+          Math.max(from.getTime(), back ? Date.parse(back) - marginMs : -Infinity),
+        );
+      },
       until: options.until,
       graceMs: options.graceMs,
       now,
@@ -151,7 +162,12 @@ export async function runRecoveryPass(options: RecoveryPassOptions): Promise<Rec
   const endedAt = new Date(now());
   if (!options.dryRun && options.until === undefined) {
     // Only what was read to its end moves on; a gone webhook's logs went with it.
-    const next = { ...state, webhooks: { ...state.webhooks }, accounts: { ...state.accounts } };
+    const next = {
+      ...state,
+      ...(reconcileFrom ? { reconcileFrom: reconcileFrom.toISOString() } : {}),
+      webhooks: { ...state.webhooks },
+      accounts: { ...state.accounts },
+    };
     for (const plan of webhooks) {
       if (plan.gone) delete next.webhooks[plan.webhookId];
       else next.webhooks[plan.webhookId] = { completeUntil: startedAt.toISOString() };

@@ -20,6 +20,9 @@ export interface RecoveryState {
   version: 1;
   /** When the last pass that read every source without an error ended (ISO 8601). */
   lastCompletePass?: string;
+  /** Where reconciliation's knowledge begins (ISO 8601): the first stored event when the first
+   * pass ran (or that pass's start, on an empty store). Earlier history is backfill's. */
+  reconcileFrom?: string;
   /** Per webhook id. */
   webhooks: Record<string, CompleteUntil>;
   /** Per account id. */
@@ -92,6 +95,7 @@ export async function readRecoveryState(dataDir: string): Promise<RecoveryState>
     ...(typeof value.lastCompletePass === "string"
       ? { lastCompletePass: value.lastCompletePass }
       : {}),
+    ...(typeof value.reconcileFrom === "string" ? { reconcileFrom: value.reconcileFrom } : {}),
     webhooks: value.webhooks,
     accounts: value.accounts,
   };

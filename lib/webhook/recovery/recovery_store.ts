@@ -14,6 +14,8 @@ import { reconciledPairKey, type ReconcileStore } from "./reconcile.ts";
 
 /** The event store seen by recovery; `close()` closes its own connection only. */
 export interface RecoveryStore extends LogRecoveryStore, ReconcileStore {
+  /** Up's `createdAt` of the first event stored, or `undefined` on an empty store. */
+  firstEventCreatedAt(): string | undefined;
   close(): void;
 }
 
@@ -48,6 +50,12 @@ export function recoveryStore(store: EventStore): RecoveryStore {
         );
         for (const { id, status } of pairs) statement.run(id, status, at);
       });
+    },
+    firstEventCreatedAt() {
+      const row = db.prepare(
+        "SELECT created_at FROM events WHERE created_at IS NOT NULL ORDER BY seq LIMIT 1",
+      ).get() as { created_at: string } | undefined;
+      return row?.created_at;
     },
     close: () => db.close(),
   };
