@@ -210,6 +210,7 @@ async function missWhileAway(stage: Stage): Promise<number> {
 interface StoreRow {
   event_id: string;
   type: string;
+  transaction_id: string | null;
   origin: string | null;
 }
 
@@ -223,7 +224,9 @@ function storeEvents(stage: Stage): StoreRow[] {
   try {
     const columns = db.prepare("PRAGMA table_info(events)").all() as { name: string }[];
     const origin = columns.some((column) => column.name === "origin") ? "origin" : "NULL";
-    return db.prepare(`SELECT event_id, type, ${origin} AS origin FROM events ORDER BY seq`)
+    return db.prepare(
+      `SELECT event_id, type, transaction_id, ${origin} AS origin FROM events ORDER BY seq`,
+    )
       .all() as unknown as StoreRow[];
   } finally {
     db.close();
@@ -360,6 +363,19 @@ for (const mode of ["embedded", "kafka"] as const) {
       assert.equal(new Set(rows.map((row) => row.event_id)).size, rows.length);
       assert.equal(rows.filter((row) => row.origin === "recovered").length, missed);
       assert.ok(rows.slice(0, stage.live).every((row) => row.origin === null));
+      // In the order Up created them: the purchases and the transfer's legs as made, and each
+      // settlement after its purchase's creation.
+      const recovered = rows.filter((row) => row.origin === "recovered");
+      const created = recovered.filter((row) => row.type === "TRANSACTION_CREATED")
+        .map((row) => row.transaction_id);
+      assert.deepEqual(created, [...stage.transactions].slice(stage.live));
+      for (const [index, row] of recovered.entries()) {
+        if (row.type !== "TRANSACTION_SETTLED") continue;
+        const creation = recovered.findIndex((other) =>
+          other.transaction_id === row.transaction_id && other.type === "TRANSACTION_CREATED"
+        );
+        assert.ok(creation < index, `settled ${row.transaction_id} after its creation`);
+      }
       const recoveredLines = serve.logs.filter((log) =>
         log.msg === "recovered webhook event from Up's delivery logs"
       );
@@ -507,6 +523,8 @@ Deno.test("register-webhook --replace reads the old webhook's logs first: delive
     UP_API_BASE: baseUrl,
     UP_API_TOKEN: TOKEN,
     LOG_FORMAT: "json",
+    // The service's own passes off: what arrives here is register-webhook's doing.
+    RECOVERY_INTERVAL_SECONDS: "0",
   };
   const [serve] = await startUpbus(task("serve"), ["serve"], {
     env,

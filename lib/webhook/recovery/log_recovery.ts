@@ -30,6 +30,15 @@ export interface MissingEvent {
   lastStatus: WebhookDeliveryStatus;
   /** Attempts logged. */
   attempts: number;
+  /** How far down Up's newest-first log its first attempt is: orders events created in the same
+   * second (Up's times are whole seconds), the higher the earlier. */
+  firstAttemptDepth: number;
+}
+
+/** Up's creation order: by `createdAt`, then (within a second) by first attempt, oldest first. */
+function creationOrder(a: MissingEvent, b: MissingEvent): number {
+  return Date.parse(a.createdAt) - Date.parse(b.createdAt) ||
+    b.firstAttemptDepth - a.firstAttemptDepth;
 }
 
 /** What one webhook's logs hold. */
@@ -110,6 +119,7 @@ export async function planLogRecovery(
         const seen = byEvent.get(eventId);
         if (seen !== undefined) {
           seen.attempts++;
+          seen.firstAttemptDepth = entries;
           continue;
         }
         const body = new TextEncoder().encode(entry.attributes.request.body);
@@ -134,6 +144,7 @@ export async function planLogRecovery(
           body,
           lastStatus: entry.attributes.deliveryStatus,
           attempts: 1,
+          firstAttemptDepth: entries,
         });
       }
     } catch (error) {
@@ -143,7 +154,7 @@ export async function planLogRecovery(
     const known = store.known([...byEvent.keys()]);
     const missing = [...byEvent.values()]
       .filter((event) => !known.has(event.eventId))
-      .sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt));
+      .sort(creationOrder);
     plans.push({ webhookId, entries, events: byEvent.size, missing, unreadable, gone });
   }
   return plans;
@@ -189,8 +200,7 @@ export async function applyLogRecovery(
   options: ApplyLogRecoveryOptions,
 ): Promise<LogRecoveryResult> {
   const now = options.now ?? (() => new Date());
-  const all = plans.flatMap((plan) => plan.missing)
-    .sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt));
+  const all = plans.flatMap((plan) => plan.missing).sort(creationOrder);
   const result: LogRecoveryResult = { recovered: 0, duplicates: 0 };
   for (const event of all) {
     const outcome = await store.append({
