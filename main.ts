@@ -13,6 +13,7 @@ import { demoCommand } from "./lib/cli/demo.ts";
 import { enrichCommand } from "./lib/cli/enrich.ts";
 import { recoverCommand } from "./lib/cli/recover.ts";
 import { replayCommand } from "./lib/cli/replay.ts";
+import { deadLettersCommand } from "./lib/cli/dead_letters.ts";
 import { registerWebhookCommand } from "./lib/cli/register_webhook.ts";
 import { serveCommand } from "./lib/cli/serve.ts";
 import { simulateCommand } from "./lib/cli/simulate.ts";
@@ -32,6 +33,7 @@ export const COMMANDS: readonly Command[] = [
   backfillCommand,
   recoverCommand,
   replayCommand,
+  deadLettersCommand,
   demoCommand,
 ];
 
