@@ -234,12 +234,6 @@ async function deleteStaleWebhooks(
   const state = await readWebhookState(options.dataDir);
   const stale = state.webhooks.filter((entry) => entry.url !== url);
   if (stale.length === 0) return;
-  // Their logs go with them: what Up could not deliver to the old URLs is read first.
-  await recoverBeforeDelete(up, {
-    dataDir: options.dataDir,
-    webhookIds: stale.map((entry) => entry.id),
-    out: context.out,
-  });
   await retireWebhooks(up, options.dataDir, stale, context);
 }
 
@@ -250,6 +244,12 @@ async function retireWebhooks(
   entries: WebhookStateEntry[],
   context: CliContext,
 ): Promise<void> {
+  // Their logs go with them: what Up could not deliver to them is read into the store first.
+  await recoverBeforeDelete(up, {
+    dataDir,
+    webhookIds: entries.map((entry) => entry.id),
+    out: context.out,
+  });
   for (const entry of entries) {
     try {
       await up.webhooks.delete(entry.id);

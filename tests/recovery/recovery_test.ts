@@ -463,11 +463,14 @@ Deno.test("embedded: while Up's API fails, live webhooks are taken and a later p
       () => serve.logs.some((log) => log.msg === "webhook event accepted"),
       "a live webhook taken while recovery fails",
     );
-    await waitFor(() => passLog(serve) !== undefined, "a complete pass after the faults", 60_000);
-    assert.ok(serve.logs.some((log) => String(log.msg).startsWith("recovery pass failed")));
-    assert.ok(!serve.err.some((line) => line.includes("    at ")), "no stack trace");
+    await waitFor(
+      () => serve.logs.some((log) => String(log.msg).startsWith("recovery pass failed")),
+      "a failed pass",
+    );
     const ready = await fetch(`http://127.0.0.1:${stage.env.PORT}/readyz`);
-    assert.equal(ready.status, 200, await ready.text());
+    assert.equal(ready.status, 200, `ready while recovery fails: ${await ready.text()}`);
+    await waitFor(() => passLog(serve) !== undefined, "a complete pass after the faults", 60_000);
+    assert.ok(!serve.err.some((line) => line.includes("    at ")), "no stack trace");
     const rows = storeEvents(stage);
     assert.equal(rows.length, stage.live + missed + 1);
     assert.equal(new Set(rows.map((row) => row.event_id)).size, rows.length);
