@@ -581,3 +581,60 @@ Deno.test("register-webhook --replace reads the old webhook's logs first: delive
     await Deno.remove(dataDir, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("a second webhook's copies of events already delivered through the first are not recovered again", async () => {
+  const [sim, baseUrl] = await startSim();
+  const dataDir = await serviceDataDir();
+  const port = freePort();
+  const env = {
+    HOST: "127.0.0.1",
+    PORT: String(port),
+    DATA_DIR: dataDir,
+    UP_API_BASE: baseUrl,
+    UP_API_TOKEN: TOKEN,
+    LOG_FORMAT: "json",
+    RECOVERY_INTERVAL_SECONDS: "0",
+    RECONCILE_GRACE_SECONDS: "0",
+  };
+  const [serve] = await startUpbus(task("serve"), ["serve"], {
+    env,
+    ready: (_line, log) => log?.msg === "listening" ? true : undefined,
+  });
+  try {
+    const up = createUpClient({ token: TOKEN, baseUrl });
+    const control = createSimulatorControl({ baseUrl, token: TOKEN });
+    // An old webhook nothing answers, and the one that works: Up sends each its own copy.
+    const old = await up.webhooks.create({ url: `http://127.0.0.1:${freePort()}/webhook` });
+    const live = await up.webhooks.create({ url: `http://127.0.0.1:${port}/webhook` });
+    await writeWebhookState(dataDir, {
+      version: 1,
+      webhooks: [old, live].map((webhook) => ({
+        id: webhook.id,
+        url: webhook.attributes.url,
+        description: null,
+        secretKey: webhook.attributes.secretKey!,
+        createdAt: webhook.attributes.createdAt,
+      })),
+    });
+    for (let i = 0; i < 5; i++) {
+      await control.createTransaction({ amount: "-2.00", description: `Both ${i}` });
+    }
+    await waitFor(
+      async () => (await collect(up.webhooks.logs(old.id))).length === 15,
+      "Up gave up on the old webhook",
+    );
+    await waitFor(() => storeEvents({ dataDir } as Stage).length === 5, "5 live events");
+    const result = await runUpbus(task("recover"), ["recover"], { env });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(
+      result.stdout,
+      new RegExp(`webhook ${old.id}: 15 log entries, 5 events, 0 missing`),
+    );
+    assert.match(result.stdout, /Recovered 0 events/);
+    assert.equal(storeEvents({ dataDir } as Stage).length, 5, "no copy of the same happening");
+  } finally {
+    await serve.stop();
+    await sim.stop();
+    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+  }
+});

@@ -10,6 +10,7 @@
  */
 import type { Logger } from "../../runtime/log.ts";
 import type { Increment } from "../../runtime/metrics.ts";
+import type { TransactionEventRow } from "../../store/queries.ts";
 import type { AppendOutcome, NewEvent } from "../../store/types.ts";
 import { UpNotFoundError } from "../../up/errors.ts";
 import type { UpClient } from "../../up/client.ts";
@@ -60,6 +61,9 @@ export interface WebhookLogPlan {
 export interface LogRecoveryStore {
   /** Which of these event ids are stored. */
   known(eventIds: readonly string[]): Set<string>;
+  /** The stored events about each of these transactions (another webhook's copy of the same
+   * happening has another event id). */
+  transactionEvents(transactionIds: readonly string[]): Map<string, TransactionEventRow[]>;
   /** Commits one event durably. */
   append(event: NewEvent): Promise<AppendOutcome>;
 }
@@ -97,7 +101,7 @@ const LOG_PAGE_SIZE = 100;
  */
 export async function planLogRecovery(
   up: UpClient,
-  store: Pick<LogRecoveryStore, "known">,
+  store: Pick<LogRecoveryStore, "known" | "transactionEvents">,
   options: PlanLogRecoveryOptions,
 ): Promise<WebhookLogPlan[]> {
   const plans: WebhookLogPlan[] = [];
@@ -152,8 +156,17 @@ export async function planLogRecovery(
       gone = true;
     }
     const known = store.known([...byEvent.keys()]);
+    // Up sends each webhook its own copy (its own event id) of one happening: a transaction's
+    // CREATED that another webhook delivered is not missing.
+    const happened = store.transactionEvents(
+      [...byEvent.values()].flatMap((event) => event.transactionId ? [event.transactionId] : []),
+    );
     const missing = [...byEvent.values()]
-      .filter((event) => !known.has(event.eventId))
+      .filter((event) =>
+        !known.has(event.eventId) &&
+        !(event.transactionId !== undefined &&
+          happened.get(event.transactionId)?.some((stored) => stored.type === event.type))
+      )
       .sort(creationOrder);
     plans.push({ webhookId, entries, events: byEvent.size, missing, unreadable, gone });
   }
@@ -202,7 +215,14 @@ export async function applyLogRecovery(
   const now = options.now ?? (() => new Date());
   const all = plans.flatMap((plan) => plan.missing).sort(creationOrder);
   const result: LogRecoveryResult = { recovered: 0, duplicates: 0 };
+  const happenings = new Set<string>();
   for (const event of all) {
+    // Two webhooks' copies of one happening (both missed): the oldest goes in, once.
+    if (event.transactionId !== undefined) {
+      const happening = `${event.type} ${event.transactionId}`;
+      if (happenings.has(happening)) continue;
+      happenings.add(happening);
+    }
     const outcome = await store.append({
       eventId: event.eventId,
       type: event.type,
