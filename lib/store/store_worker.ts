@@ -7,7 +7,8 @@
 /// <reference lib="deno.worker" />
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { inTransaction } from "./queries.ts";
-import { migrateEventStore, SCHEMA } from "./schema.ts";
+import { EVENT_STORE_SCHEMA } from "./schema.ts";
+import { migrate } from "../runtime/versioned_db.ts";
 import type { AppendOutcome, NewEvent } from "./types.ts";
 
 /** A request to the writer; `id` pairs it with its reply. */
@@ -31,8 +32,7 @@ function open(path: string): void {
   db.exec("PRAGMA journal_mode = WAL");
   db.exec("PRAGMA synchronous = FULL");
   db.exec("PRAGMA busy_timeout = 5000");
-  db.exec(SCHEMA);
-  migrateEventStore(db);
+  migrate(db, path, EVENT_STORE_SCHEMA);
   insert = db.prepare(
     `INSERT INTO events (event_id, type, webhook_id, transaction_id, created_at,
        invalid_reason, body, signature, received_at, origin)

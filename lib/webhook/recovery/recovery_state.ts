@@ -6,6 +6,11 @@
  * file means no pass has completed yet.
  */
 
+import { type JsonSchema, upgradeJson } from "../../runtime/versioned_json.ts";
+
+/** The file's formats (lib/runtime/versioned_json.ts): version 1 so far. */
+export const RECOVERY_STATE_SCHEMA: JsonSchema = { name: "recovery state", migrations: [] };
+
 /** The file's name in the data directory. */
 export const RECOVERY_STATE_FILE = "recovery.json";
 
@@ -72,19 +77,18 @@ export async function readRecoveryState(dataDir: string): Promise<RecoveryState>
     if (error instanceof Deno.errors.NotFound) return { version: 1, webhooks: {}, accounts: {} };
     throw error;
   }
-  let value: Partial<RecoveryState> & { version?: unknown };
+  let parsed: Record<string, unknown>;
   try {
-    value = JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch {
     throw new TypeError(
       `Cannot read recovery state: ${path} is not JSON; delete it and the next pass reads Up's logs from the start`,
     );
   }
-  if (typeof value.version === "number" && value.version > 1) {
-    throw new TypeError(
-      `Cannot read recovery state: ${path} is version ${value.version}, newer than this upbus (1); run the newer upbus`,
-    );
-  }
+  // A newer file is refused (NewerJsonFileError) and left as it is.
+  const value = upgradeJson(parsed, path, RECOVERY_STATE_SCHEMA) as
+    & Partial<RecoveryState>
+    & { version?: unknown };
   if (value.version !== 1 || !isCompleteMap(value.webhooks) || !isCompleteMap(value.accounts)) {
     throw new TypeError(
       `Cannot read recovery state: ${path} is not a version 1 recovery state; delete it and the next pass reads Up's logs from the start`,
