@@ -205,6 +205,7 @@ export function createRecoverCommand(overrides: Partial<CliContext> = {}): Comma
         }
         const report = await runRecoveryPass({
           ...common,
+          planned: plan.webhooks,
           sink,
           onPlanned(steps) {
             total += steps;

@@ -52,6 +52,9 @@ export interface RecoveryPassOptions {
   until?: Date;
   /** Read and plan only. */
   dryRun?: boolean;
+  /** The logs' plan of a dry run just before (`upbus recover` prints it first): used instead of
+   * reading the logs again. */
+  planned?: WebhookLogPlan[];
   counters?: RecoveryCounters;
   /** The clock, epoch ms. Default `Date.now`. */
   now?: () => number;
@@ -96,7 +99,7 @@ export async function runRecoveryPass(options: RecoveryPassOptions): Promise<Rec
   const back = (at: string | undefined) =>
     at === undefined ? undefined : new Date(Date.parse(at) - marginMs);
 
-  const webhooks = await planLogRecovery(options.up, options.store, {
+  const webhooks = options.planned ?? await planLogRecovery(options.up, options.store, {
     webhookIds,
     since: (id) => options.since ?? back(state.webhooks[id]?.completeUntil),
     until: options.until,
