@@ -103,6 +103,21 @@ async function startEnrich(stage: Stage) {
 async function setUp(mode: "embedded" | "kafka"): Promise<Stage> {
   const [sim, baseUrl] = await startSim();
   const dataDir = await serviceDataDir();
+  const partial: Partial<Stage> = { sim, dataDir };
+  try {
+    return await setUpWith(mode, baseUrl, partial);
+  } catch (error) {
+    await tearDown(partial as Stage);
+    throw error;
+  }
+}
+
+async function setUpWith(
+  mode: "embedded" | "kafka",
+  baseUrl: string,
+  partial: Partial<Stage>,
+): Promise<Stage> {
+  const { sim, dataDir } = partial as Stage;
   const port = freePort();
   const up = createUpClient({ token: TOKEN, baseUrl });
   const control = createSimulatorControl({ baseUrl, token: TOKEN });
@@ -142,7 +157,7 @@ async function setUp(mode: "embedded" | "kafka"): Promise<Stage> {
       KAFKA_TOPIC_PARTITIONS: "1",
     });
   }
-  const stage: Stage = {
+  const stage = Object.assign(partial, {
     dataDir,
     env,
     up,
@@ -158,7 +173,7 @@ async function setUp(mode: "embedded" | "kafka"): Promise<Stage> {
         account.attributes.balance.valueInBaseUnits,
       ]),
     ),
-  };
+  }) as Stage;
   await startServe(stage);
   await startEnrich(stage);
   for (let i = 0; i < 3; i++) {
@@ -363,12 +378,18 @@ for (const mode of ["embedded", "kafka"] as const) {
       assert.equal(new Set(rows.map((row) => row.event_id)).size, rows.length);
       assert.equal(rows.filter((row) => row.origin === "recovered").length, missed);
       assert.ok(rows.slice(0, stage.live).every((row) => row.origin === null));
-      // In the order Up created them: the purchases and the transfer's legs as made, and each
-      // settlement after its purchase's creation.
+      // In the order Up created them, as far as its whole-second times tell: the purchases and
+      // the transfer's legs by second, and each settlement after its purchase's creation.
       const recovered = rows.filter((row) => row.origin === "recovered");
       const created = recovered.filter((row) => row.type === "TRANSACTION_CREATED")
-        .map((row) => row.transaction_id);
-      assert.deepEqual(created, [...stage.transactions].slice(stage.live));
+        .map((row) => row.transaction_id!);
+      assert.deepEqual([...created].sort(), [...stage.transactions].slice(stage.live).sort());
+      const createdAt = await Promise.all(
+        created.map(async (id) =>
+          Date.parse((await stage.up.getTransaction(id)).attributes.createdAt)
+        ),
+      );
+      assert.deepEqual(createdAt, [...createdAt].sort((a, b) => a - b), "by Up's createdAt");
       for (const [index, row] of recovered.entries()) {
         if (row.type !== "TRANSACTION_SETTLED") continue;
         const creation = recovered.findIndex((other) =>

@@ -42,6 +42,36 @@ function creationOrder(a: MissingEvent, b: MissingEvent): number {
     b.firstAttemptDepth - a.firstAttemptDepth;
 }
 
+/** A transaction's events in the order they can happen. */
+const LIFE: Record<string, number> = {
+  TRANSACTION_CREATED: 0,
+  TRANSACTION_SETTLED: 1,
+  TRANSACTION_DELETED: 2,
+};
+
+/**
+ * Sorts events in Up's creation order as far as the log tells it (whole seconds, then first
+ * attempts), and keeps each transaction's own events in the order they can happen (created,
+ * settled, deleted) where the log cannot tell them apart, by swapping them within their slots.
+ */
+function inCreationOrder(events: MissingEvent[]): MissingEvent[] {
+  const sorted = [...events].sort(creationOrder);
+  const slots = new Map<string, number[]>();
+  sorted.forEach((event, index) => {
+    if (event.transactionId === undefined) return;
+    slots.set(event.transactionId, [...(slots.get(event.transactionId) ?? []), index]);
+  });
+  for (const indexes of slots.values()) {
+    if (indexes.length < 2) continue;
+    const own = indexes.map((index) => sorted[index]).sort((a, b) =>
+      Date.parse(a.createdAt) - Date.parse(b.createdAt) ||
+      (LIFE[a.type] ?? 0) - (LIFE[b.type] ?? 0)
+    );
+    indexes.forEach((index, i) => sorted[index] = own[i]);
+  }
+  return sorted;
+}
+
 /** What one webhook's logs hold. */
 export interface WebhookLogPlan {
   webhookId: string;
@@ -166,9 +196,15 @@ export async function planLogRecovery(
         !known.has(event.eventId) &&
         !(event.transactionId !== undefined &&
           happened.get(event.transactionId)?.some((stored) => stored.type === event.type))
-      )
-      .sort(creationOrder);
-    plans.push({ webhookId, entries, events: byEvent.size, missing, unreadable, gone });
+      );
+    plans.push({
+      webhookId,
+      entries,
+      events: byEvent.size,
+      missing: inCreationOrder(missing),
+      unreadable,
+      gone,
+    });
   }
   return plans;
 }
@@ -213,7 +249,7 @@ export async function applyLogRecovery(
   options: ApplyLogRecoveryOptions,
 ): Promise<LogRecoveryResult> {
   const now = options.now ?? (() => new Date());
-  const all = plans.flatMap((plan) => plan.missing).sort(creationOrder);
+  const all = inCreationOrder(plans.flatMap((plan) => plan.missing));
   const result: LogRecoveryResult = { recovered: 0, duplicates: 0 };
   const happenings = new Set<string>();
   for (const event of all) {
