@@ -15,7 +15,7 @@ import type { ServiceMetrics } from "../runtime/metrics.ts";
 import type { EventStore } from "../store/event_store.ts";
 import { createUpClient } from "../up/client.ts";
 import { createRequestBudget } from "../up/request_budget.ts";
-import { UpRateLimitError } from "../up/errors.ts";
+import { UpAuthError, UpRateLimitError } from "../up/errors.ts";
 import { type RecoveryPassReport, runRecoveryPass } from "../webhook/recovery/recovery_pass.ts";
 import { readRecoveryState } from "../webhook/recovery/recovery_state.ts";
 import { recoveryStore } from "../webhook/recovery/recovery_store.ts";
@@ -171,6 +171,8 @@ export async function startRecoveryService(
           error: (error as Error).message,
           retryInSeconds: error instanceof UpRateLimitError && error.retryAt !== null
             ? Math.max(0, Math.round((error.retryAt.getTime() - Date.now()) / 1000))
+            : error instanceof UpAuthError
+            ? recovery.intervalSeconds
             : Math.min(RETRY_MS, recovery.intervalSeconds * 1000) / 1000,
         },
       );
@@ -184,7 +186,9 @@ export async function startRecoveryService(
       try {
         await pass();
       } catch (error) {
-        delay = Math.min(RETRY_MS, delay);
+        // A rejected token stays rejected until someone changes UP_API_TOKEN: the schedule's
+        // next pass is soon enough. Anything else (Up down, a timeout) is tried again shortly.
+        if (!(error instanceof UpAuthError)) delay = Math.min(RETRY_MS, delay);
         // Up said when its hourly limit lifts: asking before then only earns another 429.
         if (error instanceof UpRateLimitError && error.retryAt !== null) {
           delay = Math.max(delay, error.retryAt.getTime() - Date.now());
