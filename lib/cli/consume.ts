@@ -317,6 +317,9 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
           dryRun: flags.dryRun,
         };
       }
+      // Listening from here, so a Ctrl-C while it starts still gets the orderly stop (a dry run
+      // ends by itself, and Ctrl-C ends it at once).
+      const stopped = notify?.dryRun === undefined ? context.stopped() : undefined;
       assertDataDirAllowed(config.dataDir);
       const logger = createLogger({ level: config.logLevel, format: config.logFormat }).child({
         consumer: args[0],
@@ -391,13 +394,11 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
           await consumer.close?.();
           throw error;
         }
-        // Listening before saying it runs: whoever waits for that line may signal at once.
-        const stopped = context.stopped();
         logger.info("consumer running", { topic: consumer.topic, group: running.groupId });
         if (consumer.name === "console") {
           logger.info("waiting for new transactions; one line each (Ctrl-C stops)");
         }
-        const signal = await stopped;
+        const signal = await stopped!;
         logger.info("shutting down", { signal, handled: running.handled });
         await running.stop();
       } finally {

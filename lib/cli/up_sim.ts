@@ -58,6 +58,8 @@ export function createUpSimCommand(overrides: Partial<CliContext> = {}): Command
     usage: USAGE,
     async run(args) {
       const context = cliContext(overrides);
+      // Listening from the start, so a Ctrl-C while it starts still gets the orderly stop.
+      const stopped = context.stopped();
       const { values } = parseFlags(args, {
         port: { type: "string" },
         hostname: { type: "string" },
@@ -144,7 +146,7 @@ export function createUpSimCommand(overrides: Partial<CliContext> = {}): Command
       context.out(`  export UP_API_TOKEN=${token}`);
       context.out("Then: deno task register-webhook --url http://127.0.0.1:8080/webhook");
       context.out("      deno task simulate transaction-created");
-      const signal = await context.stopped();
+      const signal = await stopped;
       context.out(`Stopping the simulator (${signal})`);
       await sim.shutdown();
       return 0;

@@ -4,7 +4,7 @@
  * (by default the offset) handled for each key, and skips a record it has already handled, as
  * at-least-once delivery redelivers after a crash or a rebalance.
  */
-import { DatabaseSync } from "node:sqlite";
+import { openSqlite, writeTransaction } from "../runtime/sqlite.ts";
 import { createOwnerOnly } from "../runtime/owner_only.ts";
 import type { ConsumerMessage } from "../bus/consumer.ts";
 
@@ -59,11 +59,11 @@ export function idempotent(
   options: IdempotentOptions,
 ): IdempotentHandler {
   createOwnerOnly(options.path);
-  const db = new DatabaseSync(options.path);
-  db.exec("PRAGMA journal_mode = WAL");
-  db.exec(
-    "CREATE TABLE IF NOT EXISTS handled (key TEXT PRIMARY KEY, version INTEGER NOT NULL) STRICT",
-  );
+  const db = openSqlite(options.path);
+  writeTransaction(db, () =>
+    db.exec(
+      "CREATE TABLE IF NOT EXISTS handled (key TEXT PRIMARY KEY, version INTEGER NOT NULL) STRICT",
+    ));
   const read = db.prepare("SELECT version FROM handled WHERE key = ?");
   const write = db.prepare(
     "INSERT INTO handled (key, version) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET version = excluded.version",

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
+import { openSqlite } from "../runtime/sqlite.ts";
 import type { WriterReply, WriterRequest } from "./store_worker.ts";
 import { createOwnerOnly } from "../runtime/owner_only.ts";
 import {
@@ -80,7 +81,7 @@ export class EventStore {
   /** @internal Opens the database in the writer, then the reader here. */
   async open(path: string): Promise<void> {
     await this.#call("open", { path });
-    this.#reader = new DatabaseSync(path, { readOnly: true });
+    this.#reader = openSqlite(path, { readOnly: true });
     this.#path = path;
   }
 

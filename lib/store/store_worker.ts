@@ -5,7 +5,8 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { openSqlite } from "../runtime/sqlite.ts";
 import { inTransaction } from "./queries.ts";
 import { EVENT_STORE_SCHEMA } from "./schema.ts";
 import { migrate } from "../runtime/versioned_db.ts";
@@ -28,11 +29,9 @@ let db: DatabaseSync | undefined;
 let insert: StatementSync | undefined;
 
 function open(path: string): void {
-  db = new DatabaseSync(path);
-  db.exec("PRAGMA journal_mode = WAL");
-  db.exec("PRAGMA synchronous = FULL");
-  db.exec("PRAGMA busy_timeout = 5000");
-  migrate(db, path, EVENT_STORE_SCHEMA);
+  const opened = db = openSqlite(path, { synchronous: "FULL" });
+  // Each step in its own BEGIN IMMEDIATE transaction (versioned_db), which waits for the lock.
+  migrate(opened, path, EVENT_STORE_SCHEMA);
   insert = db.prepare(
     `INSERT INTO events (event_id, type, webhook_id, transaction_id, created_at,
        invalid_reason, body, signature, received_at, origin)

@@ -6,7 +6,8 @@
  * The file may not exist yet when the enricher starts before the service: it reads nothing
  * until it does.
  */
-import { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
+import { openSqlite } from "../../runtime/sqlite.ts";
 import type { ConsumerMessage } from "../consumer.ts";
 import type { OffsetReader } from "./local_log_source.ts";
 import { ORIGIN_HEADER } from "../record.ts";
@@ -60,8 +61,7 @@ export function eventStoreSource(path: string): EventStoreSource {
       if (error instanceof Deno.errors.NotFound) return undefined;
       throw error;
     }
-    db = new DatabaseSync(path, { readOnly: true });
-    db.exec("PRAGMA busy_timeout = 5000");
+    db = openSqlite(path, { readOnly: true });
     const columns = db.prepare("PRAGMA table_info(events)").all() as { name: string }[];
     originColumn = columns.some((column) => column.name === "origin") ? "origin" : "NULL";
     return db;

@@ -7,9 +7,10 @@
  * Records are never compacted away: a reader that wants each key's latest state keeps the last
  * record of each key, as a reader of a compacted Kafka topic does.
  */
-import { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import type { ConsumerMessage } from "../consumer.ts";
 import { createOwnerOnly } from "../../runtime/owner_only.ts";
+import { openSqlite, writeTransaction } from "../../runtime/sqlite.ts";
 
 /** The local log's file name under `DATA_DIR`. */
 export const LOCAL_LOG_FILE = "pipeline.db";
@@ -236,16 +237,13 @@ export function openLocalLog(
   let db: DatabaseSync;
   try {
     createOwnerOnly(path);
-    db = new DatabaseSync(path);
+    // Other processes share the file, and may be creating it at this very moment.
+    db = openSqlite(path, { synchronous: "FULL" });
   } catch (error) {
     return Promise.reject(error);
   }
   try {
-    // Other processes share the file: wait for their short write transactions.
-    db.exec("PRAGMA busy_timeout = 5000");
-    db.exec("PRAGMA journal_mode = WAL");
-    db.exec("PRAGMA synchronous = FULL");
-    db.exec(SCHEMA);
+    writeTransaction(db, () => db.exec(SCHEMA));
   } catch (error) {
     db.close();
     return Promise.reject(error);

@@ -8,7 +8,8 @@
  * a kill between a target's 2xx and the mark can send one notification twice (signed webhooks
  * carry a stable `webhook-id` for receivers that deduplicate).
  */
-import { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
+import { openSqlite, writeTransaction } from "../../runtime/sqlite.ts";
 import type { TransactionResource } from "../../up/types.ts";
 import { createOwnerOnly } from "../../runtime/owner_only.ts";
 import type { Notification } from "./notification.ts";
@@ -60,11 +61,9 @@ export class Outbox {
   /** @param path The state file. */
   constructor(path: string) {
     createOwnerOnly(path);
-    this.#db = new DatabaseSync(path);
-    this.#db.exec(
-      "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000",
-    );
-    this.#db.exec(`
+    const db = this.#db = openSqlite(path, { synchronous: "FULL" });
+    writeTransaction(db, () =>
+      db.exec(`
       CREATE TABLE IF NOT EXISTS seen (
         transaction_id TEXT PRIMARY KEY, status TEXT NOT NULL, resource TEXT NOT NULL
       ) STRICT;
@@ -81,7 +80,7 @@ export class Outbox {
         done_at INTEGER
       ) STRICT;
       CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (state, next_at);
-    `);
+    `));
   }
 
   /**

@@ -5,7 +5,7 @@
  * group commit, dedupe and relay wake-up as a live one), and the `reconciled` table (on a
  * connection of its own, as the relay's marks are) of what reconciliation published.
  */
-import { DatabaseSync } from "node:sqlite";
+import { openSqlite } from "../../runtime/sqlite.ts";
 import type { EventStore } from "../../store/event_store.ts";
 import { inTransaction, type TransactionEventRow } from "../../store/queries.ts";
 import type { AppendOutcome, NewEvent } from "../../store/types.ts";
@@ -26,8 +26,7 @@ export interface RecoveryStore extends LogRecoveryStore, ReconcileStore {
  * @returns The recovery store; close it before the event store.
  */
 export function recoveryStore(store: EventStore): RecoveryStore {
-  const db = new DatabaseSync(store.path);
-  db.exec("PRAGMA busy_timeout = 5000");
+  const db = openSqlite(store.path);
   return {
     known: (ids) => store.known(ids),
     append: (event: NewEvent): Promise<AppendOutcome> => store.append(event),
