@@ -6,7 +6,7 @@
  */
 import type { VersionedSchema } from "../runtime/versioned_db.ts";
 
-/** Creates the tables when missing; safe to run on every open. */
+/** Version 1: creates the tables when missing; safe to run on every open. */
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
   seq INTEGER PRIMARY KEY,
@@ -26,14 +26,36 @@ CREATE INDEX IF NOT EXISTS events_unpublished ON events (seq) WHERE published_at
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
-/** `DATA_DIR/events.db`'s formats, oldest first. Append a step for every change of shape. */
+/**
+ * The event store's formats, oldest first, for `lib/runtime/versioned_db.ts`: version 1 is the
+ * shape before versions ({@linkcode SCHEMA}); each later step runs in its own transaction.
+ */
 export const EVENT_STORE_SCHEMA: VersionedSchema = {
   name: "event store",
   migrations: [
     {
       version: 1,
-      description: "events (one row per event id, publish marks) and meta",
-      up: (db) => db.exec(SCHEMA),
+      description: "events (one row per event id, in arrival order) and meta",
+      up(db) {
+        db.exec(SCHEMA);
+      },
+    },
+    {
+      version: 2,
+      description:
+        "events.origin (NULL for a live delivery, 'recovered' for a body read back from Up's delivery logs), an index by transaction, and the transactions reconciliation published",
+      up(db) {
+        db.exec(`
+          ALTER TABLE events ADD COLUMN origin TEXT;
+          CREATE INDEX IF NOT EXISTS events_transaction ON events (transaction_id);
+          CREATE TABLE IF NOT EXISTS reconciled (
+            transaction_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            published_at TEXT NOT NULL,
+            PRIMARY KEY (transaction_id, status)
+          );
+        `);
+      },
     },
   ],
 };

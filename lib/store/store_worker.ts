@@ -31,8 +31,8 @@ function open(path: string): void {
   db = openVersioned(path, EVENT_STORE_SCHEMA, { synchronous: "FULL" });
   insert = db.prepare(
     `INSERT INTO events (event_id, type, webhook_id, transaction_id, created_at,
-       invalid_reason, body, signature, received_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       invalid_reason, body, signature, received_at, origin)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (event_id) DO NOTHING`,
   );
 }
@@ -57,6 +57,7 @@ function append(events: NewEvent[]): AppendOutcome[] {
         event.body,
         event.signature,
         event.receivedAt,
+        event.origin ?? null,
       );
       return changes === 1 ? "stored" : "duplicate";
     });

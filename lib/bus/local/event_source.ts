@@ -11,6 +11,7 @@ import { openVersionedReader } from "../../runtime/versioned_db.ts";
 import { EVENT_STORE_SCHEMA } from "../../store/schema.ts";
 import type { ConsumerMessage } from "../consumer.ts";
 import type { OffsetReader } from "./local_log_source.ts";
+import { ORIGIN_HEADER } from "../record.ts";
 
 /** The source's name in the committed offsets. */
 export const EVENT_STORE_SOURCE = "events.db";
@@ -28,6 +29,7 @@ interface EventRow {
   invalid_reason: string | null;
   body: Uint8Array;
   received_at: string;
+  origin: string | null;
 }
 
 /**
@@ -49,6 +51,8 @@ interface EventRow {
  */
 export function eventStoreSource(path: string): EventStoreSource {
   let db: DatabaseSync | undefined;
+  /** `origin`, or `NULL` on a store the service has not migrated yet (version 1). */
+  let originColumn = "NULL";
 
   function connection(): DatabaseSync | undefined {
     if (db !== undefined) return db;
@@ -59,6 +63,8 @@ export function eventStoreSource(path: string): EventStoreSource {
       throw error;
     }
     db = openVersionedReader(path, EVENT_STORE_SCHEMA);
+    const columns = db.prepare("PRAGMA table_info(events)").all() as { name: string }[];
+    originColumn = columns.some((column) => column.name === "origin") ? "origin" : "NULL";
     return db;
   }
 
@@ -68,7 +74,8 @@ export function eventStoreSource(path: string): EventStoreSource {
       const conn = connection();
       if (conn === undefined) return [];
       const rows = conn.prepare(
-        `SELECT seq, event_id, transaction_id, invalid_reason, body, received_at FROM events
+        `SELECT seq, event_id, transaction_id, invalid_reason, body, received_at,
+           ${originColumn} AS origin FROM events
          WHERE seq >= ? ORDER BY seq LIMIT ?`,
       ).all(from, limit) as unknown as EventRow[];
       return rows.map((row) => ({
@@ -77,7 +84,9 @@ export function eventStoreSource(path: string): EventStoreSource {
         offset: String(row.seq),
         key: row.transaction_id ?? row.event_id,
         value: row.invalid_reason === null ? new Uint8Array(row.body) : null,
-        headers: { ce_id: row.event_id },
+        headers: row.origin === null
+          ? { ce_id: row.event_id }
+          : { ce_id: row.event_id, [ORIGIN_HEADER]: row.origin } as Record<string, string>,
         timestamp: String(Date.parse(row.received_at)),
       }));
     },
