@@ -153,12 +153,13 @@ for (const commit of PREVIOUS_VERSIONS) {
     try {
       await t.step(`${commit} writes the data directory with its own commands`, async () => {
         const oldServe = await serve(oldTree);
-        for (const name of ["Old Cafe 1", "Old Cafe 2", "Old Cafe 3"]) await purchase(name);
+        // A new notify group starts at the end: it runs before the purchases it must see.
         const consumers = [
           await start(task("enrich", oldTree), ["enrich"], "enricher running"),
           await start(task("consume", oldTree), ["consume", "ledger"], "consumer running"),
           await start(task("consume", oldTree), ["consume", "notify"], "consumer running"),
         ];
+        for (const name of ["Old Cafe 1", "Old Cafe 2", "Old Cafe 3"]) await purchase(name);
         await waitFor(async () => (await ledgerIds(dataDir)).length === 3, "3 ledger entries");
         await waitFor(() => notified().length === 3, "3 notifications");
         const since = new Date(Date.now() - 2 * 86_400_000).toISOString().slice(0, 10);
