@@ -14,6 +14,7 @@ import { enrichCommand } from "./lib/cli/enrich.ts";
 import { recoverCommand } from "./lib/cli/recover.ts";
 import { replayCommand } from "./lib/cli/replay.ts";
 import { deadLettersCommand } from "./lib/cli/dead_letters.ts";
+import { dataCommand } from "./lib/cli/data.ts";
 import { registerWebhookCommand } from "./lib/cli/register_webhook.ts";
 import { serveCommand } from "./lib/cli/serve.ts";
 import { simulateCommand } from "./lib/cli/simulate.ts";
@@ -34,6 +35,7 @@ export const COMMANDS: readonly Command[] = [
   recoverCommand,
   replayCommand,
   deadLettersCommand,
+  dataCommand,
   demoCommand,
 ];
 
