@@ -31,6 +31,7 @@ import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { type CliContext, cliContext } from "./context.ts";
 import { assertDataDirAllowed } from "../runtime/data_dir.ts";
+import { readRecoveryState } from "../webhook/recovery/recovery_state.ts";
 
 const USAGE = `Usage: upbus consume <console|position|ledger> [--last N]
        upbus consume notify [--rules FILE] [--dry-run N]
@@ -116,6 +117,11 @@ const BUILT_IN: Record<string, Builder> = {
           password: context.env("DASHBOARD_PASSWORD"),
         },
         timeZone: config.timeZone,
+        // Recovery's last complete pass (the service writes it beside events.db).
+        completeAt: async () => {
+          const { lastCompletePass } = await readRecoveryState(config.dataDir);
+          return lastCompletePass === undefined ? null : Date.parse(lastCompletePass);
+        },
         logger,
       });
     } catch (error) {
@@ -311,6 +317,9 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
           dryRun: flags.dryRun,
         };
       }
+      // Listening from here, so a Ctrl-C while it starts still gets the orderly stop (a dry run
+      // ends by itself, and Ctrl-C ends it at once).
+      const stopped = notify?.dryRun === undefined ? context.stopped() : undefined;
       assertDataDirAllowed(config.dataDir);
       const logger = createLogger({ level: config.logLevel, format: config.logFormat }).child({
         consumer: args[0],
@@ -385,13 +394,11 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
           await consumer.close?.();
           throw error;
         }
-        // Listening before saying it runs: whoever waits for that line may signal at once.
-        const stopped = context.stopped();
         logger.info("consumer running", { topic: consumer.topic, group: running.groupId });
         if (consumer.name === "console") {
           logger.info("waiting for new transactions; one line each (Ctrl-C stops)");
         }
-        const signal = await stopped;
+        const signal = await stopped!;
         logger.info("shutting down", { signal, handled: running.handled });
         await running.stop();
       } finally {

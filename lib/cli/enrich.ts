@@ -46,6 +46,8 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
     async run(args) {
       if (args.length > 0) throw new UsageError(`unexpected argument "${args[0]}"`);
       const context = cliContext(overrides);
+      // Listening from the start, so a Ctrl-C while it starts still gets the orderly stop.
+      const stopped = context.stopped();
       const config = loadPipelineConfig(context.env);
       assertDataDirAllowed(config.dataDir);
       const logger = createLogger({ level: config.logLevel, format: config.logFormat });
@@ -113,7 +115,7 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
           throw error;
         }
       }
-      const signal = await context.stopped();
+      const signal = await stopped;
       logger.info("shutting down", { signal, ...enricher.stats() });
       try {
         await enricher.stop();
