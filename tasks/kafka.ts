@@ -1,20 +1,13 @@
 /**
  * `deno task kafka start|stop|status|fetch`: a development Kafka broker (official Apache Kafka,
- * single-node KRaft) on 127.0.0.1, run as a detached JVM until stopped.
+ * single-node KRaft) on 127.0.0.1, or a cluster of them (`--nodes`), run as detached JVMs until
+ * stopped. The broker, the cluster and the jars are in `tasks/kafka/`.
  *
  * @module
  */
 import { relative } from "node:path";
 import { parseArgs } from "node:util";
-import {
-  brokerStatus,
-  DEFAULT_KAFKA_VERSION,
-  DEFAULT_PORT,
-  defaultDataDir,
-  ensureKafkaJars,
-  startBroker,
-  stopBroker,
-} from "./kafka_broker.ts";
+import { startBroker } from "./kafka/broker.ts";
 import {
   clusterStatus,
   DEFAULT_CLUSTER_PORT,
@@ -22,7 +15,10 @@ import {
   startNode,
   stopCluster,
   stopNode,
-} from "./kafka_cluster.ts";
+} from "./kafka/cluster.ts";
+import { DEFAULT_KAFKA_VERSION, DEFAULT_PORT, defaultDataDir } from "./kafka/defaults.ts";
+import { ensureKafkaJars } from "./kafka/jars.ts";
+import { brokerStatus, stopBroker } from "./kafka/state.ts";
 
 const USAGE = `Usage: deno task kafka <command> [options]
 

@@ -11,6 +11,13 @@ export const CE_SOURCE_PREFIX = "https://api.up.com.au/api/v1/webhooks/";
 /** The header carrying Up's original signature, so consumers can verify authenticity again. */
 export const SIGNATURE_RECORD_HEADER = "up_signature";
 
+/**
+ * The CloudEvents extension attribute (binary mode: a `ce_` header) saying how an event reached
+ * upbus when it was not a live delivery: `recovered` (read back from Up's delivery logs).
+ * Absent for a live delivery.
+ */
+export const ORIGIN_HEADER = "ce_upbusorigin";
+
 /** A record ready for `producer.send`. */
 export interface EventRecord {
   key: string;
@@ -40,9 +47,11 @@ export function cloudEventType(eventType: string): string {
 export function eventRecord(event: StoredEvent): EventRecord {
   const headers: Record<string, string> = {
     "content-type": "application/json",
-    [SIGNATURE_RECORD_HEADER]: event.signature,
+    // A recovered body came with no signature: it has no `up_signature` header.
+    ...(event.signature === "" ? {} : { [SIGNATURE_RECORD_HEADER]: event.signature }),
     upbus_received_at: event.receivedAt,
   };
+  if (event.origin !== undefined) headers[ORIGIN_HEADER] = event.origin;
   if (event.type !== undefined) {
     Object.assign(headers, {
       ce_specversion: "1.0",

@@ -31,6 +31,7 @@ import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { type CliContext, cliContext } from "./context.ts";
 import { assertDataDirAllowed } from "../runtime/data_dir.ts";
+import { readRecoveryState } from "../webhook/recovery/recovery_state.ts";
 
 const USAGE = `Usage: upbus consume <console|position|ledger> [--last N]
        upbus consume notify [--rules FILE] [--dry-run N]
@@ -116,6 +117,11 @@ const BUILT_IN: Record<string, Builder> = {
           password: context.env("DASHBOARD_PASSWORD"),
         },
         timeZone: config.timeZone,
+        // Recovery's last complete pass (the service writes it beside events.db).
+        completeAt: async () => {
+          const { lastCompletePass } = await readRecoveryState(config.dataDir);
+          return lastCompletePass === undefined ? null : Date.parse(lastCompletePass);
+        },
         logger,
       });
     } catch (error) {

@@ -6,11 +6,14 @@
  * reached), so an interrupted run resumes where it stopped; a page fetched twice only writes the
  * same keys again, which compaction folds away.
  */
+import { type JsonSchema, latestJsonVersion, upgradeJson } from "../runtime/versioned_json.ts";
 import type { UpClient } from "../up/client.ts";
 import type { TransactionResource } from "../up/types.ts";
 
 /** What is saved after each page. */
 export interface BackfillCheckpoint {
+  /** The checkpoint's format (see {@linkcode BACKFILL_CHECKPOINT_SCHEMA}); absent before versions. */
+  version?: number;
   /** The run this checkpoint is of. */
   since: string;
   until: string;
@@ -57,6 +60,12 @@ export interface BackfillOptions {
   now?: () => number;
 }
 
+/** A backfill checkpoint's formats: version 1 is the format before versions. */
+export const BACKFILL_CHECKPOINT_SCHEMA: JsonSchema = {
+  name: "backfill checkpoint",
+  migrations: [],
+};
+
 /** The checkpoint file of a run: one per (since, until, account). */
 export function checkpointName(since: Date, until: Date | undefined, account?: string): string {
   const part = (date: Date | undefined) => date?.toISOString().replace(/[:.]/g, "") ?? "now";
@@ -72,7 +81,8 @@ export function checkpointName(since: Date, until: Date | undefined, account?: s
  */
 export async function readCheckpoint(path: string): Promise<BackfillCheckpoint | null> {
   try {
-    return JSON.parse(await Deno.readTextFile(path)) as BackfillCheckpoint;
+    const value = JSON.parse(await Deno.readTextFile(path)) as Record<string, unknown>;
+    return upgradeJson(value, path, BACKFILL_CHECKPOINT_SCHEMA) as unknown as BackfillCheckpoint;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return null;
     throw error;
@@ -81,7 +91,8 @@ export async function readCheckpoint(path: string): Promise<BackfillCheckpoint |
 
 async function writeCheckpoint(path: string, checkpoint: BackfillCheckpoint): Promise<void> {
   const temporary = `${path}.tmp`;
-  await Deno.writeTextFile(temporary, JSON.stringify(checkpoint, null, 2), { mode: 0o600 });
+  const versioned = { ...checkpoint, version: latestJsonVersion(BACKFILL_CHECKPOINT_SCHEMA) };
+  await Deno.writeTextFile(temporary, JSON.stringify(versioned, null, 2), { mode: 0o600 });
   await Deno.rename(temporary, path);
 }
 

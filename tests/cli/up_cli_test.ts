@@ -308,7 +308,13 @@ Deno.test("webhooks list, ping, logs and delete show Up's webhooks", async (t) =
         const ping = await run(createWebhooksCommand, ["ping", "--timeout", "0"], s.env);
         assert.equal(ping.code, 0, ping.err.join("\n"));
         assert.match(ping.out[0], /^PING \S+ sent$/);
-        const logs = await run(createWebhooksCommand, ["logs"], s.env);
+        // --timeout 0 does not wait for the delivery: read the logs once it is there.
+        const pinged = ping.out[0].split(" ")[1];
+        let logs = await run(createWebhooksCommand, ["logs"], s.env);
+        for (let i = 0; i < 100 && !logs.out[1]?.includes(pinged); i++) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          logs = await run(createWebhooksCommand, ["logs"], s.env);
+        }
         assert.equal(logs.code, 0, logs.err.join("\n"));
         assert.match(logs.out[1], /PING\s+DELIVERED 200/);
         const short = await run(createWebhooksCommand, ["logs", s.webhook.id.slice(0, 8)], s.env);
@@ -338,7 +344,14 @@ Deno.test("webhooks list, ping, logs and delete show Up's webhooks", async (t) =
     await t.step("delete removes it from Up and forgets its secret", async () => {
       const result = await run(createWebhooksCommand, ["delete", s.webhook.id], s.env);
       assert.equal(result.code, 0, result.err.join("\n"));
-      assert.equal(result.out[0], `Deleted webhook ${s.webhook.id} and forgot its secret`);
+      // Its logs go with it: the events this data directory lacks are read into its store first.
+      assert.match(
+        result.out[0],
+        new RegExp(
+          `^✓ Read the delivery logs of webhook ${s.webhook.id} before deleting it: 2 entries, 2 events upbus lacked`,
+        ),
+      );
+      assert.equal(result.out[1], `Deleted webhook ${s.webhook.id} and forgot its secret`);
       assert.deepEqual((await readWebhookState(s.dataDir)).webhooks, []);
       const list = await run(createWebhooksCommand, ["list"], s.env);
       assert.equal(list.out[0], "No webhooks. Register one with: deno task register-webhook");

@@ -104,9 +104,9 @@ const COVERAGE: Coverage[] = [
   },
   {
     command: /^deno task kafka start$/,
-    by: ["tests/tasks/kafka_broker_test.ts"],
-    marker: "tasks/kafka_broker.ts",
-    note: "the tests start brokers with the function the task runs",
+    by: ["tests/tasks/kafka_detach_test.ts"],
+    marker: "deno task kafka start --port",
+    note: "the test runs it in a terminal, closes the terminal, then runs deno task kafka stop",
   },
   {
     command: /^(BODY=|SIG=\$\(openssl dgst|curl -s -X POST|kcat -C )/,

@@ -20,13 +20,7 @@
  * @module
  */
 import { join } from "node:path";
-import {
-  type BrokerHandle,
-  brokerStatus,
-  PROJECT_ROOT,
-  startBroker,
-  stopBroker,
-} from "../../tasks/kafka_broker.ts";
+import { type BrokerHandle, startBroker } from "../../tasks/kafka/broker.ts";
 import {
   type ClusterHandle,
   type ClusterOptions,
@@ -34,7 +28,9 @@ import {
   startNode,
   stopCluster,
   stopNode,
-} from "../../tasks/kafka_cluster.ts";
+} from "../../tasks/kafka/cluster.ts";
+import { PROJECT_ROOT } from "../../tasks/kafka/defaults.ts";
+import { brokerStatus, stopBroker } from "../../tasks/kafka/state.ts";
 
 /**
  * Client port of the shared test broker; its controller listens on the next port. 19092 unless
@@ -112,7 +108,7 @@ export interface TestBroker extends AsyncDisposable {
 
 /** Options of {@linkcode startTestBroker}. */
 export interface TestBrokerOptions {
-  /** Apache Kafka version. Default: the one `tasks/kafka_broker.ts` defaults to. */
+  /** Apache Kafka version. Default: the one `tasks/kafka/defaults.ts` names. */
   version?: string;
 }
 

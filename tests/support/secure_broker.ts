@@ -19,12 +19,9 @@
  * @module
  */
 import { join } from "node:path";
-import {
-  type BrokerHandle,
-  PROJECT_ROOT,
-  startBroker,
-  stopBroker,
-} from "../../tasks/kafka_broker.ts";
+import { type BrokerHandle, startBroker } from "../../tasks/kafka/broker.ts";
+import { PROJECT_ROOT } from "../../tasks/kafka/defaults.ts";
+import { stopBroker } from "../../tasks/kafka/state.ts";
 
 /** A host name only a test's own network namespace resolves (tests/bus/kafka/broker_by_name_test.ts). */
 export const TEST_HOST_NAME = "kafka.upbus.test";

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { type Admin, Kafka, logLevel, type Message } from "kafkajs";
-import { brokerStatus } from "../../tasks/kafka_broker.ts";
+import { brokerStatus } from "../../tasks/kafka/state.ts";
 import {
   startTestBroker,
   TEST_BROKER_DATA_DIR,

@@ -9,8 +9,7 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 import type { ConsumerMessage } from "../consumer.ts";
-import { createOwnerOnly } from "../../runtime/owner_only.ts";
-import { openSqlite, writeTransaction } from "../../runtime/sqlite.ts";
+import { openVersioned, type VersionedSchema } from "../../runtime/versioned_db.ts";
 
 /** The local log's file name under `DATA_DIR`. */
 export const LOCAL_LOG_FILE = "pipeline.db";
@@ -39,7 +38,8 @@ export interface LocalReadOptions {
   limit?: number;
 }
 
-const SCHEMA = `
+/** Version 1: the records of every topic and each group's committed position per source. */
+const SCHEMA_V1 = `
 CREATE TABLE IF NOT EXISTS records (
   topic TEXT NOT NULL,
   record_offset INTEGER NOT NULL,
@@ -56,6 +56,14 @@ CREATE TABLE IF NOT EXISTS committed (
   PRIMARY KEY (group_id, source)
 ) STRICT;
 `;
+
+/** `DATA_DIR/pipeline.db`'s formats, oldest first. Append a step for every change of shape. */
+export const LOCAL_LOG_SCHEMA: VersionedSchema = {
+  name: "local log",
+  migrations: [
+    { version: 1, description: "records and committed positions", up: (db) => db.exec(SCHEMA_V1) },
+  ],
+};
 
 interface RecordRow {
   offset: number;
@@ -236,16 +244,9 @@ export function openLocalLog(
   const path = `${dataDir.replace(/\/+$/, "")}/${LOCAL_LOG_FILE}`;
   let db: DatabaseSync;
   try {
-    createOwnerOnly(path);
-    // Other processes share the file, and may be creating it at this very moment.
-    db = openSqlite(path, { synchronous: "FULL" });
+    // Other processes share the file, and may be creating or migrating it at this very moment.
+    db = openVersioned(path, LOCAL_LOG_SCHEMA, { synchronous: "FULL" });
   } catch (error) {
-    return Promise.reject(error);
-  }
-  try {
-    writeTransaction(db, () => db.exec(SCHEMA));
-  } catch (error) {
-    db.close();
     return Promise.reject(error);
   }
   return Promise.resolve(new LocalLog(db, path, options.now ?? Date.now));

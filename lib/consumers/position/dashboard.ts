@@ -280,6 +280,9 @@ function render(snapshot, changedId) {
   document.getElementById("footer").textContent = snapshot.reconciledAt === null
     ? "Balances not yet checked with Up. Times in " + ZONE + "."
     : "Balances checked with Up at " + clock.format(new Date(snapshot.reconciledAt)) + ". Times in " + ZONE + ".";
+  if (snapshot.completeAt !== null) {
+    document.getElementById("footer").textContent += " Every event Up sent confirmed received at " + clock.format(new Date(snapshot.completeAt)) + ".";
+  }
 }
 render(initial);
 const status = document.getElementById("status");

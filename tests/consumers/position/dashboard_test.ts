@@ -119,6 +119,7 @@ Deno.test("the dashboard shows a simulated transaction and the new balance witho
     up,
     reconcileMs: 60_000,
     dashboard: { port: 0 },
+    completeAt: () => Promise.resolve(Date.parse("2026-12-07T09:30:00+11:00")),
     logger: quiet,
   });
   const running = await startConsumer(position, {
@@ -146,6 +147,11 @@ Deno.test("the dashboard shows a simulated transaction and the new balance witho
       assert.ok(!/restaurants-and-cafes|public-transport/.test(text), "no category id");
       assert.ok(!text.includes(spending.id.slice(0, 8)), "no account id");
       assert.equal(await page.locator("#problem").isHidden(), true, "no problem to report");
+      assert.match(
+        await page.locator("#footer").innerText(),
+        /Every event Up sent confirmed received at 9:30/,
+        "when upbus last confirmed it is complete",
+      );
       const html = await (await fetch(position.dashboard!.url)).text();
       assert.ok(!/(src|href)="(https?:)?\/\//.test(html), "no CDN, no external asset");
       await waitFor(() => position.dashboard!.clients === 1, "the page's event stream");

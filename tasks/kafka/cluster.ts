@@ -1,6 +1,6 @@
 /**
  * A multi-node Kafka cluster for development and tests: three (by default) combined
- * broker+controller KRaft nodes on loopback, each one a broker of `tasks/kafka_broker.ts` with
+ * broker+controller KRaft nodes on loopback, each one a broker of `broker.ts` with
  * its own ports and data directory, so that anyone can kill a partition leader and watch what
  * a client does. Replication factor 3, `min.insync.replicas=2`, no unclean leader election: a
  * write acknowledged with `acks=-1` is on two nodes at least.
@@ -15,16 +15,10 @@
  * @module
  */
 import { join, resolve } from "node:path";
-import {
-  BROKER_HOST,
-  type BrokerStatus,
-  brokerStatus,
-  PROJECT_ROOT,
-  randomClusterId,
-  startBroker,
-  stopBroker,
-  type StopResult,
-} from "./kafka_broker.ts";
+import { startBroker } from "./broker.ts";
+import { randomClusterId } from "./config.ts";
+import { BROKER_HOST, PROJECT_ROOT } from "./defaults.ts";
+import { type BrokerStatus, brokerStatus, stopBroker, type StopResult } from "./state.ts";
 
 /** The first client port of a cluster when none is given. */
 export const DEFAULT_CLUSTER_PORT = 9192;
@@ -57,7 +51,7 @@ export interface ClusterOptions {
   ports?: Array<{ port: number; controllerPort: number }>;
   /** The cluster directory. Default `.kafka/cluster-<basePort>`. */
   dataDir?: string;
-  /** Apache Kafka version. Default: `tasks/kafka_broker.ts`'s. */
+  /** Apache Kafka version. Default: `defaults.ts`'s. */
   version?: string;
   /** Each JVM's `-Xmx`. Default `"384m"`. */
   heap?: string;
@@ -128,7 +122,7 @@ function voters(nodes: ClusterNode[]): string {
  *
  * @example
  * ```ts ignore
- * import { startCluster, stopCluster } from "./kafka_cluster.ts";
+ * import { startCluster, stopCluster } from "./cluster.ts";
  * const cluster = await startCluster({ basePort: 9192 });
  * console.log(cluster.bootstrap); // 127.0.0.1:9192,127.0.0.1:9193,127.0.0.1:9194
  * await stopCluster({ basePort: 9192 });
