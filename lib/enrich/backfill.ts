@@ -46,7 +46,7 @@ export interface BackfillOptions {
   publish: (transactions: TransactionResource[]) => Promise<void>;
   /** Oldest `createdAt` to import. */
   since: Date;
-  /** Newest `createdAt` (exclusive). Default the clock's now at the first run. */
+  /** Newest `createdAt` (exclusive). Default the end of the clock's second at the first run. */
   until?: Date;
   /** Only this account. Default every account. */
   account?: string;
@@ -116,7 +116,9 @@ export async function backfill(options: BackfillOptions): Promise<BackfillCheckp
   const { up, checkpointPath } = options;
   let checkpoint = await readCheckpoint(checkpointPath);
   if (checkpoint === null) {
-    const until = options.until ?? new Date(Math.floor(now() / 1000) * 1000);
+    // Exclusive, and Up's times have whole seconds: the end of the current second, so that a
+    // purchase made in it is imported too.
+    const until = options.until ?? new Date(Math.floor(now() / 1000) * 1000 + 1000);
     checkpoint = {
       since: options.since.toISOString(),
       until: until.toISOString(),
