@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { parseDateArg } from "../runtime/dates.ts";
 import { parseFlags } from "./args.ts";
 import { type Command, UsageError } from "./command.ts";
 import { type CliContext, cliContext } from "./context.ts";
@@ -40,26 +41,9 @@ Options:
 Needs UP_API_TOKEN (UP_API_BASE for the simulator). Without KAFKA_BROKERS reconciled
 transactions go to the local log DATA_DIR/pipeline.db.`;
 
-/** The offset of `zone` from UTC at an instant, in ms. */
-function zoneOffsetMs(at: number, zone: string): number {
-  const parts = new Intl.DateTimeFormat("en-US", {
-    timeZone: zone,
-    hourCycle: "h23",
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-    hour: "2-digit",
-    minute: "2-digit",
-    second: "2-digit",
-  }).formatToParts(new Date(at));
-  const get = (type: string) => Number(parts.find((part) => part.type === type)!.value);
-  const wall = Date.UTC(get("year"), get("month") - 1, get("day"), get("hour"), get("minute"));
-  return wall - Math.floor(at / 60_000) * 60_000;
-}
-
 /**
- * Reads `--since`/`--until`: a plain date is the start of that day in `zone`; a date-time needs
- * its offset. (A local stand-in until lib/runtime/dates.ts lands.)
+ * Reads `--since`/`--until` with the one date parser of upbus (lib/runtime/dates.ts): a plain date
+ * is the start of that day in `zone`; a timestamp needs its offset.
  *
  * @param value The flag's text.
  * @param flag The flag's name, for the message.
@@ -75,20 +59,11 @@ function zoneOffsetMs(at: number, zone: string): number {
  * ```
  */
 export function readInstantFlag(value: string, flag: string, zone: string): Date {
-  const plain = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
-  if (plain !== null) {
-    const midnightUtc = Date.UTC(Number(plain[1]), Number(plain[2]) - 1, Number(plain[3]));
-    let at = midnightUtc - zoneOffsetMs(midnightUtc, zone);
-    at = midnightUtc - zoneOffsetMs(at, zone);
-    if (!Number.isNaN(at)) return new Date(at);
+  try {
+    return parseDateArg(value, { flag: `--${flag}`, timeZone: zone });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
   }
-  const parsed = Date.parse(value);
-  if (/^\d{4}-\d{2}-\d{2}T.+(Z|[+-]\d{2}:\d{2})$/.test(value) && !Number.isNaN(parsed)) {
-    return new Date(parsed);
-  }
-  throw new UsageError(
-    `--${flag} is "${value}", expected a date such as 2026-12-01 or a date-time with its offset such as 2026-12-01T09:00:00+11:00`,
-  );
 }
 
 /**
