@@ -10,7 +10,11 @@
  * When a change alters a stored format, add the commit that last wrote the old format to
  * {@linkcode PREVIOUS_VERSIONS} (keep the older ones while users may still have them).
  *
- * Permissions: as the test task (`--allow-run=deno,git`).
+ * With Kafka, the relay's position (publish marks in events.db) carries over: every event stored
+ * before and after the kill reaches Kafka, read back with kcat. (Kafka consumer groups live in the
+ * broker, not the data directory.)
+ *
+ * Permissions: as the test task (`--allow-run=deno,git,kcat`, the shared test broker).
  */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
@@ -23,6 +27,8 @@ import { createSimulatorControl } from "../../lib/up_sim/control.ts";
 import { serveUpSimulator } from "../../lib/up_sim/server.ts";
 import { serveLocalTargets } from "../support/notify_targets.ts";
 import { waitFor } from "../support/pipeline.ts";
+import { consumeWithKcat, kcatHeaders } from "../support/consume.ts";
+import { testBrokers } from "../support/kafka.ts";
 import {
   PROJECT_ROOT,
   type RunningUpbus,
@@ -230,6 +236,85 @@ for (const commit of PREVIOUS_VERSIONS) {
     } finally {
       await Promise.all(running.map((child) => child.stop("SIGTERM").catch(() => {})));
       await targets.close();
+      await sim.shutdown();
+      await git("worktree", "remove", "--force", oldTree).catch(() => {});
+      await Deno.remove(scratch, { recursive: true }).catch(() => {});
+    }
+  });
+}
+
+for (const commit of PREVIOUS_VERSIONS) {
+  Deno.test(`with Kafka, ${commit}'s relay position carries over: every event published, none lost`, async () => {
+    const scratch = await Deno.makeTempDir({ prefix: "upbus-upgrade-kafka-" });
+    const oldTree = `${scratch}/upbus-${commit}`;
+    const dataDir = `${scratch}/data`;
+    await git("worktree", "add", "--detach", oldTree, commit);
+    const brokers = await testBrokers();
+    const topic = `upgrade.${crypto.randomUUID().slice(0, 8)}`;
+    const sim = serveUpSimulator({ port: 0, seedTransactions: 0, retryDelaysMs: [100, 300, 1000] });
+    const webhook = sim.bank.addWebhook("http://127.0.0.1:1/webhook", "upbus");
+    const control = createSimulatorControl({ baseUrl: sim.baseUrl, token: sim.token });
+    const env = {
+      DATA_DIR: dataDir,
+      UP_WEBHOOK_SECRETS: webhook.secretKey,
+      KAFKA_BROKERS: brokers,
+      KAFKA_TOPIC: topic,
+      KAFKA_TOPIC_PARTITIONS: "3",
+      LOG_FORMAT: "json",
+    };
+    const eventsDb = `${dataDir}/events.db`;
+    const stored = () => count(eventsDb, "SELECT count(*) AS n FROM events");
+    const unpublished = () =>
+      count(eventsDb, "SELECT count(*) AS n FROM events WHERE published_at IS NULL");
+    const running: RunningUpbus[] = [];
+    const serve = async (cwd?: string) => {
+      const [child, url] = await startServe(task("serve", cwd), env);
+      running.push(child);
+      webhook.url = `${url}/webhook`;
+      return child;
+    };
+    const purchase = async (description: string) => {
+      const before = stored();
+      const created = await control.createTransaction({ amount: "-5.00", description });
+      await control.settleTransaction(created.id);
+      await waitFor(() => stored() >= before + 2, `both events of ${description} stored`);
+    };
+    try {
+      const oldServe = await serve(oldTree);
+      for (const n of [1, 2, 3]) await purchase(`Kafka Cafe ${n}`);
+      await waitFor(() => unpublished() === 0, `${commit} published what it stored`);
+      const publishedByOld = stored();
+      // Two more, then the service dies without a word, perhaps before publishing them.
+      await purchase("Kafka Cafe 4");
+      await purchase("Kafka Cafe 5");
+      await oldServe.stop("SIGKILL");
+      await serve();
+      await purchase("Kafka Cafe 6");
+      await waitFor(() => unpublished() === 0, "this version published every stored event", 60_000);
+      const ids = new Set<string>();
+      let records = 0;
+      await waitFor(
+        async () => {
+          const read = await consumeWithKcat(brokers, topic);
+          ids.clear();
+          for (const record of read) ids.add(kcatHeaders(record).ce_id);
+          records = read.length;
+          return ids.size >= stored();
+        },
+        "every stored event in Kafka",
+        60_000,
+      );
+      assert.equal(ids.size, stored(), "every event answered 200 is in Kafka");
+      // Only the events the old service may have sent without marking them can appear twice.
+      assert.ok(
+        records - ids.size <= stored() - publishedByOld,
+        `${records - ids.size} duplicates; at most the ${
+          stored() - publishedByOld
+        } events of the kill`,
+      );
+      assert.equal(fileVersionOf(eventsDb), latestVersion(EVENT_STORE_SCHEMA));
+    } finally {
+      await Promise.all(running.map((child) => child.stop("SIGTERM").catch(() => {})));
       await sim.shutdown();
       await git("worktree", "remove", "--force", oldTree).catch(() => {});
       await Deno.remove(scratch, { recursive: true }).catch(() => {});
