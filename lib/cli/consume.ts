@@ -317,7 +317,12 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
       });
       await Deno.mkdir(`${config.dataDir}/consumers`, { recursive: true, mode: 0o700 });
       const up = context.env("UP_API_TOKEN")
-        ? upClientFromEnv({ env: context.env, fetch: context.fetch, maxRateLimitWaitMs: 10_000 })
+        ? upClientFromEnv({
+          env: context.env,
+          fetch: context.fetch,
+          maxRateLimitWaitMs: 10_000,
+          retryUnreachable: true,
+        })
         : undefined;
       const topic = config.transactionsTopic;
       let log: LocalLog | undefined;

@@ -55,6 +55,8 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
         fetch: context.fetch,
         // Long rate-limit waits happen with the partition paused, not inside a request.
         maxRateLimitWaitMs: 10_000,
+        // A long-running command waits for Up to come back.
+        retryUnreachable: true,
         onRetry: (notice) =>
           logger.warn("Up API retry", { action: notice.action, delayMs: notice.delayMs }),
       });
