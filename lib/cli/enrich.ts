@@ -91,6 +91,9 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
           connection: config.kafkaConnection,
           logger,
         });
+        // The token, once Kafka answered (a command that cannot reach its broker never asks
+        // Up), and before the enricher says it runs.
+        await up.ping();
         const kafka = createKafka({
           brokers: config.kafkaBrokers,
           clientId: config.kafkaClientId,
@@ -106,15 +109,6 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
           replicationFactor: config.kafkaReplicationFactor,
           logger,
         });
-      }
-      if (config.kafkaBrokers.length > 0) {
-        // The token, once Kafka answered (a command that cannot reach its broker never asks Up).
-        try {
-          await up.ping();
-        } catch (error) {
-          await enricher.stop();
-          throw error;
-        }
       }
       const signal = await context.stopped();
       logger.info("shutting down", { signal, ...enricher.stats() });
