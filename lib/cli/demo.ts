@@ -264,7 +264,7 @@ export function createDemoCommand(overrides: Partial<CliContext> = {}): Command 
           context.out(
             "  deno task webhooks list                   # deliveries, as Up reports them",
           );
-          context.out('Then the real bank: README.md, "From an Up token to live events".');
+          context.out('Then the real bank: README.md, "With your Up account".');
           context.out("Ctrl-C stops the demo.");
         }
         const signal = await stopSignal;
