@@ -6,7 +6,7 @@
  */
 import { type Command, UsageError } from "./lib/cli/command.ts";
 import { explainPermissionRefusal } from "./lib/cli/permission_refusal.ts";
-import { describeKafkaError } from "./lib/kafka/connection_error.ts";
+import { describeKafkaError } from "./lib/bus/kafka/connection_error.ts";
 import { backfillCommand } from "./lib/cli/backfill.ts";
 import { consumeCommand } from "./lib/cli/consume.ts";
 import { demoCommand } from "./lib/cli/demo.ts";
@@ -16,7 +16,7 @@ import { serveCommand } from "./lib/cli/serve.ts";
 import { simulateCommand } from "./lib/cli/simulate.ts";
 import { upSimCommand } from "./lib/cli/up_sim.ts";
 import { webhooksCommand } from "./lib/cli/webhooks.ts";
-import { loadEnvFile } from "./lib/env_file.ts";
+import { loadEnvFile } from "./lib/runtime/env_file.ts";
 
 /** Every subcommand, in the order `--help` lists them. */
 export const COMMANDS: readonly Command[] = [

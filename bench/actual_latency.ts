@@ -10,18 +10,18 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { startActualBridge } from "../lib/actual/bridge_client.ts";
-import { loadConfig } from "../lib/config.ts";
-import { createActualConsumer } from "../lib/consumers/actual.ts";
-import { startConsumer } from "../lib/consumers/runner.ts";
-import { startEmbeddedEnricher } from "../lib/embedded_enricher.ts";
-import { createLogger } from "../lib/log.ts";
-import { startService } from "../lib/service.ts";
-import { openLocalLog } from "../lib/store/local_log.ts";
-import { localLogRecordSource } from "../lib/store/local_log_source.ts";
+import { startActualBridge } from "../lib/consumers/actual/bridge_client.ts";
+import { loadConfig } from "../lib/service/config.ts";
+import { createActualConsumer } from "../lib/consumers/actual/actual.ts";
+import { startConsumer } from "../lib/bus/runner.ts";
+import { startEnricher } from "../lib/enrich/enricher.ts";
+import { createLogger } from "../lib/runtime/log.ts";
+import { startService } from "../lib/service/service.ts";
+import { openLocalLog } from "../lib/bus/local/local_log.ts";
+import { localLogRecordSource } from "../lib/bus/local/local_log_source.ts";
 import { createUpClient } from "../lib/up/client.ts";
-import { createSimulatorControl } from "../lib/up/simulator/control.ts";
-import { serveUpSimulator } from "../lib/up/simulator/server.ts";
+import { createSimulatorControl } from "../lib/up_sim/control.ts";
+import { serveUpSimulator } from "../lib/up_sim/server.ts";
 import { startActualServer } from "../tests/support/actual_server.ts";
 
 const { values } = parseArgs({
@@ -59,7 +59,7 @@ webhook.url = `http://127.0.0.1:${service.address.port}/webhook`;
 const control = createSimulatorControl({ baseUrl: sim.baseUrl, token: sim.token });
 const up = createUpClient({ token: sim.token, baseUrl: sim.baseUrl });
 const log = await openLocalLog(dataDir);
-const enricher = await startEmbeddedEnricher({
+const enricher = await startEnricher({
   log,
   eventsPath: `${dataDir}/events.db`,
   up,

@@ -7,7 +7,7 @@
  * @module
  */
 import { Hono } from "hono";
-import { importSecret, SIGNATURE_HEADER, verifySignature } from "../lib/signature.ts";
+import { importSecret, SIGNATURE_HEADER, verifySignature } from "../lib/webhook/signature.ts";
 
 const key = await importSecret(Deno.env.get("SECRET") ?? "bench-secret");
 const app = new Hono();

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { SimulatorControl } from "../lib/up/simulator/control.ts";
+import type { SimulatorControl } from "../lib/up_sim/control.ts";
 
 /** The dashboard's event stream, read as it arrives. */
 export interface DashboardStream {

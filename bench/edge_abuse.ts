@@ -20,7 +20,7 @@
  */
 import net from "node:net";
 import { parseArgs } from "node:util";
-import { SIGNATURE_HEADER, signBody } from "../lib/signature.ts";
+import { SIGNATURE_HEADER, signBody } from "../lib/webhook/signature.ts";
 import { TextLineStream } from "../tests/support/lines.ts";
 
 const { values } = parseArgs({

@@ -25,12 +25,12 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { createKafka } from "../lib/kafka/client.ts";
-import { ensureTopics } from "../lib/kafka/topics.ts";
-import { signBody } from "../lib/signature.ts";
+import { createKafka } from "../lib/bus/kafka/client.ts";
+import { ensureTopics } from "../lib/bus/kafka/topics.ts";
+import { signBody } from "../lib/webhook/signature.ts";
 import { V8_FLAGS } from "../tasks/compile.ts";
-import { createSimulatorControl } from "../lib/up/simulator/control.ts";
-import { serveUpSimulator } from "../lib/up/simulator/server.ts";
+import { createSimulatorControl } from "../lib/up_sim/control.ts";
+import { serveUpSimulator } from "../lib/up_sim/server.ts";
 import { openDashboardStream, simulateToDashboard } from "./dashboard_latency.ts";
 import { type KafkaArrivals, watchArrivals } from "./kafka_arrivals.ts";
 import {

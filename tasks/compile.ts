@@ -19,8 +19,8 @@ export const BINARY_PERMISSION_SET = "upbus";
  */
 export const RUNTIME_INCLUDES: readonly string[] = [
   "lib/store/store_worker.ts",
-  "lib/relay_worker.ts",
-  "lib/actual/bridge.mjs",
+  "lib/relay/relay_worker.ts",
+  "lib/consumers/actual/bridge.mjs",
 ];
 
 /**

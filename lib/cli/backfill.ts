@@ -5,14 +5,19 @@
  */
 import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
-import { backfill, type BackfillCheckpoint, checkpointName, readCheckpoint } from "../backfill.ts";
-import { createKafka } from "../kafka/client.ts";
-import { UpbusProducer } from "../kafka/producer.ts";
-import { preflightKafka } from "../kafka/connection_check.ts";
-import { ensureTransactionsTopic, transactionRecord } from "../kafka/transaction_record.ts";
-import { createLogger } from "../log.ts";
-import { loadPipelineConfig } from "../pipeline_config.ts";
-import { openLocalLog } from "../store/local_log.ts";
+import {
+  backfill,
+  type BackfillCheckpoint,
+  checkpointName,
+  readCheckpoint,
+} from "../enrich/backfill.ts";
+import { createKafka } from "../bus/kafka/client.ts";
+import { UpbusProducer } from "../bus/kafka/producer.ts";
+import { preflightKafka } from "../bus/kafka/connection_check.ts";
+import { ensureTransactionsTopic, transactionRecord } from "../bus/transaction_record.ts";
+import { createLogger } from "../runtime/log.ts";
+import { loadPipelineConfig } from "../service/pipeline_config.ts";
+import { openLocalLog } from "../bus/local/local_log.ts";
 import { upClientFromEnv } from "../up/client.ts";
 import { createRequestBudget } from "../up/request_budget.ts";
 import type { TransactionResource } from "../up/types.ts";
@@ -20,7 +25,7 @@ import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { type CliContext, cliContext, reportRetry } from "./context.ts";
 import { progressLine } from "./progress.ts";
-import { assertDataDirAllowed } from "../store/data_dir.ts";
+import { assertDataDirAllowed } from "../runtime/data_dir.ts";
 
 const USAGE = `Usage: upbus backfill --since <date> [--until <date>] [--account <id>] [--budget 900]
 

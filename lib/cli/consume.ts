@@ -3,34 +3,34 @@
  * `upbus consume <name>`: runs one built-in consumer of `up.transactions` until SIGINT or
  * SIGTERM: `console`, `position` (with the live dashboard) or `ledger`.
  */
-import type { Consumer } from "../consumers/consumer.ts";
-import { consoleLine, createConsoleConsumer } from "../consumers/console.ts";
-import { latestTransactions, readTopicNow } from "../consumers/history.ts";
+import type { Consumer } from "../bus/consumer.ts";
+import { consoleLine, createConsoleConsumer } from "../consumers/console/console.ts";
+import { latestTransactions, readTopicNow } from "../consumers/console/history.ts";
 import { idempotent } from "../consumers/idempotent.ts";
-import { createLedgerConsumer } from "../consumers/ledger.ts";
-import { createNotifyConsumer } from "../consumers/notify.ts";
-import { createActualConsumer } from "../consumers/actual.ts";
-import { startActualBridge } from "../actual/bridge_client.ts";
-import { parseAccountMap } from "../actual/mapping.ts";
-import { notifyDryRun } from "../consumers/notify_dry_run.ts";
-import { type LoadedRules, loadRules } from "../actions/load.ts";
+import { createLedgerConsumer } from "../consumers/ledger/ledger.ts";
+import { createNotifyConsumer } from "../consumers/notify/notify.ts";
+import { createActualConsumer } from "../consumers/actual/actual.ts";
+import { startActualBridge } from "../consumers/actual/bridge_client.ts";
+import { parseAccountMap } from "../consumers/actual/mapping.ts";
+import { notifyDryRun } from "../consumers/notify/dry_run.ts";
+import { type LoadedRules, loadRules } from "../consumers/notify/load.ts";
 import { parseFlags, wholeNumber } from "./args.ts";
-import { createPositionConsumer } from "../consumers/position_consumer.ts";
-import { startConsumer } from "../consumers/runner.ts";
-import type { RecordSource } from "../consumers/source.ts";
-import { createKafka } from "../kafka/client.ts";
-import { kafkaRecordSource } from "../kafka/record_source.ts";
-import { preflightKafka } from "../kafka/connection_check.ts";
-import { ensureTransactionsTopic } from "../kafka/transaction_record.ts";
-import { createLogger, type Logger } from "../log.ts";
-import { loadPipelineConfig, type PipelineConfig } from "../pipeline_config.ts";
-import { type LocalLog, openLocalLog } from "../store/local_log.ts";
-import { localLogRecordSource } from "../store/local_log_source.ts";
+import { createPositionConsumer } from "../consumers/position/position_consumer.ts";
+import { startConsumer } from "../bus/runner.ts";
+import type { RecordSource } from "../bus/source.ts";
+import { createKafka } from "../bus/kafka/client.ts";
+import { kafkaRecordSource } from "../bus/kafka/record_source.ts";
+import { preflightKafka } from "../bus/kafka/connection_check.ts";
+import { ensureTransactionsTopic } from "../bus/transaction_record.ts";
+import { createLogger, type Logger } from "../runtime/log.ts";
+import { loadPipelineConfig, type PipelineConfig } from "../service/pipeline_config.ts";
+import { type LocalLog, openLocalLog } from "../bus/local/local_log.ts";
+import { localLogRecordSource } from "../bus/local/local_log_source.ts";
 import { type UpClient, upClientFromEnv } from "../up/client.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { type CliContext, cliContext } from "./context.ts";
-import { assertDataDirAllowed } from "../store/data_dir.ts";
+import { assertDataDirAllowed } from "../runtime/data_dir.ts";
 
 const USAGE = `Usage: upbus consume <console|position|ledger> [--last N]
        upbus consume notify [--rules FILE] [--dry-run N]

@@ -10,12 +10,12 @@
  *
  * @module
  */
-import { loadConfig } from "../config.ts";
-import { createKafka } from "../kafka/client.ts";
-import { createLogger } from "../log.ts";
-import { startService } from "../service.ts";
-import { DEFAULT_SIM_TOKEN } from "../up/simulator/app.ts";
-import { serveUpSimulator } from "../up/simulator/server.ts";
+import { loadConfig } from "../service/config.ts";
+import { createKafka } from "../bus/kafka/client.ts";
+import { createLogger } from "../runtime/log.ts";
+import { startService } from "../service/service.ts";
+import { DEFAULT_SIM_TOKEN } from "../up_sim/app.ts";
+import { serveUpSimulator } from "../up_sim/server.ts";
 import { parseFlags, wholeNumber } from "./args.ts";
 import { createBackfillCommand } from "./backfill.ts";
 import type { Command } from "./command.ts";

@@ -3,18 +3,17 @@
  * `upbus enrich`: runs the enricher until SIGINT or SIGTERM: webhook events in, full
  * transactions out on `up.transactions` (in Kafka, or in the local log in embedded mode).
  */
-import { startEmbeddedEnricher } from "../embedded_enricher.ts";
-import { type Enricher, startEnricher } from "../enricher.ts";
-import { createKafka } from "../kafka/client.ts";
-import { preflightKafka } from "../kafka/connection_check.ts";
-import { createLogger } from "../log.ts";
-import { loadPipelineConfig } from "../pipeline_config.ts";
-import { type LocalLog, openLocalLog } from "../store/local_log.ts";
+import { type Enricher, startEnricher } from "../enrich/enricher.ts";
+import { createKafka } from "../bus/kafka/client.ts";
+import { preflightKafka } from "../bus/kafka/connection_check.ts";
+import { createLogger } from "../runtime/log.ts";
+import { loadPipelineConfig } from "../service/pipeline_config.ts";
+import { type LocalLog, openLocalLog } from "../bus/local/local_log.ts";
 import { upClientFromEnv } from "../up/client.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { type CliContext, cliContext } from "./context.ts";
-import { assertDataDirAllowed } from "../store/data_dir.ts";
+import { assertDataDirAllowed } from "../runtime/data_dir.ts";
 
 const USAGE = `Usage: upbus enrich
 
@@ -72,7 +71,7 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
           { events: `${dataDir}/events.db`, log: log.path },
         );
         try {
-          enricher = await startEmbeddedEnricher({
+          enricher = await startEnricher({
             log,
             eventsPath: `${dataDir}/events.db`,
             up,

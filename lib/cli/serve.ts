@@ -3,11 +3,11 @@
  *
  * @module
  */
-import { loadConfig } from "../config.ts";
-import { createLogger } from "../log.ts";
+import { loadConfig } from "../service/config.ts";
+import { createLogger } from "../runtime/log.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
-import { assertDataDirAllowed } from "../store/data_dir.ts";
+import { assertDataDirAllowed } from "../runtime/data_dir.ts";
 
 const USAGE = `Usage: upbus serve
 
@@ -33,7 +33,7 @@ export const serveCommand: Command = {
     const logger = createLogger({ level: config.logLevel, format: config.logFormat });
     // Loaded here, not at the top: kafkajs reads environment variables as it loads, and the
     // other commands of the CLI have no business granting those.
-    const { startService } = await import("../service.ts");
+    const { startService } = await import("../service/service.ts");
     // Listen for signals before starting: a SIGTERM that arrives while the service starts (right
     // after it says "listening", say) must still get the orderly stop, not end the process.
     const { promise: signalled, resolve } = Promise.withResolvers<string>();

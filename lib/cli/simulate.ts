@@ -9,11 +9,11 @@
 import { parseFlags, wholeNumber } from "./args.ts";
 import { createUpClient } from "../up/client.ts";
 import { waitForDelivery } from "../up/delivery_wait.ts";
-import { DEFAULT_SIM_TOKEN, SIM_API_PATH } from "../up/simulator/app.ts";
-import { parseAmount } from "../up/simulator/bank.ts";
-import { createSimulatorControl, type FiredEvent } from "../up/simulator/control.ts";
-import { sendSignedEvent } from "../up/simulator/delivery.ts";
-import { buildWebhookEvent, encodeWebhookEvent } from "../up/simulator/events.ts";
+import { DEFAULT_SIM_TOKEN, SIM_API_PATH } from "../up_sim/app.ts";
+import { parseAmount } from "../up_sim/bank.ts";
+import { createSimulatorControl, type FiredEvent } from "../up_sim/control.ts";
+import { sendSignedEvent } from "../up_sim/delivery.ts";
+import { buildWebhookEvent, encodeWebhookEvent } from "../up_sim/events.ts";
 import type { WebhookEventType } from "../up/types.ts";
 import { readWebhookState, type WebhookStateEntry } from "../up/webhook_state.ts";
 import type { Command } from "./command.ts";

@@ -5,8 +5,8 @@
  * @module
  */
 import { parseFlags, wholeNumber } from "./args.ts";
-import { DEFAULT_SIM_TOKEN } from "../up/simulator/app.ts";
-import { serveUpSimulator } from "../up/simulator/server.ts";
+import { DEFAULT_SIM_TOKEN } from "../up_sim/app.ts";
+import { serveUpSimulator } from "../up_sim/server.ts";
 import { type Command, UsageError } from "./command.ts";
 import { type CliContext, cliContext } from "./context.ts";
 

@@ -5,8 +5,8 @@
  * at-least-once delivery redelivers after a crash or a rebalance.
  */
 import { DatabaseSync } from "node:sqlite";
-import { createOwnerOnly } from "../store/owner_only.ts";
-import type { ConsumerMessage } from "./consumer.ts";
+import { createOwnerOnly } from "../runtime/owner_only.ts";
+import type { ConsumerMessage } from "../bus/consumer.ts";
 
 /** Options for {@linkcode idempotent}. */
 export interface IdempotentOptions {

@@ -7,7 +7,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import type { WriterReply, WriterRequest } from "./store_worker.ts";
-import { createOwnerOnly } from "./owner_only.ts";
+import { createOwnerOnly } from "../runtime/owner_only.ts";
 import { countEvents, selectEvent, type StoreCounts } from "./queries.ts";
 import {
   type AppendOutcome,

@@ -55,7 +55,9 @@ export interface MoneyObject {
 
 /** A JSON:API resource identifier: `{ type, id }`. */
 export interface ResourceIdentifier<T extends string = string> {
+  /** The JSON:API resource type. */
   type: T;
+  /** The resource's id. */
   id: string;
 }
 
@@ -69,19 +71,25 @@ export interface PageLinks {
 
 /** A paginated list response: `{ data: [...], links: { prev, next } }`. */
 export interface ListResponse<T> {
+  /** The resource, or the page of resources. */
   data: T[];
+  /** Links to this resource or its neighbours. */
   links: PageLinks;
 }
 
 /** A single-resource response: `{ data }`. */
 export interface ResourceResponse<T> {
+  /** The resource, or the page of resources. */
   data: T;
 }
 
 /** `AccountResource`. */
 export interface AccountResource {
+  /** The JSON:API resource type. */
   type: "accounts";
+  /** The resource's id. */
   id: string;
+  /** The resource's attributes, as the spec names them. */
   attributes: {
     displayName: string;
     accountType: AccountType;
@@ -89,46 +97,61 @@ export interface AccountResource {
     balance: MoneyObject;
     createdAt: string;
   };
+  /** Links to related resources. */
   relationships: {
     transactions: { links?: { related: string } };
   };
+  /** Links to this resource or its neighbours. */
   links?: { self: string };
 }
 
 /** `HoldInfoObject`. */
 export interface HoldInfoObject {
+  /** The amount. */
   amount: MoneyObject;
+  /** The amount in the foreign currency, or `null`. */
   foreignAmount: MoneyObject | null;
 }
 
 /** `RoundUpObject`. */
 export interface RoundUpObject {
+  /** The amount. */
   amount: MoneyObject;
+  /** The part of the round-up Up boosted, or `null`. */
   boostPortion: MoneyObject | null;
 }
 
 /** `CashbackObject`. */
 export interface CashbackObject {
+  /** What Up shows for it. */
   description: string;
+  /** The amount. */
   amount: MoneyObject;
 }
 
 /** `CardPurchaseMethodObject`. */
 export interface CardPurchaseMethodObject {
+  /** How the card was used. */
   method: CardPurchaseMethod;
+  /** The last four digits of the card, or `null`. */
   cardNumberSuffix: string | null;
 }
 
 /** A to-one relationship whose target may be absent. */
 export interface NullableRelationship<T extends string> {
+  /** The resource, or the page of resources. */
   data: ResourceIdentifier<T> | null;
+  /** Links to this resource or its neighbours. */
   links?: { self?: string; related?: string };
 }
 
 /** `TransactionResource`. */
 export interface TransactionResource {
+  /** The JSON:API resource type. */
   type: "transactions";
+  /** The resource's id. */
   id: string;
+  /** The resource's attributes, as the spec names them. */
   attributes: {
     status: TransactionStatus;
     rawText: string | null;
@@ -149,6 +172,7 @@ export interface TransactionResource {
     /** A link that opens the transaction in Up's app; Up sends it, its spec does not list it. */
     deepLinkURL?: string;
   };
+  /** Links to related resources. */
   relationships: {
     account: { data: ResourceIdentifier<"accounts">; links?: { related: string } };
     transferAccount: NullableRelationship<"accounts">;
@@ -157,45 +181,60 @@ export interface TransactionResource {
     tags: { data: ResourceIdentifier<"tags">[]; links?: { self: string } };
     attachment: NullableRelationship<"attachments">;
   };
+  /** Links to this resource or its neighbours. */
   links?: { self: string };
 }
 
 /** `CategoryResource`: a category and its place in the tree. */
 export interface CategoryResource {
+  /** The JSON:API resource type. */
   type: "categories";
+  /** The resource's id. */
   id: string;
+  /** The resource's attributes, as the spec names them. */
   attributes: { name: string };
+  /** Links to related resources. */
   relationships: {
     parent: NullableRelationship<"categories">;
     children: { data: ResourceIdentifier<"categories">[]; links?: { related: string } };
   };
+  /** Links to this resource or its neighbours. */
   links?: { self: string };
 }
 
 /** `WebhookResource`. `secretKey` is present only in the response that created it. */
 export interface WebhookResource {
+  /** The JSON:API resource type. */
   type: "webhooks";
+  /** The resource's id. */
   id: string;
+  /** The resource's attributes, as the spec names them. */
   attributes: {
     url: string;
     description: string | null;
     secretKey?: string;
     createdAt: string;
   };
+  /** Links to related resources. */
   relationships: {
     logs: { links?: { related: string } };
   };
+  /** Links to this resource or its neighbours. */
   links?: { self: string };
 }
 
 /** `WebhookEventResource`: the `data` of an event POSTed to a webhook URL. */
 export interface WebhookEventResource {
+  /** The JSON:API resource type. */
   type: "webhook-events";
+  /** The resource's id. */
   id: string;
+  /** The resource's attributes, as the spec names them. */
   attributes: {
     eventType: WebhookEventType;
     createdAt: string;
   };
+  /** Links to related resources. */
   relationships: {
     webhook: { data: ResourceIdentifier<"webhooks">; links?: { related: string } };
     transaction?: { data: ResourceIdentifier<"transactions">; links?: { related: string } };
@@ -207,14 +246,18 @@ export type WebhookEventCallback = ResourceResponse<WebhookEventResource>;
 
 /** `WebhookDeliveryLogResource`: one attempt to deliver an event to a webhook URL. */
 export interface WebhookDeliveryLogResource {
+  /** The JSON:API resource type. */
   type: "webhook-delivery-logs";
+  /** The resource's id. */
   id: string;
+  /** The resource's attributes, as the spec names them. */
   attributes: {
     request: { body: string };
     response: { statusCode: number; body: string } | null;
     deliveryStatus: WebhookDeliveryStatus;
     createdAt: string;
   };
+  /** Links to related resources. */
   relationships: {
     webhookEvent: { data: ResourceIdentifier<"webhook-events"> };
   };
@@ -222,6 +265,7 @@ export interface WebhookDeliveryLogResource {
 
 /** `PingResponse` of `GET /util/ping`. */
 export interface PingResponse {
+  /** The ping's answer: the token's id and an emoji. */
   meta: { id: string; statusEmoji: string };
 }
 
@@ -239,5 +283,6 @@ export interface ErrorObject {
 
 /** `ErrorResponse`. */
 export interface ErrorResponse {
+  /** Every error of the response. */
   errors: ErrorObject[];
 }

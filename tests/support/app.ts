@@ -5,11 +5,11 @@
  * @module
  */
 import type { Hono } from "hono";
-import { createApp } from "../../lib/http/app.ts";
-import { createLogger } from "../../lib/log.ts";
-import { createMetrics, type ServiceMetrics } from "../../lib/metrics.ts";
-import { createSecretRing } from "../../lib/secret_ring.ts";
-import { SIGNATURE_HEADER, signBody } from "../../lib/signature.ts";
+import { createApp } from "../../lib/webhook/app.ts";
+import { createLogger } from "../../lib/runtime/log.ts";
+import { createMetrics, type ServiceMetrics } from "../../lib/runtime/metrics.ts";
+import { createSecretRing } from "../../lib/webhook/secret_ring.ts";
+import { SIGNATURE_HEADER, signBody } from "../../lib/webhook/signature.ts";
 import { type EventStore, openEventStore } from "../../lib/store/event_store.ts";
 import {
   readWebhookState,

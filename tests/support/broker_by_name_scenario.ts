@@ -1,5 +1,5 @@
 /**
- * The inside of tests/broker_by_name_test.ts, run in a network and mount namespace of the test's
+ * The inside of tests/bus/kafka/broker_by_name_test.ts, run in a network and mount namespace of the test's
  * own, where `10.213.7.1` sits on the namespace's loopback interface and `/etc/hosts` (bind-mounted
  * over, in that namespace only) names it `kafka.upbus.test`:
  *
@@ -16,7 +16,7 @@
  * @module
  */
 import { join } from "node:path";
-import { signBody } from "../../lib/signature.ts";
+import { signBody } from "../../lib/webhook/signature.ts";
 import { consumeWithKcat, kcatHeaders } from "./consume.ts";
 import {
   SECURE_USERS,

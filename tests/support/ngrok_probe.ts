@@ -1,7 +1,7 @@
 /**
  * Loads ngrok's native add-on and calls into it, without opening a tunnel (no network): prints the
  * architecture, the add-on package its loader picks (as the loader does: by platform, arch and
- * C library) and the native `listeners()` answer as one JSON line. Run by tests/arm64_test.ts with
+ * C library) and the native `listeners()` answer as one JSON line. Run by tests/deploy/arm64_test.ts with
  * the ARM64 deno.
  *
  * Permissions: `--allow-ffi`, `--allow-read` of DENO_DIR, `--allow-sys=cpus,networkInterfaces,hostname`.

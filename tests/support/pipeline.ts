@@ -4,11 +4,11 @@
  * relay produces them, and polling helpers for the enrichment and consumer tests.
  */
 import { Kafka, logLevel, Partitioners } from "kafkajs";
-import { cloudEventType } from "../../lib/kafka/record.ts";
-import { ensureTopics } from "../../lib/kafka/topics.ts";
+import { cloudEventType } from "../../lib/bus/record.ts";
+import { ensureTopics } from "../../lib/bus/kafka/topics.ts";
 import { createUpClient, type UpClient, type UpClientOptions } from "../../lib/up/client.ts";
-import { createUpSimulator, type UpSimulator } from "../../lib/up/simulator/app.ts";
-import { buildWebhookEvent, encodeWebhookEvent } from "../../lib/up/simulator/events.ts";
+import { createUpSimulator, type UpSimulator } from "../../lib/up_sim/app.ts";
+import { buildWebhookEvent, encodeWebhookEvent } from "../../lib/up_sim/events.ts";
 import type { WebhookEventType } from "../../lib/up/types.ts";
 
 /** A simulator with no port, and an Up client that reaches it through `app.fetch`. */

@@ -26,7 +26,7 @@ import {
   stopBroker,
 } from "../../tasks/kafka_broker.ts";
 
-/** A host name only a test's own network namespace resolves (tests/broker_by_name_test.ts). */
+/** A host name only a test's own network namespace resolves (tests/bus/kafka/broker_by_name_test.ts). */
 export const TEST_HOST_NAME = "kafka.upbus.test";
 
 /** The address of {@linkcode TEST_HOST_NAME}, on the loopback interface of that namespace. */

@@ -106,7 +106,7 @@ export async function exerciseSubcommands(
         {
           env: { DATA_DIR: dataDir },
           ready: (line) => line.match(/^Dashboard: (\S+)$/)?.[1],
-          // Under qemu (tests/arm64_test.ts) it takes about 25 s.
+          // Under qemu (tests/deploy/arm64_test.ts) it takes about 25 s.
           timeoutMs: 120_000,
         },
       );

@@ -1,0 +1,254 @@
+/**
+ * @module Local log
+ * The pipeline's topics in embedded mode (no Kafka): an append-only log per topic in one SQLite
+ * file, `DATA_DIR/pipeline.db` (WAL, synchronous commits), with each record's offset, key, value
+ * (`NULL` for a tombstone), headers and timestamp, and the committed offsets of each consumer
+ * group. Several processes share the file: the enricher appends, consumers read and commit.
+ * Records are never compacted away: a reader that wants each key's latest state keeps the last
+ * record of each key, as a reader of a compacted Kafka topic does.
+ */
+import { DatabaseSync } from "node:sqlite";
+import type { ConsumerMessage } from "../consumer.ts";
+import { createOwnerOnly } from "../../runtime/owner_only.ts";
+
+/** The local log's file name under `DATA_DIR`. */
+export const LOCAL_LOG_FILE = "pipeline.db";
+
+/** A record to append: what `producer.send` would take. */
+export interface LocalRecord {
+  /** The key, e.g. the transaction id. */
+  key: string | null;
+  /** The value; `null` for a tombstone. */
+  value: string | Uint8Array | null;
+  /** Headers. Default none. */
+  headers?: Record<string, string>;
+}
+
+/** Options for {@linkcode LocalLog.append}. */
+export interface LocalAppendOptions {
+  /** A group's offset to commit in the same transaction as the records. Default none. */
+  commit?: { group: string; source: string; offset: number };
+}
+
+/** Options for {@linkcode LocalLog.read}. */
+export interface LocalReadOptions {
+  /** The first offset to read. Default 0. */
+  from?: number;
+  /** The most records to return. Default 100. */
+  limit?: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS records (
+  topic TEXT NOT NULL,
+  record_offset INTEGER NOT NULL,
+  key TEXT,
+  value BLOB,
+  headers TEXT NOT NULL,
+  timestamp INTEGER NOT NULL,
+  PRIMARY KEY (topic, record_offset)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS committed (
+  group_id TEXT NOT NULL,
+  source TEXT NOT NULL,
+  next_offset INTEGER NOT NULL,
+  PRIMARY KEY (group_id, source)
+) STRICT;
+`;
+
+interface RecordRow {
+  offset: number;
+  key: string | null;
+  value: Uint8Array | null;
+  headers: string;
+  timestamp: number;
+}
+
+/** The local log. Open it with {@linkcode openLocalLog}; close it on shutdown. */
+export class LocalLog {
+  #db: DatabaseSync;
+  #now: () => number;
+  #path: string;
+
+  /** Use {@linkcode openLocalLog}. */
+  constructor(db: DatabaseSync, path: string, now: () => number) {
+    this.#db = db;
+    this.#path = path;
+    this.#now = now;
+  }
+
+  /** The database file. */
+  get path(): string {
+    return this.#path;
+  }
+
+  /**
+   * Appends records to a topic in one transaction, durably.
+   *
+   * @param topic The topic.
+   * @param records The records, in order.
+   * @param options `commit`: an offset committed in the same transaction, so that a reader
+   * that writes what it read is never handed the same input again after a crash.
+   * @returns The offset of each record.
+   */
+  append(topic: string, records: LocalRecord[], options: LocalAppendOptions = {}): number[] {
+    if (records.length === 0) return [];
+    const db = this.#db;
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const end = this.#end(topic);
+      const insert = db.prepare(
+        "INSERT INTO records (topic, record_offset, key, value, headers, timestamp) VALUES (?, ?, ?, ?, ?, ?)",
+      );
+      const timestamp = this.#now();
+      const offsets = records.map((record, index) => {
+        const value = typeof record.value === "string"
+          ? new TextEncoder().encode(record.value)
+          : record.value;
+        insert.run(
+          topic,
+          end + index,
+          record.key,
+          value,
+          JSON.stringify(record.headers ?? {}),
+          timestamp,
+        );
+        return end + index;
+      });
+      const { commit } = options;
+      if (commit !== undefined) this.commit(commit.group, commit.source, commit.offset);
+      db.exec("COMMIT");
+      return offsets;
+    } catch (error) {
+      if (db.isTransaction) db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  /**
+   * Reads a topic's records in offset order, as consumers receive them (partition 0).
+   *
+   * @param topic The topic.
+   * @param options The first offset and the most records.
+   * @returns The records from `from` on; empty at the end of the topic.
+   */
+  read(topic: string, options: LocalReadOptions = {}): ConsumerMessage[] {
+    const rows = this.#db.prepare(
+      `SELECT record_offset AS offset, key, value, headers, timestamp FROM records
+       WHERE topic = ? AND record_offset >= ? ORDER BY record_offset LIMIT ?`,
+    ).all(topic, options.from ?? 0, options.limit ?? 100) as unknown as RecordRow[];
+    return rows.map((row) => ({
+      topic,
+      partition: 0,
+      offset: String(row.offset),
+      key: row.key,
+      value: row.value === null ? null : new Uint8Array(row.value),
+      headers: JSON.parse(row.headers),
+      timestamp: String(row.timestamp),
+    }));
+  }
+
+  /**
+   * The offset the next record of a topic will get: its count of records.
+   *
+   * @param topic The topic.
+   * @returns The end offset; 0 for a topic with no record.
+   */
+  end(topic: string): number {
+    return this.#end(topic);
+  }
+
+  #end(topic: string): number {
+    const row = this.#db.prepare(
+      "SELECT coalesce(max(record_offset) + 1, 0) AS next FROM records WHERE topic = ?",
+    ).get(topic) as { next: number };
+    return row.next;
+  }
+
+  /**
+   * The offset a consumer group committed for a source: the next one it will read.
+   *
+   * @param group The consumer group, e.g. `upbus-ledger`.
+   * @param source What it reads: a topic, or `events.db` for the enricher.
+   * @returns The committed offset, or `null` when the group has committed none.
+   */
+  committed(group: string, source: string): number | null {
+    const row = this.#db.prepare(
+      "SELECT next_offset AS offset FROM committed WHERE group_id = ? AND source = ?",
+    ).get(group, source) as { offset: number } | undefined;
+    return row?.offset ?? null;
+  }
+
+  /**
+   * Commits a consumer group's offset for a source, durably.
+   *
+   * @param group The consumer group.
+   * @param source What it reads.
+   * @param offset The next offset to read.
+   */
+  commit(group: string, source: string, offset: number): void {
+    this.#db.prepare(
+      `INSERT INTO committed (group_id, source, next_offset) VALUES (?, ?, ?)
+       ON CONFLICT (group_id, source) DO UPDATE SET next_offset = excluded.next_offset`,
+    ).run(group, source, offset);
+  }
+
+  /** Closes the connection. */
+  close(): void {
+    if (this.#db.isOpen) this.#db.close();
+  }
+}
+
+/** Options for {@linkcode openLocalLog}. */
+export interface LocalLogOptions {
+  /** The clock of record timestamps, epoch ms. Default `Date.now`. */
+  now?: () => number;
+}
+
+/**
+ * Opens (and creates, owner-only) the local log at `DATA_DIR/pipeline.db`.
+ *
+ * @param dataDir The data directory; created when missing.
+ * @param options The clock of record timestamps.
+ * @returns The open log; close it on shutdown.
+ * @throws {Deno.errors.PermissionDenied} If the directory cannot be written.
+ *
+ * @example
+ * ```ts
+ * import { openLocalLog } from "./local_log.ts";
+ * const dir = await Deno.makeTempDir();
+ * const log = await openLocalLog(dir);
+ * log.append("up.transactions", [{ key: "tx-1", value: '{"a":1}' }, { key: "tx-1", value: null }]);
+ * const [first, tombstone] = log.read("up.transactions", { from: 0 });
+ * if (first.offset !== "0" || tombstone.value !== null) throw new Error("unexpected");
+ * log.commit("upbus-ledger", "up.transactions", 2);
+ * if (log.committed("upbus-ledger", "up.transactions") !== 2) throw new Error("unexpected");
+ * log.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export function openLocalLog(
+  dataDir: string,
+  options: LocalLogOptions = {},
+): Promise<LocalLog> {
+  // Opening is synchronous (node:sqlite); the promise keeps callers free of that detail.
+  const path = `${dataDir.replace(/\/+$/, "")}/${LOCAL_LOG_FILE}`;
+  let db: DatabaseSync;
+  try {
+    createOwnerOnly(path);
+    db = new DatabaseSync(path);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  try {
+    // Other processes share the file: wait for their short write transactions.
+    db.exec("PRAGMA busy_timeout = 5000");
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA synchronous = FULL");
+    db.exec(SCHEMA);
+  } catch (error) {
+    db.close();
+    return Promise.reject(error);
+  }
+  return Promise.resolve(new LocalLog(db, path, options.now ?? Date.now));
+}

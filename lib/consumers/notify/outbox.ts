@@ -1,0 +1,196 @@
+/**
+ * @module Notification outbox
+ * The notify consumer's state in `DATA_DIR/notify/state.db` (SQLite, owner-only): what it has
+ * seen of each transaction, and every notification a rule rendered, with its delivery state.
+ * A record's notifications are written in the same transaction as what was seen, before its
+ * offset is committed; the deliverer sends them afterwards and marks them sent. So a restart
+ * loses nothing (pending rows are sent on start) and repeats nothing that was marked sent; only
+ * a kill between a target's 2xx and the mark can send one notification twice (signed webhooks
+ * carry a stable `webhook-id` for receivers that deduplicate).
+ */
+import { DatabaseSync } from "node:sqlite";
+import type { TransactionResource } from "../../up/types.ts";
+import { createOwnerOnly } from "../../runtime/owner_only.ts";
+import type { Notification } from "./notification.ts";
+
+/** What the consumer knew of a transaction before this record. */
+export interface SeenTransaction {
+  /** Its last status. */
+  status: string;
+  /** Its last state. */
+  transaction: TransactionResource;
+}
+
+/** A notification waiting for delivery. */
+export interface PendingNotification {
+  /** Its order in the outbox. */
+  seq: number;
+  /** The notification. */
+  notification: Notification;
+  /** Attempts so far. */
+  attempts: number;
+  /** Epoch ms before which it is not tried again. */
+  nextAt: number;
+}
+
+/** Counts by delivery state. */
+export interface OutboxCounts {
+  /** Waiting or being retried. */
+  pending: number;
+  /** Delivered. */
+  sent: number;
+  /** Given up after the last attempt (dead letters). */
+  dead: number;
+}
+
+/** A dead letter: a notification given up after its last attempt. */
+export interface DeadLetter {
+  /** The notification. */
+  notification: Notification;
+  /** Attempts made. */
+  attempts: number;
+  /** The last error (secrets redacted). */
+  lastError: string;
+}
+
+/** The notify consumer's state file. */
+export class Outbox {
+  #db: DatabaseSync;
+
+  /** @param path The state file. */
+  constructor(path: string) {
+    createOwnerOnly(path);
+    this.#db = new DatabaseSync(path);
+    this.#db.exec(
+      "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000",
+    );
+    this.#db.exec(`
+      CREATE TABLE IF NOT EXISTS seen (
+        transaction_id TEXT PRIMARY KEY, status TEXT NOT NULL, resource TEXT NOT NULL
+      ) STRICT;
+      CREATE TABLE IF NOT EXISTS outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL UNIQUE,
+        target TEXT NOT NULL,
+        notification TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        created_at INTEGER NOT NULL,
+        done_at INTEGER
+      ) STRICT;
+      CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (state, next_at);
+    `);
+  }
+
+  /**
+   * Records one transaction record and the notifications it causes, in one transaction.
+   *
+   * @param id The transaction id.
+   * @param transaction Its new state, or `null` when deleted.
+   * @param decide Given what was seen before, the notifications to add, each with a key that
+   *   makes it unique (rule, transaction, event, action): a key already present adds nothing.
+   * @returns How many notifications were added.
+   */
+  record(
+    id: string,
+    transaction: TransactionResource | null,
+    decide: (
+      seen: SeenTransaction | undefined,
+    ) => Array<{ key: string; notification: Notification }>,
+    now: number,
+  ): number {
+    const db = this.#db;
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const row = db.prepare("SELECT status, resource FROM seen WHERE transaction_id = ?").get(
+        id,
+      ) as { status: string; resource: string } | undefined;
+      const seen = row && { status: row.status, transaction: JSON.parse(row.resource) };
+      let added = 0;
+      const insert = db.prepare(
+        "INSERT INTO outbox (key, target, notification, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+      );
+      for (const { key, notification } of decide(seen)) {
+        added += Number(
+          insert.run(key, notification.target, JSON.stringify(notification), now).changes,
+        );
+      }
+      if (transaction === null) {
+        db.prepare("DELETE FROM seen WHERE transaction_id = ?").run(id);
+      } else {
+        db.prepare(
+          "INSERT INTO seen (transaction_id, status, resource) VALUES (?, ?, ?) ON CONFLICT (transaction_id) DO UPDATE SET status = excluded.status, resource = excluded.resource",
+        ).run(id, transaction.attributes.status, JSON.stringify(transaction));
+      }
+      db.exec("COMMIT");
+      return added;
+    } catch (error) {
+      db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  /** Pending notifications, oldest first, at most `limit`. */
+  pending(limit = 100): PendingNotification[] {
+    const rows = this.#db.prepare(
+      "SELECT seq, notification, attempts, next_at FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?",
+    ).all(limit) as Array<
+      { seq: number; notification: string; attempts: number; next_at: number }
+    >;
+    return rows.map((row) => ({
+      seq: row.seq,
+      notification: JSON.parse(row.notification),
+      attempts: row.attempts,
+      nextAt: row.next_at,
+    }));
+  }
+
+  /** Marks a notification delivered. */
+  markSent(seq: number, attempts: number, now: number): void {
+    this.#db.prepare(
+      "UPDATE outbox SET state = 'sent', attempts = ?, done_at = ?, last_error = NULL WHERE seq = ?",
+    ).run(attempts, now, seq);
+  }
+
+  /** Schedules another attempt. */
+  markRetry(seq: number, attempts: number, nextAt: number, error: string): void {
+    this.#db.prepare(
+      "UPDATE outbox SET attempts = ?, next_at = ?, last_error = ? WHERE seq = ?",
+    ).run(attempts, nextAt, error, seq);
+  }
+
+  /** Gives a notification up: it becomes a dead letter. */
+  markDead(seq: number, attempts: number, error: string, now: number): void {
+    this.#db.prepare(
+      "UPDATE outbox SET state = 'dead', attempts = ?, last_error = ?, done_at = ? WHERE seq = ?",
+    ).run(attempts, error, now, seq);
+  }
+
+  /** Counts by state. */
+  counts(): OutboxCounts {
+    const counts: OutboxCounts = { pending: 0, sent: 0, dead: 0 };
+    const rows = this.#db.prepare("SELECT state, count(*) AS n FROM outbox GROUP BY state")
+      .all() as Array<{ state: keyof OutboxCounts; n: number }>;
+    for (const row of rows) counts[row.state] = row.n;
+    return counts;
+  }
+
+  /** The dead letters, oldest first. */
+  deadLetters(): DeadLetter[] {
+    const rows = this.#db.prepare(
+      "SELECT notification, attempts, last_error FROM outbox WHERE state = 'dead' ORDER BY seq",
+    ).all() as Array<{ notification: string; attempts: number; last_error: string }>;
+    return rows.map((row) => ({
+      notification: JSON.parse(row.notification),
+      attempts: row.attempts,
+      lastError: row.last_error,
+    }));
+  }
+
+  /** Closes the file. */
+  close(): void {
+    if (this.#db.isOpen) this.#db.close();
+  }
+}

@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+import { createRequestBudget } from "../../lib/up/request_budget.ts";
+import { serveUpSimulator } from "../../lib/up_sim/server.ts";
+import { consumeWithKcat } from "../support/consume.ts";
+import { testBrokers } from "../support/kafka.ts";
+import { waitFor } from "../support/pipeline.ts";
+import { serviceDataDir } from "../support/service_process.ts";
+import { childEnv } from "../support/upbus_program.ts";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+
+Deno.test("createRequestBudget() never allows more than the budget in any hour", async () => {
+  let now = 0;
+  const made: number[] = [];
+  const budget = createRequestBudget({
+    perHour: 1000,
+    now: () => now,
+    sleep: (ms) => {
+      now += ms;
+      return Promise.resolve();
+    },
+  });
+  for (let i = 0; i < 2500; i++) {
+    await budget.acquire();
+    made.push(now);
+    now += 1000; // one request a second if nothing held it back
+  }
+  for (let i = 1000; i < made.length; i++) {
+    assert.ok(
+      made[i] - made[i - 1000] >= 3_600_000,
+      `request ${i} is within the hour of ${i - 1000}`,
+    );
+  }
+});
+
+function startBackfill(env: Record<string, string>, budget: string): Deno.ChildProcess {
+  return new Deno.Command("deno", {
+    args: [
+      "run",
+      "-P=backfill",
+      "main.ts",
+      "backfill",
+      "--since",
+      "2020-01-01",
+      "--budget",
+      budget,
+    ],
+    cwd: ROOT,
+    clearEnv: true,
+    env: { ...childEnv(), ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+Deno.test("backfill resumes from its checkpoint after a kill -9 and imports every transaction", async () => {
+  const brokers = await testBrokers();
+  const sim = serveUpSimulator({ port: 0, seedTransactions: 250 });
+  const dataDir = await serviceDataDir();
+  const topic = `upbus-test-backfill-${crypto.randomUUID()}`;
+  const env = {
+    KAFKA_BROKERS: brokers,
+    TRANSACTIONS_TOPIC: topic,
+    UP_API_BASE: sim.baseUrl,
+    UP_API_TOKEN: sim.token,
+    DATA_DIR: dataDir,
+    LOG_LEVEL: "error",
+  };
+  try {
+    // A budget of 4 requests: the token check, the account list and two pages, then an hour's
+    // wait: kill it there.
+    const first = startBackfill(env, "4");
+    const stderr: string[] = [];
+    const reading = (async () => {
+      for await (const chunk of first.stderr.pipeThrough(new TextDecoderStream())) {
+        stderr.push(chunk);
+      }
+    })();
+    await waitFor(() => stderr.join("").includes("request budget used up"), "the budget", 60_000);
+    first.kill("SIGKILL");
+    await first.status;
+    await first.stdout.cancel();
+    await reading;
+    const progress = stderr.join("");
+    assert.match(progress, /\[#+-+\]\s+\d+%\s+200 transactions\s+ETA \d+:\d\d/, progress);
+    const [checkpointFile] = [...Deno.readDirSync(`${dataDir}/backfill`)].map((e) => e.name);
+    const checkpoint = JSON.parse(await Deno.readTextFile(`${dataDir}/backfill/${checkpointFile}`));
+    assert.equal(checkpoint.requests.length, 4, "the requests made are kept for the budget");
+
+    const second = startBackfill(env, "900");
+    const output = await second.output();
+    const text = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 0, text);
+    assert.match(text, /resuming from/);
+    assert.match(
+      text,
+      /Backfilled 2 accounts: \d+ transaction records published .* by this run \(25\d over every run/,
+    );
+
+    const records = await consumeWithKcat(brokers, topic);
+    const ids = new Set(records.map((record) => record.key));
+    const expected = sim.bank.transactions.map((transaction) => transaction.id);
+    assert.equal(ids.size, 250);
+    assert.deepEqual([...ids].sort(), expected.sort());
+    assert.ok(records.length <= 250 + 100, "at most one page is fetched twice");
+  } finally {
+    await sim.shutdown();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
