@@ -32,7 +32,7 @@ import { UsageError } from "./command.ts";
 import { type CliContext, cliContext } from "./context.ts";
 import { assertDataDirAllowed } from "../runtime/data_dir.ts";
 
-const USAGE = `Usage: upbus consume <console|position|ledger> [--last N]
+const USAGE = `Usage: upbus consume <console|position|ledger|actual> [--last N]
        upbus consume notify [--rules FILE] [--dry-run N]
 
 Runs a built-in consumer of TRANSACTIONS_TOPIC (up.transactions) in its consumer group
@@ -40,7 +40,8 @@ Runs a built-in consumer of TRANSACTIONS_TOPIC (up.transactions) in its consumer
   console   one line per transaction as it happens (DATA_DIR/consumers/console.db remembers
             what was printed; console.local.db in embedded mode); --last N first prints the
             N newest transactions of the topic
-  position  settled and held amounts per account, spend by category today and this month,
+  position  settled and held amounts per account; balance, spend per day and spend by
+            category over the last 30 days (the dashboard; /metrics: today and this month),
             rebuilt from the topic on start, reconciled with GET /accounts every
             RECONCILE_SECONDS (300) when UP_API_TOKEN is set; live dashboard on
             http://DASHBOARD_HOST:DASHBOARD_PORT/ (127.0.0.1:8081); anywhere but

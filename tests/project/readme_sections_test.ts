@@ -1,7 +1,7 @@
 /**
  * Every section of README.md or docs/*.md that the code points a user to exists: a message such
  * as `README.md, "With your Up account"` or `(see docs/kafka.md, Permissions)` names a heading
- * of that file, word for word.
+ * of that file, word for word. README says how to install kcat before it uses it.
  *
  * Permissions: read of the project.
  */
@@ -61,4 +61,13 @@ Deno.test("every README or docs section the code names is a heading of that file
     if (!titles.has(section)) missing.push(`${file} names ${doc}, "${section}"`);
   }
   assert.deepEqual(missing, [], "sections that do not exist");
+});
+
+Deno.test("README says how to install kcat where it reads records back with it", async () => {
+  const readme = await Deno.readTextFile(`${PROJECT_ROOT}/README.md`);
+  const first = readme.search(/^kcat /m);
+  assert.ok(first > 0, "README reads records back with kcat");
+  const before = readme.slice(0, first);
+  assert.match(before, /apt install kcat/, "the Debian package, before its first use");
+  assert.match(before, /brew install kcat/, "the Homebrew formula, before its first use");
 });
