@@ -4,7 +4,7 @@
  * SIGTERM: `console`, `position` (with the live dashboard) or `ledger`.
  */
 import type { Consumer } from "../bus/consumer.ts";
-import { consoleLine, createConsoleConsumer } from "../consumers/console/console.ts";
+import { createConsoleConsumer } from "../consumers/console/console.ts";
 import { latestTransactions, readTopicNow } from "../consumers/console/history.ts";
 import { idempotent } from "../consumers/idempotent.ts";
 import { createLedgerConsumer } from "../consumers/ledger/ledger.ts";
@@ -82,17 +82,32 @@ type Builder = (setup: {
 }) => Promise<Consumer>;
 
 const BUILT_IN: Record<string, Builder> = {
-  async console({ config, context, last, source, logger }) {
-    if (last > 0) {
-      const past = latestTransactions(await readTopicNow(source, config.transactionsTopic), last);
-      for (const record of past) context.out(consoleLine(record, config.timeZone));
-      logger.info(`printed the last ${past.length} transactions of ${config.transactionsTopic}`);
-    }
+  async console({ config, context, last, source, logger, up }) {
+    // Up's category names, as the dashboard shows them; without Up, the ids made readable.
+    const categoryNames = up === undefined ? undefined : await up.listCategories().then(
+      (categories) =>
+        new Map(categories.map((category) => [category.id, category.attributes.name])),
+      () => undefined,
+    );
     const consumer = createConsoleConsumer({
       out: context.out,
       topic: config.transactionsTopic,
       timeZone: config.timeZone,
+      categoryNames,
     });
+    if (last > 0) {
+      const records = await readTopicNow(source, config.transactionsTopic);
+      const past = latestTransactions(records, last);
+      // Through the consumer, so that a record the stream then delivers again is not repeated.
+      for (const record of past) consumer.handle(record);
+      logger.info(
+        records.length === 0
+          ? `${config.transactionsTopic} is empty: \`deno task enrich\` fills it from the webhook events (and \`deno task backfill --since YYYY-MM-DD\` with past transactions)`
+          : past.length === 0
+          ? `${config.transactionsTopic} holds no transaction that was not deleted`
+          : `printed the last ${past.length} transactions of ${config.transactionsTopic}`,
+      );
+    }
     // Offsets are the versions it remembers: the local log's are not Kafka's, so each mode
     // keeps its own file (a switch to Kafka must not skip keys seen at a higher local offset).
     const embedded = config.kafkaBrokers.length === 0;
