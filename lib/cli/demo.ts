@@ -147,7 +147,12 @@ export function createDemoCommand(overrides: Partial<CliContext> = {}): Command 
       // Step 2: the simulator.
       let sim;
       try {
-        sim = serveUpSimulator({ port: ports["sim-port"], token: DEFAULT_SIM_TOKEN });
+        // The month `up-sim --month` makes: pay, rent, bills and savings, so the charts are full.
+        sim = serveUpSimulator({
+          port: ports["sim-port"],
+          token: DEFAULT_SIM_TOKEN,
+          seedMonth: true,
+        });
       } catch (error) {
         if (error instanceof Deno.errors.AddrInUse) throw portInUse(ports["sim-port"], "sim-port");
         throw error;

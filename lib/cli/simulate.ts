@@ -60,7 +60,8 @@ Options:
   --secret-from-state   sign with the secret register-webhook stored
   --amount AMOUNT       signed amount in dollars (default -12.50)
   --description TEXT    merchant or description (default "Campos Coffee")
-  --category ID         child category id (purchases only; default restaurants-and-cafes)
+  --category ID         child category id (purchases only; default the one the description
+                        fits, as Up picks it: Opal Travel -> public-transport)
   --transaction ID      settled/deleted: which transaction (default the newest HELD one)
   --from ACCOUNT        transfer: from this account (default the spending account)
   --to-account ACCOUNT  transfer: to this account (default the saver account)
@@ -77,7 +78,7 @@ interface Options {
   secretFromState: boolean;
   amount: string;
   description: string;
-  /** `undefined` for income. */
+  /** `undefined` for income, or for the simulator to choose from the description. */
   category: string | undefined;
   from?: string;
   toAccount?: string;
@@ -154,7 +155,8 @@ function parse(args: string[], context: CliContext): Options {
     secretFromState: values["secret-from-state"] ?? false,
     amount,
     description: values.description ?? (cents > 0 ? "Salary" : "Campos Coffee"),
-    category: cents > 0 ? undefined : values.category ?? "restaurants-and-cafes",
+    // Without --category the simulator picks the one that fits the description, as Up does.
+    category: cents > 0 ? undefined : values.category,
     from: values.from,
     toAccount: values["to-account"],
     transaction: values.transaction,
@@ -240,7 +242,7 @@ async function simulateThroughSimulator(
     });
     context.out(
       `Created ${transaction.attributes.status} transaction ${transaction.id}: ${transaction.attributes.amount.value} AUD, ${transaction.attributes.description}${
-        options.category === undefined ? " (income, no category)" : ""
+        transaction.attributes.amount.valueInBaseUnits > 0 ? " (income, no category)" : ""
       }`,
     );
     return transaction;

@@ -145,6 +145,41 @@ Deno.test("simulate makes events happen through the simulator and reports their 
       assert.equal(transaction.attributes.status, "SETTLED", "income is never held");
     });
 
+    await t.step(
+      "a purchase without --category gets the one its description fits, as Up picks it",
+      async () => {
+        const categories = new Map(
+          (await s.up.listCategories()).map((category) => [category.id, category]),
+        );
+        for (
+          const [description, expected] of [
+            ["Opal Travel", "public-transport"],
+            ["Harris Farm Markets", "groceries"],
+            ["Campos Coffee", "restaurants-and-cafes"],
+            ["Ampol Newtown", "fuel"],
+            ["Menulog", "takeaway"],
+            ["Zzyzx Holdings", null],
+          ] as const
+        ) {
+          const result = await run(createSimulateCommand, [
+            "transaction-created",
+            "--amount",
+            "-3.30",
+            "--description",
+            description,
+          ], s.env);
+          assert.equal(result.code, 0, result.err.join("\n"));
+          const id = result.out[0].match(/^Created HELD transaction (\S+):/)![1];
+          const category = (await s.up.getTransaction(id)).relationships.category.data?.id ?? null;
+          assert.equal(category, expected, description);
+          if (category !== null) {
+            assert.ok(categories.has(category), `${category} is one GET /categories lists`);
+            assert.ok(categories.get(category)!.relationships.parent.data, "a child category");
+          }
+        }
+      },
+    );
+
     await t.step("income with --category is a usage error", async () => {
       await assert.rejects(
         run(
