@@ -120,6 +120,8 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
         fetch: budget.wrap(context.fetch),
         now: context.now,
         sleep: context.sleep,
+        // A long import waits out an Up that went away mid-way.
+        retryUnreachable: true,
         onRetry: reportRetry(context, "backfill"),
       });
       let publish: (transactions: TransactionResource[]) => Promise<void>;

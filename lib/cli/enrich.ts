@@ -56,6 +56,8 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
         fetch: context.fetch,
         // Long rate-limit waits happen with the partition paused, not inside a request.
         maxRateLimitWaitMs: 10_000,
+        // A long-running command waits for Up to come back.
+        retryUnreachable: true,
         onRetry: (notice) =>
           logger.warn("Up API retry", { action: notice.action, delayMs: notice.delayMs }),
       });
@@ -90,6 +92,9 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
           connection: config.kafkaConnection,
           logger,
         });
+        // The token, once Kafka answered (a command that cannot reach its broker never asks
+        // Up), and before the enricher says it runs.
+        await up.ping();
         const kafka = createKafka({
           brokers: config.kafkaBrokers,
           clientId: config.kafkaClientId,
@@ -105,15 +110,6 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
           replicationFactor: config.kafkaReplicationFactor,
           logger,
         });
-      }
-      if (config.kafkaBrokers.length > 0) {
-        // The token, once Kafka answered (a command that cannot reach its broker never asks Up).
-        try {
-          await up.ping();
-        } catch (error) {
-          await enricher.stop();
-          throw error;
-        }
       }
       const signal = await stopped;
       logger.info("shutting down", { signal, ...enricher.stats() });

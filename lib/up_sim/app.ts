@@ -11,6 +11,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { ErrorObject, WebhookEventType } from "../up/types.ts";
 import { parseAmount, SIM_CATEGORIES, type SimTransaction, SimulatedBank } from "./bank.ts";
 import { WebhookDeliverer } from "./delivery.ts";
+import { categoryForDescription } from "./merchant_category.ts";
 import { buildWebhookEvent, encodeWebhookEvent } from "./events.ts";
 import {
   accountResource,
@@ -553,7 +554,12 @@ export function createUpSimulator(options: UpSimulatorOptions = {}): UpSimulator
       transaction = bank.addTransaction({
         amountCents,
         description: typeof body.description === "string" ? body.description : "",
-        categoryId: typeof body.category === "string" ? body.category : null,
+        // As Up would: a purchase without a category gets the one its description fits.
+        categoryId: typeof body.category === "string"
+          ? body.category
+          : amountCents < 0
+          ? categoryForDescription(typeof body.description === "string" ? body.description : "")
+          : null,
         accountId: typeof body.accountId === "string" ? body.accountId : undefined,
         status,
         message: typeof body.message === "string" ? body.message : null,

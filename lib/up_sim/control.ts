@@ -127,7 +127,7 @@ export function createSimulatorControl(options: SimulatorControlOptions): Simula
       throw new UpNetworkError(
         `Cannot ${action}: the simulator at ${new URL(root).host} is unreachable: ${
           reason.split(options.token).join("[redacted]")
-        }`,
+        }; is \`deno task up-sim\` running there?`,
       );
     }
     const text = await response.text();
@@ -164,7 +164,7 @@ export function createSimulatorControl(options: SimulatorControlOptions): Simula
   return {
     async describe() {
       const answer = await call<{ meta?: SimulatorDescription }>(
-        "reach the simulator",
+        "use the simulator",
         "GET",
         "",
       ).catch((error) => {
