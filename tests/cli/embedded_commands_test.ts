@@ -131,7 +131,10 @@ Deno.test("backfill, enrich and consume work without Kafka, each under its own p
         async () => {
           await waitFor(() => printer.out.some((line) => line.includes("Embedded Cafe")), "a line");
           assert.equal(printer.out.length, 1, printer.out.join("\n"));
-          assert.match(printer.out[0], /HELD\s+-\$23\.45\s+Embedded Cafe  \[Restaurants & Cafes\]$/);
+          assert.match(
+            printer.out[0],
+            /HELD\s+-\$23\.45\s+Embedded Cafe  \[Restaurants & Cafes\]$/,
+          );
         },
       );
     } finally {
