@@ -11,6 +11,10 @@ import { backfillCommand } from "./lib/cli/backfill.ts";
 import { consumeCommand } from "./lib/cli/consume.ts";
 import { demoCommand } from "./lib/cli/demo.ts";
 import { enrichCommand } from "./lib/cli/enrich.ts";
+import { recoverCommand } from "./lib/cli/recover.ts";
+import { replayCommand } from "./lib/cli/replay.ts";
+import { deadLettersCommand } from "./lib/cli/dead_letters.ts";
+import { dataCommand } from "./lib/cli/data.ts";
 import { registerWebhookCommand } from "./lib/cli/register_webhook.ts";
 import { serveCommand } from "./lib/cli/serve.ts";
 import { simulateCommand } from "./lib/cli/simulate.ts";
@@ -28,6 +32,10 @@ export const COMMANDS: readonly Command[] = [
   enrichCommand,
   consumeCommand,
   backfillCommand,
+  recoverCommand,
+  replayCommand,
+  deadLettersCommand,
+  dataCommand,
   demoCommand,
 ];
 

@@ -7,6 +7,11 @@
  * So this small watcher runs the service as a child (`deno run -P=serve main.ts serve`, in its
  * own process group so a terminal's Ctrl-C reaches it once, through here) and exits with it.
  *
+ * A service that stops on its own before any file changed (a port in use, a wrong setting) ends
+ * the task with its exit code: there is nothing to wait for. After a change, a service that
+ * fails to start waits for the next save, as a watcher should. `--help` prints what it does and
+ * the service's settings.
+ *
  * Permissions: `--allow-run=deno --allow-read=main.ts,lib`.
  *
  * @module
@@ -15,6 +20,13 @@ import { V8_FLAGS } from "./compile.ts";
 
 const WATCHED = ["main.ts", "lib"];
 const SERVE = ["run", "-q", "-P=serve", `--v8-flags=${V8_FLAGS}`, "main.ts", "serve"];
+
+const HELP = `Usage: deno task dev
+
+Runs the webhook service (upbus serve) and restarts it when main.ts or a file under lib/
+changes; Ctrl-C or SIGTERM stops both. If the service stops before any file changed (a port
+in use, a wrong setting), the task exits with its code. The service's settings:
+`;
 
 function start(): Deno.ChildProcess {
   return new Deno.Command("deno", { args: SERVE, detached: true }).spawn();
@@ -27,8 +39,21 @@ async function stop(child: Deno.ChildProcess): Promise<number> {
   return (await child.status).code;
 }
 
-async function dev(): Promise<number> {
+/** Prints the help, then `upbus serve --help` (the settings the service reads). */
+async function help(): Promise<number> {
+  console.log(HELP);
+  const serve = new Deno.Command("deno", { args: [...SERVE, "--help"] }).spawn();
+  return (await serve.status).code;
+}
+
+async function dev(args: string[]): Promise<number> {
+  if (args.includes("--help") || args.includes("-h")) return await help();
+  if (args.length > 0) {
+    console.error(`dev: unexpected argument "${args[0]}"; see deno task dev --help`);
+    return 2;
+  }
   let child = start();
+  let anyChange = false;
   let restarting: Promise<void> | undefined;
   let changed = Promise.withResolvers<"changed">();
   const { promise: signalled, resolve } = Promise.withResolvers<"signal">();
@@ -47,6 +72,7 @@ async function dev(): Promise<number> {
           await stop(child);
           child = start();
         })();
+        anyChange = true;
         changed.resolve("changed");
         changed = Promise.withResolvers<"changed">();
       }, 200);
@@ -66,6 +92,11 @@ async function dev(): Promise<number> {
         continue;
       }
       const { code } = await child.status;
+      if (!anyChange) {
+        // Nothing was edited, so nothing would be different on a restart: say so and end.
+        console.error(`dev: the service exited (code ${code}) before any file changed; stopping`);
+        return code === 0 ? 1 : code;
+      }
       console.error(`dev: the service exited (code ${code}); save a file to start it again`);
       if (await Promise.race([signalled, changed.promise]) === "signal") return code;
       await restarting;
@@ -77,4 +108,4 @@ async function dev(): Promise<number> {
   }
 }
 
-if (import.meta.main) Deno.exit(await dev());
+if (import.meta.main) Deno.exit(await dev(Deno.args));

@@ -76,3 +76,29 @@ export function wholeNumber(value: string | undefined, options: WholeNumberOptio
   }
   return Number(value);
 }
+
+const UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * Reads a duration such as `500ms`, `5s`, `2m` or `1h` (a bare number is seconds).
+ *
+ * @param value The text.
+ * @param flag The flag's name without dashes, for the message.
+ * @returns Milliseconds.
+ * @throws {UsageError} If the text is not a duration.
+ *
+ * @example
+ * ```ts
+ * import { durationMs } from "./args.ts";
+ * if (durationMs("2m", "give-up") !== 120_000) throw new Error("unexpected");
+ * ```
+ */
+export function durationMs(value: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
+  if (match === null) {
+    throw new UsageError(
+      `--${flag} is "${value}", expected a duration such as 500ms, 5s, 2m or 1h`,
+    );
+  }
+  return Math.round(Number(match[1]) * UNITS_MS[match[2] ?? "s"]);
+}

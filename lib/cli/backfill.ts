@@ -26,17 +26,19 @@ import { UsageError } from "./command.ts";
 import { type CliContext, cliContext, reportRetry } from "./context.ts";
 import { progressLine } from "./progress.ts";
 import { assertDataDirAllowed } from "../runtime/data_dir.ts";
+import { parseDateArg } from "../runtime/dates.ts";
 
 const USAGE = `Usage: upbus backfill --since <date> [--until <date>] [--account <id>] [--budget 900]
 
 Pages the accounts and their transactions (page[size]=100) from the Up API into
 TRANSACTIONS_TOPIC (up.transactions), keyed by transaction id like the enricher. A checkpoint in
 DATA_DIR/backfill/ is saved after every page: run the same command again after an interruption
-and it resumes. Dates are ISO 8601 (2024-01-01 or 2024-01-01T00:00:00+10:00).
+and it resumes. A date (2024-01-01) is the start of that day in TZ (Australia/Sydney); a full
+RFC 3339 timestamp (2024-01-01T09:30:00+11:00) is that instant.
 
 Options:
   --since DATE    oldest transaction to import (required)
-  --until DATE    newest, exclusive (default now)
+  --until DATE    newest, exclusive (default now, its current second included)
   --account ID    only this account (default every account)
   --budget N      most requests in any hour (default 900 of Up's 1000, leaving room for the
                   enricher); the budget survives a restart
@@ -44,13 +46,13 @@ Options:
 Needs UP_API_TOKEN (UP_API_BASE for the simulator). Without KAFKA_BROKERS (embedded mode) it
 appends to the local log DATA_DIR/pipeline.db instead, which consume reads.`;
 
-function date(value: string | undefined, name: string): Date | undefined {
+function date(value: string | undefined, name: string, timeZone: string): Date | undefined {
   if (value === undefined) return undefined;
-  const parsed = new Date(value);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(parsed.getTime())) {
-    throw new UsageError(`--${name} is "${value}", expected a date such as 2024-01-01`);
+  try {
+    return parseDateArg(value, { flag: `--${name}`, timeZone });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
   }
-  return parsed;
 }
 
 /**
@@ -87,15 +89,15 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
       } catch (error) {
         throw new UsageError((error as Error).message);
       }
-      const since = date(values.since, "since");
+      const context = cliContext(overrides);
+      const config = loadPipelineConfig(context.env);
+      const since = date(values.since, "since", config.timeZone);
       if (since === undefined) throw new UsageError("--since is required");
-      const until = date(values.until, "until");
+      const until = date(values.until, "until", config.timeZone);
       const budgetText = values.budget ?? "900";
       if (!/^\d+$/.test(budgetText) || Number(budgetText) < 1 || Number(budgetText) > 1000) {
         throw new UsageError(`--budget is "${budgetText}", expected a whole number from 1 to 1000`);
       }
-      const context = cliContext(overrides);
-      const config = loadPipelineConfig(context.env);
       assertDataDirAllowed(config.dataDir);
       const logger = createLogger({ level: config.logLevel, format: config.logFormat });
       const dir = `${config.dataDir}/backfill`;
@@ -118,6 +120,8 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
         fetch: budget.wrap(context.fetch),
         now: context.now,
         sleep: context.sleep,
+        // A long import waits out an Up that went away mid-way.
+        retryUnreachable: true,
         onRetry: reportRetry(context, "backfill"),
       });
       let publish: (transactions: TransactionResource[]) => Promise<void>;

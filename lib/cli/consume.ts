@@ -4,7 +4,7 @@
  * SIGTERM: `console`, `position` (with the live dashboard) or `ledger`.
  */
 import type { Consumer } from "../bus/consumer.ts";
-import { consoleLine, createConsoleConsumer } from "../consumers/console/console.ts";
+import { createConsoleConsumer } from "../consumers/console/console.ts";
 import { latestTransactions, readTopicNow } from "../consumers/console/history.ts";
 import { idempotent } from "../consumers/idempotent.ts";
 import { createLedgerConsumer } from "../consumers/ledger/ledger.ts";
@@ -33,8 +33,9 @@ import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { type CliContext, cliContext } from "./context.ts";
 import { assertDataDirAllowed } from "../runtime/data_dir.ts";
+import { readRecoveryState } from "../webhook/recovery/recovery_state.ts";
 
-const USAGE = `Usage: upbus consume <console|position|ledger> [--last N]
+const USAGE = `Usage: upbus consume <console|position|ledger|actual|mqtt> [--last N]
        upbus consume notify [--rules FILE] [--dry-run N]
 
 Runs a built-in consumer of TRANSACTIONS_TOPIC (up.transactions) in its consumer group
@@ -42,7 +43,8 @@ Runs a built-in consumer of TRANSACTIONS_TOPIC (up.transactions) in its consumer
   console   one line per transaction as it happens (DATA_DIR/consumers/console.db remembers
             what was printed; console.local.db in embedded mode); --last N first prints the
             N newest transactions of the topic
-  position  settled and held amounts per account, spend by category today and this month,
+  position  settled and held amounts per account; balance, spend per day and spend by
+            category over the last 30 days (the dashboard; /metrics: today and this month),
             rebuilt from the topic on start, reconciled with GET /accounts every
             RECONCILE_SECONDS (300) when UP_API_TOKEN is set; live dashboard on
             http://DASHBOARD_HOST:DASHBOARD_PORT/ (127.0.0.1:8081); anywhere but
@@ -90,17 +92,32 @@ type Builder = (setup: {
 }) => Promise<Consumer>;
 
 const BUILT_IN: Record<string, Builder> = {
-  async console({ config, context, last, source, logger }) {
-    if (last > 0) {
-      const past = latestTransactions(await readTopicNow(source, config.transactionsTopic), last);
-      for (const record of past) context.out(consoleLine(record, config.timeZone));
-      logger.info(`printed the last ${past.length} transactions of ${config.transactionsTopic}`);
-    }
+  async console({ config, context, last, source, logger, up }) {
+    // Up's category names, as the dashboard shows them; without Up, the ids made readable.
+    const categoryNames = up === undefined ? undefined : await up.listCategories().then(
+      (categories) =>
+        new Map(categories.map((category) => [category.id, category.attributes.name])),
+      () => undefined,
+    );
     const consumer = createConsoleConsumer({
       out: context.out,
       topic: config.transactionsTopic,
       timeZone: config.timeZone,
+      categoryNames,
     });
+    if (last > 0) {
+      const records = await readTopicNow(source, config.transactionsTopic);
+      const past = latestTransactions(records, last);
+      // Through the consumer, so that a record the stream then delivers again is not repeated.
+      for (const record of past) consumer.handle(record);
+      logger.info(
+        records.length === 0
+          ? `${config.transactionsTopic} is empty: \`deno task enrich\` fills it from the webhook events (and \`deno task backfill --since YYYY-MM-DD\` with past transactions)`
+          : past.length === 0
+          ? `${config.transactionsTopic} holds no transaction that was not deleted`
+          : `printed the last ${past.length} transactions of ${config.transactionsTopic}`,
+      );
+    }
     // Offsets are the versions it remembers: the local log's are not Kafka's, so each mode
     // keeps its own file (a switch to Kafka must not skip keys seen at a higher local offset).
     const embedded = config.kafkaBrokers.length === 0;
@@ -125,6 +142,11 @@ const BUILT_IN: Record<string, Builder> = {
           password: context.env("DASHBOARD_PASSWORD"),
         },
         timeZone: config.timeZone,
+        // Recovery's last complete pass (the service writes it beside events.db).
+        completeAt: async () => {
+          const { lastCompletePass } = await readRecoveryState(config.dataDir);
+          return lastCompletePass === undefined ? null : Date.parse(lastCompletePass);
+        },
         logger,
       });
     } catch (error) {
@@ -346,13 +368,21 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
           dryRun: flags.dryRun,
         };
       }
+      // Listening from here, so a Ctrl-C while it starts still gets the orderly stop (a dry run
+      // ends by itself, and Ctrl-C ends it at once).
+      const stopped = notify?.dryRun === undefined ? context.stopped() : undefined;
       assertDataDirAllowed(config.dataDir);
       const logger = createLogger({ level: config.logLevel, format: config.logFormat }).child({
         consumer: args[0],
       });
       await Deno.mkdir(`${config.dataDir}/consumers`, { recursive: true, mode: 0o700 });
       const up = context.env("UP_API_TOKEN")
-        ? upClientFromEnv({ env: context.env, fetch: context.fetch, maxRateLimitWaitMs: 10_000 })
+        ? upClientFromEnv({
+          env: context.env,
+          fetch: context.fetch,
+          maxRateLimitWaitMs: 10_000,
+          retryUnreachable: true,
+        })
         : undefined;
       const topic = config.transactionsTopic;
       let log: LocalLog | undefined;
@@ -421,13 +451,11 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
           await consumer.close?.();
           throw error;
         }
-        // Listening before saying it runs: whoever waits for that line may signal at once.
-        const stopped = context.stopped();
         logger.info("consumer running", { topic: consumer.topic, group: running.groupId });
         if (consumer.name === "console") {
           logger.info("waiting for new transactions; one line each (Ctrl-C stops)");
         }
-        const signal = await stopped;
+        const signal = await stopped!;
         logger.info("shutting down", { signal, handled: running.handled });
         await running.stop();
       } finally {

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { stopRequested } from "../runtime/stop_signal.ts";
 
 /** The outside world of a command. */
 export interface CliContext {
@@ -19,22 +20,11 @@ export interface CliContext {
   sleep: (ms: number) => Promise<void>;
   /** The clock, epoch milliseconds. */
   now: () => number;
-  /** Resolves when a long-running command should stop (SIGINT or SIGTERM by default). */
+  /**
+   * Resolves when a long-running command should stop (SIGINT or SIGTERM by default: see
+   * `stopRequested`). Call it as the command starts, so a signal during startup is caught too.
+   */
   stopped: () => Promise<string>;
-}
-
-function waitForSignal(): Promise<string> {
-  const { promise, resolve } = Promise.withResolvers<string>();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  const handlers = signals.map((signal) => {
-    const handler = () => {
-      for (const [name, registered] of handlers) Deno.removeSignalListener(name, registered);
-      resolve(signal);
-    };
-    Deno.addSignalListener(signal, handler);
-    return [signal, handler] as const;
-  });
-  return promise;
 }
 
 /**
@@ -60,7 +50,7 @@ export function cliContext(overrides: Partial<CliContext> = {}): CliContext {
     err: (line) => console.error(line),
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     now: () => Date.now(),
-    stopped: waitForSignal,
+    stopped: stopRequested,
     ...overrides,
   };
 }

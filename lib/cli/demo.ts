@@ -147,7 +147,12 @@ export function createDemoCommand(overrides: Partial<CliContext> = {}): Command 
       // Step 2: the simulator.
       let sim;
       try {
-        sim = serveUpSimulator({ port: ports["sim-port"], token: DEFAULT_SIM_TOKEN });
+        // The month `up-sim --month` makes: pay, rent, bills and savings, so the charts are full.
+        sim = serveUpSimulator({
+          port: ports["sim-port"],
+          token: DEFAULT_SIM_TOKEN,
+          seedMonth: true,
+        });
       } catch (error) {
         if (error instanceof Deno.errors.AddrInUse) throw portInUse(ports["sim-port"], "sim-port");
         throw error;
@@ -264,7 +269,7 @@ export function createDemoCommand(overrides: Partial<CliContext> = {}): Command 
           context.out(
             "  deno task webhooks list                   # deliveries, as Up reports them",
           );
-          context.out('Then the real bank: README.md, "From an Up token to live events".');
+          context.out('Then the real bank: README.md, "With your Up account".');
           context.out("Ctrl-C stops the demo.");
         }
         const signal = await stopSignal;

@@ -46,6 +46,8 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
     async run(args) {
       if (args.length > 0) throw new UsageError(`unexpected argument "${args[0]}"`);
       const context = cliContext(overrides);
+      // Listening from the start, so a Ctrl-C while it starts still gets the orderly stop.
+      const stopped = context.stopped();
       const config = loadPipelineConfig(context.env);
       assertDataDirAllowed(config.dataDir);
       const logger = createLogger({ level: config.logLevel, format: config.logFormat });
@@ -54,6 +56,8 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
         fetch: context.fetch,
         // Long rate-limit waits happen with the partition paused, not inside a request.
         maxRateLimitWaitMs: 10_000,
+        // A long-running command waits for Up to come back.
+        retryUnreachable: true,
         onRetry: (notice) =>
           logger.warn("Up API retry", { action: notice.action, delayMs: notice.delayMs }),
       });
@@ -88,6 +92,9 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
           connection: config.kafkaConnection,
           logger,
         });
+        // The token, once Kafka answered (a command that cannot reach its broker never asks
+        // Up), and before the enricher says it runs.
+        await up.ping();
         const kafka = createKafka({
           brokers: config.kafkaBrokers,
           clientId: config.kafkaClientId,
@@ -104,16 +111,7 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
           logger,
         });
       }
-      if (config.kafkaBrokers.length > 0) {
-        // The token, once Kafka answered (a command that cannot reach its broker never asks Up).
-        try {
-          await up.ping();
-        } catch (error) {
-          await enricher.stop();
-          throw error;
-        }
-      }
-      const signal = await context.stopped();
+      const signal = await stopped;
       logger.info("shutting down", { signal, ...enricher.stats() });
       try {
         await enricher.stop();

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { recoverBeforeDelete } from "../webhook/recovery/before_delete.ts";
 import { parseFlags, wholeNumber } from "./args.ts";
 import { type UpClient, upClientFromEnv } from "../up/client.ts";
 import { waitForDelivery } from "../up/delivery_wait.ts";
@@ -243,6 +244,12 @@ async function retireWebhooks(
   entries: WebhookStateEntry[],
   context: CliContext,
 ): Promise<void> {
+  // Their logs go with them: what Up could not deliver to them is read into the store first.
+  await recoverBeforeDelete(up, {
+    dataDir,
+    webhookIds: entries.map((entry) => entry.id),
+    out: context.out,
+  });
   for (const entry of entries) {
     try {
       await up.webhooks.delete(entry.id);

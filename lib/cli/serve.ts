@@ -8,6 +8,7 @@ import { createLogger } from "../runtime/log.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { assertDataDirAllowed } from "../runtime/data_dir.ts";
+import { stopRequested } from "../runtime/stop_signal.ts";
 
 const USAGE = `Usage: upbus serve
 
@@ -36,26 +37,11 @@ export const serveCommand: Command = {
     const { startService } = await import("../service/service.ts");
     // Listen for signals before starting: a SIGTERM that arrives while the service starts (right
     // after it says "listening", say) must still get the orderly stop, not end the process.
-    const { promise: signalled, resolve } = Promise.withResolvers<string>();
-    const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-    const handlers = signals.map((signal) => {
-      const handler = () => resolve(signal);
-      Deno.addSignalListener(signal, handler);
-      return [signal, handler] as const;
-    });
-    const stopListening = () => {
-      for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
-    };
-    let service;
-    try {
-      service = await startService(config, { logger });
-    } catch (error) {
-      stopListening();
-      throw error;
-    }
+    // A second signal during the shutdown (after deno task's echo of the first) ends the process
+    // at once, as users expect of Ctrl-C.
+    const signalled = stopRequested();
+    const service = await startService(config, { logger });
     const signal = await signalled;
-    // A second signal during the shutdown ends the process at once, as users expect of Ctrl-C.
-    stopListening();
     logger.info("shutting down", { signal });
     await service.shutdown();
     return 0;

@@ -9,6 +9,7 @@
 import { parseFlags, wholeNumber } from "./args.ts";
 import { createUpClient } from "../up/client.ts";
 import { waitForDelivery } from "../up/delivery_wait.ts";
+import { DEFAULT_SIM_TOKEN, SIM_API_PATH } from "../up_sim/app.ts";
 import { parseAmount } from "../up_sim/bank.ts";
 import { createSimulatorControl, type FiredEvent } from "../up_sim/control.ts";
 import { sendSignedEvent } from "../up_sim/delivery.ts";
@@ -32,7 +33,7 @@ const SIMULATOR_ONLY = ["transfer", "flow"];
 const USAGE =
   `Usage: upbus simulate <ping|transaction-created|transaction-settled|transaction-deleted|
                        transfer|flow>
-                      [--to URL] [--secret-from-state] [--amount -12.50]
+                      [--to URL | --direct] [--secret-from-state] [--amount -12.50]
                       [--description TEXT] [--category ID] [--transaction ID]
                       [--from ACCOUNT] [--to-account ACCOUNT]
 
@@ -45,16 +46,22 @@ A positive amount is income (Salary, a refund): it arrives SETTLED, with no cate
              the other account as its transferAccount, each a TRANSACTION_CREATED event
   flow       one purchase from start to end: TRANSACTION_CREATED (HELD), then SETTLED
 
-Directly (--to, or no simulator): the event is signed and POSTed once to --to, by default the
-newest webhook URL in DATA_DIR/webhooks.json. The secret is the first of UP_WEBHOOK_SECRETS,
+Without UP_API_BASE and UP_API_TOKEN naming a simulator, simulate refuses and says what to
+export: an event for a transaction nobody holds would reach the service, and the enricher
+would publish it as deleted.
+
+Directly (--to URL or --direct, on purpose): a made-up event is signed and POSTed once to
+--to, by default the newest webhook URL in DATA_DIR/webhooks.json. The secret is the first of UP_WEBHOOK_SECRETS,
 else (or with --secret-from-state) the one stored for that URL in DATA_DIR/webhooks.json.
 
 Options:
   --to URL              send straight to this URL
+  --direct              send straight to the newest webhook URL in DATA_DIR/webhooks.json
   --secret-from-state   sign with the secret register-webhook stored
   --amount AMOUNT       signed amount in dollars (default -12.50)
   --description TEXT    merchant or description (default "Campos Coffee")
-  --category ID         child category id (purchases only; default restaurants-and-cafes)
+  --category ID         child category id (purchases only; default the one the description
+                        fits, as Up picks it: Opal Travel -> public-transport)
   --transaction ID      settled/deleted: which transaction (default the newest HELD one)
   --from ACCOUNT        transfer: from this account (default the spending account)
   --to-account ACCOUNT  transfer: to this account (default the saver account)
@@ -66,10 +73,12 @@ interface Options {
   action: string;
   eventType: WebhookEventType;
   to?: string;
+  /** `--direct`: send straight to the stored webhook URL without a simulator, on purpose. */
+  direct: boolean;
   secretFromState: boolean;
   amount: string;
   description: string;
-  /** `undefined` for income. */
+  /** `undefined` for income, or for the simulator to choose from the description. */
   category: string | undefined;
   from?: string;
   toAccount?: string;
@@ -94,6 +103,7 @@ function joinNegativeAmount(args: string[]): string[] {
 function parse(args: string[], context: CliContext): Options {
   const { values, positionals } = parseFlags(joinNegativeAmount(args), {
     to: { type: "string" },
+    direct: { type: "boolean" },
     "secret-from-state": { type: "boolean" },
     amount: { type: "string" },
     description: { type: "string" },
@@ -141,10 +151,12 @@ function parse(args: string[], context: CliContext): Options {
     action,
     eventType: eventType ?? "TRANSACTION_CREATED",
     to: values.to,
+    direct: values.direct ?? false,
     secretFromState: values["secret-from-state"] ?? false,
     amount,
     description: values.description ?? (cents > 0 ? "Salary" : "Campos Coffee"),
-    category: cents > 0 ? undefined : values.category ?? "restaurants-and-cafes",
+    // Without --category the simulator picks the one that fits the description, as Up does.
+    category: cents > 0 ? undefined : values.category,
     from: values.from,
     toAccount: values["to-account"],
     transaction: values.transaction,
@@ -168,37 +180,58 @@ async function simulateThroughSimulator(
     now: context.now,
     onRetry: reportRetry(context, "simulate"),
   });
-  /** Waits for each fired event's delivery and says how it went; returns the failures. */
+  const undelivered = new Map<string, string>();
+  /**
+   * Waits for every fired event's delivery at once (no longer than it can still succeed: a
+   * webhook where nothing answers is reported at its first attempt) and says how each went.
+   * Returns 1 when no webhook received the event, else 0: the one a person meant (their
+   * running service) landed, and a dead webhook beside it is a warning, not a failure.
+   */
   async function report(eventType: WebhookEventType, events: FiredEvent[]): Promise<number> {
-    let failures = 0;
-    for (const fired of events) {
+    const outcomes = await Promise.all(events.map(async (fired) => {
       const outcome = await waitForDelivery(up, fired.webhookId, {
         eventId: fired.eventId,
         timeoutMs: options.timeoutMs,
         pollMs: 200,
         sleep: context.sleep,
         now: context.now,
+        stopAtHopelessAttempt: true,
       });
       const webhook = await up.webhooks.get(fired.webhookId).catch(() => null);
-      const where = webhook?.attributes.url ?? fired.webhookId;
+      return { fired, outcome, where: webhook?.attributes.url ?? fired.webhookId };
+    }));
+    let delivered = 0;
+    for (const { fired, outcome, where } of outcomes) {
       if (outcome.delivered) {
+        delivered++;
         context.out(`${eventType} ${fired.eventId} delivered to ${where} (HTTP 200)`);
-      } else {
-        failures++;
-        const log = outcome.log;
-        const detail = log === null
-          ? `no delivery attempt within ${options.timeoutMs / 1000} s`
-          : `${log.attributes.deliveryStatus}${
-            log.attributes.response
-              ? ` (HTTP ${log.attributes.response.statusCode}: ${
-                log.attributes.response.body.slice(0, 200)
-              })`
-              : ""
-          }`;
-        context.out(`${eventType} ${fired.eventId} NOT delivered to ${where}: ${detail}`);
+        continue;
+      }
+      const log = outcome.log;
+      const detail = log === null
+        ? `no delivery attempt within ${options.timeoutMs / 1000} s`
+        : `${log.attributes.deliveryStatus}${
+          log.attributes.response
+            ? ` (HTTP ${log.attributes.response.statusCode}: ${
+              log.attributes.response.body.slice(0, 200)
+            })`
+            : ""
+        }`;
+      context.out(`${eventType} ${fired.eventId} NOT delivered to ${where}: ${detail}`);
+      if (log?.attributes.deliveryStatus === "UNDELIVERABLE") {
+        undelivered.set(fired.webhookId, where);
       }
     }
-    return failures;
+    return delivered === 0 ? 1 : 0;
+  }
+
+  /** Says, once per webhook, how to remove one where nothing answers. */
+  function adviseRemoval(): void {
+    for (const [id, where] of undelivered) {
+      context.out(
+        `Nothing answers at ${where} (webhook ${id}); the simulator retries it for a while. If nothing will listen there again, remove it: deno task webhooks delete ${id}`,
+      );
+    }
   }
 
   const create = async () => {
@@ -209,7 +242,7 @@ async function simulateThroughSimulator(
     });
     context.out(
       `Created ${transaction.attributes.status} transaction ${transaction.id}: ${transaction.attributes.amount.value} AUD, ${transaction.attributes.description}${
-        options.category === undefined ? " (income, no category)" : ""
+        transaction.attributes.amount.valueInBaseUnits > 0 ? " (income, no category)" : ""
       }`,
     );
     return transaction;
@@ -274,6 +307,7 @@ async function simulateThroughSimulator(
     return 1;
   }
   failures += await report(options.eventType, events);
+  adviseRemoval();
   return failures === 0 ? 0 : 1;
 }
 
@@ -359,12 +393,31 @@ export function createSimulateCommand(overrides: Partial<CliContext> = {}): Comm
       const options = parse(args, context);
       const baseUrl = context.env("UP_API_BASE")?.trim();
       const token = context.env("UP_API_TOKEN")?.trim();
-      const viaSimulator = options.to === undefined && baseUrl && token &&
-        !baseUrl.startsWith("https://api.up.com.au");
+      const direct = options.to !== undefined || options.direct;
+      if (!direct) {
+        const missing = !baseUrl
+          ? "UP_API_BASE is not set"
+          : baseUrl.startsWith("https://api.up.com.au")
+          ? "UP_API_BASE is Up's own API, where nothing can be made to happen"
+          : !token
+          ? "UP_API_TOKEN is not set"
+          : undefined;
+        if (missing !== undefined) {
+          context.err(
+            `upbus simulate: Cannot simulate an event: ${missing}, so no simulator makes it happen. Start one with \`deno task up-sim\` and export the two lines it prints:`,
+          );
+          context.err(`  export UP_API_BASE=http://127.0.0.1:8787${SIM_API_PATH}`);
+          context.err(`  export UP_API_TOKEN=${DEFAULT_SIM_TOKEN}`);
+          context.err(
+            "Or, on purpose, sign a made-up event and POST it straight to a webhook URL: --direct (the newest registered one) or --to URL",
+          );
+          return 1;
+        }
+      }
       try {
-        return viaSimulator
-          ? await simulateThroughSimulator(options, context, { baseUrl, token })
-          : await simulateDirectly(options, context);
+        return direct
+          ? await simulateDirectly(options, context)
+          : await simulateThroughSimulator(options, context, { baseUrl: baseUrl!, token: token! });
       } catch (error) {
         if (error instanceof UsageError) throw error;
         context.err(`upbus simulate: ${error instanceof Error ? error.message : error}`);

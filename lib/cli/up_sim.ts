@@ -4,14 +4,14 @@
  *
  * @module
  */
-import { parseFlags, wholeNumber } from "./args.ts";
+import { durationMs, parseFlags, wholeNumber } from "./args.ts";
 import { DEFAULT_SIM_TOKEN } from "../up_sim/app.ts";
 import { serveUpSimulator } from "../up_sim/server.ts";
 import { type Command, UsageError } from "./command.ts";
 import { type CliContext, cliContext } from "./context.ts";
 
 const USAGE = `Usage: upbus up-sim [--port 8787] [--hostname 127.0.0.1] [--token TOKEN]
-                    [--seed 25] [--retry-delays 1000,5000,30000,120000,600000]
+                    [--seed 25] [--retry-schedule 1s,5s,30s,2m,10m] [--give-up 15m]
                     [--month] [--state FILE | --in-memory]
 
 Runs a local Up API simulator for development and tests: /util/ping, accounts, categories,
@@ -28,7 +28,13 @@ Options:
   --seed N             settled transactions to start with (default 25)
   --month              also start with a month of pay, rent, bills and transfers to savings
                        before them, so the dashboard's 30-day charts have a story
-  --retry-delays LIST  delivery retry delays in milliseconds, comma-separated
+  --retry-schedule LIST  delays before each delivery retry, comma-separated durations
+                       (500ms, 5s, 2m, 1h; default 1s,5s,30s,2m,10m); "none" retries never
+  --give-up DURATION   stop retrying a delivery this long after its first attempt, whatever
+                       is left of the schedule (default: when the schedule ends); Up then
+                       shows its last attempt in the delivery logs, UNDELIVERABLE or
+                       BAD_RESPONSE_CODE
+  --retry-delays LIST  the same schedule in milliseconds (older spelling)
   --state FILE         where to keep the state (default DATA_DIR/up-sim.json, else
                        ./data/up-sim.json)
   --in-memory          keep no state file: everything is gone when it stops`;
@@ -52,12 +58,16 @@ export function createUpSimCommand(overrides: Partial<CliContext> = {}): Command
     usage: USAGE,
     async run(args) {
       const context = cliContext(overrides);
+      // Listening from the start, so a Ctrl-C while it starts still gets the orderly stop.
+      const stopped = context.stopped();
       const { values } = parseFlags(args, {
         port: { type: "string" },
         hostname: { type: "string" },
         token: { type: "string" },
         seed: { type: "string" },
         "retry-delays": { type: "string" },
+        "retry-schedule": { type: "string" },
+        "give-up": { type: "string" },
         state: { type: "string" },
         "in-memory": { type: "boolean" },
         month: { type: "boolean" },
@@ -73,9 +83,20 @@ export function createUpSimCommand(overrides: Partial<CliContext> = {}): Command
         fallback: 25,
         max: 10_000,
       });
-      const retryDelaysMs = values["retry-delays"]?.split(",").map((item) =>
-        wholeNumber(item.trim(), { flag: "retry-delays", fallback: 0, max: 86_400_000 })
-      );
+      if (values["retry-delays"] !== undefined && values["retry-schedule"] !== undefined) {
+        throw new UsageError("--retry-delays and --retry-schedule say the same thing, pass one");
+      }
+      const schedule = values["retry-schedule"];
+      const retryDelaysMs = schedule !== undefined
+        ? (schedule.trim() === "none"
+          ? []
+          : schedule.split(",").map((item) => durationMs(item, "retry-schedule")))
+        : values["retry-delays"]?.split(",").map((item) =>
+          wholeNumber(item.trim(), { flag: "retry-delays", fallback: 0, max: 86_400_000 })
+        );
+      const giveUpMs = values["give-up"] === undefined
+        ? undefined
+        : durationMs(values["give-up"], "give-up");
       const token = values.token ?? DEFAULT_SIM_TOKEN;
       let sim;
       try {
@@ -86,6 +107,7 @@ export function createUpSimCommand(overrides: Partial<CliContext> = {}): Command
           seedTransactions,
           seedMonth: values.month ?? false,
           retryDelaysMs,
+          giveUpMs,
           statePath,
         });
       } catch (error) {
@@ -124,7 +146,7 @@ export function createUpSimCommand(overrides: Partial<CliContext> = {}): Command
       context.out(`  export UP_API_TOKEN=${token}`);
       context.out("Then: deno task register-webhook --url http://127.0.0.1:8080/webhook");
       context.out("      deno task simulate transaction-created");
-      const signal = await context.stopped();
+      const signal = await stopped;
       context.out(`Stopping the simulator (${signal})`);
       await sim.shutdown();
       return 0;

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { recoverBeforeDelete } from "../webhook/recovery/before_delete.ts";
 import { parseFlags, wholeNumber } from "./args.ts";
 import { type UpClient, upClientFromEnv } from "../up/client.ts";
 import { waitForDelivery } from "../up/delivery_wait.ts";
@@ -148,6 +149,8 @@ async function list(up: UpClient, dataDir: string, json: boolean, context: CliCo
 }
 
 async function remove(up: UpClient, id: string, dataDir: string, context: CliContext) {
+  // Its logs go with it: what Up could not deliver is read into the store first.
+  await recoverBeforeDelete(up, { dataDir, webhookIds: [id], out: context.out });
   await up.webhooks.delete(id);
   const state = await readWebhookState(dataDir);
   const kept = state.webhooks.filter((entry) => entry.id !== id);

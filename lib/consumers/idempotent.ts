@@ -4,9 +4,23 @@
  * (by default the offset) handled for each key, and skips a record it has already handled, as
  * at-least-once delivery redelivers after a crash or a rebalance.
  */
-import { DatabaseSync } from "node:sqlite";
-import { createOwnerOnly } from "../runtime/owner_only.ts";
+import { openVersioned, type VersionedSchema } from "../runtime/versioned_db.ts";
 import type { ConsumerMessage } from "../bus/consumer.ts";
+
+/** A consumer's state file's formats (`DATA_DIR/consumers/<name>.db`), oldest first. */
+export const CONSUMER_STATE_SCHEMA: VersionedSchema = {
+  name: "consumer state",
+  migrations: [
+    {
+      version: 1,
+      description: "the version handled per key",
+      up: (db) =>
+        db.exec(
+          "CREATE TABLE IF NOT EXISTS handled (key TEXT PRIMARY KEY, version INTEGER NOT NULL) STRICT",
+        ),
+    },
+  ],
+};
 
 /** Options for {@linkcode idempotent}. */
 export interface IdempotentOptions {
@@ -58,12 +72,7 @@ export function idempotent(
   handler: (message: ConsumerMessage) => void | Promise<void>,
   options: IdempotentOptions,
 ): IdempotentHandler {
-  createOwnerOnly(options.path);
-  const db = new DatabaseSync(options.path);
-  db.exec("PRAGMA journal_mode = WAL");
-  db.exec(
-    "CREATE TABLE IF NOT EXISTS handled (key TEXT PRIMARY KEY, version INTEGER NOT NULL) STRICT",
-  );
+  const db = openVersioned(options.path, CONSUMER_STATE_SCHEMA);
   const read = db.prepare("SELECT version FROM handled WHERE key = ?");
   const write = db.prepare(
     "INSERT INTO handled (key, version) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET version = excluded.version",

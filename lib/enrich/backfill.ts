@@ -6,11 +6,14 @@
  * reached), so an interrupted run resumes where it stopped; a page fetched twice only writes the
  * same keys again, which compaction folds away.
  */
+import { type JsonSchema, latestJsonVersion, upgradeJson } from "../runtime/versioned_json.ts";
 import type { UpClient } from "../up/client.ts";
 import type { TransactionResource } from "../up/types.ts";
 
 /** What is saved after each page. */
 export interface BackfillCheckpoint {
+  /** The checkpoint's format (see {@linkcode BACKFILL_CHECKPOINT_SCHEMA}); absent before versions. */
+  version?: number;
   /** The run this checkpoint is of. */
   since: string;
   until: string;
@@ -43,7 +46,7 @@ export interface BackfillOptions {
   publish: (transactions: TransactionResource[]) => Promise<void>;
   /** Oldest `createdAt` to import. */
   since: Date;
-  /** Newest `createdAt` (exclusive). Default the clock's now at the first run. */
+  /** Newest `createdAt` (exclusive). Default the end of the clock's second at the first run. */
   until?: Date;
   /** Only this account. Default every account. */
   account?: string;
@@ -56,6 +59,12 @@ export interface BackfillOptions {
   /** The clock, epoch ms. Default `Date.now`. */
   now?: () => number;
 }
+
+/** A backfill checkpoint's formats: version 1 is the format before versions. */
+export const BACKFILL_CHECKPOINT_SCHEMA: JsonSchema = {
+  name: "backfill checkpoint",
+  migrations: [],
+};
 
 /** The checkpoint file of a run: one per (since, until, account). */
 export function checkpointName(since: Date, until: Date | undefined, account?: string): string {
@@ -72,7 +81,8 @@ export function checkpointName(since: Date, until: Date | undefined, account?: s
  */
 export async function readCheckpoint(path: string): Promise<BackfillCheckpoint | null> {
   try {
-    return JSON.parse(await Deno.readTextFile(path)) as BackfillCheckpoint;
+    const value = JSON.parse(await Deno.readTextFile(path)) as Record<string, unknown>;
+    return upgradeJson(value, path, BACKFILL_CHECKPOINT_SCHEMA) as unknown as BackfillCheckpoint;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return null;
     throw error;
@@ -81,7 +91,8 @@ export async function readCheckpoint(path: string): Promise<BackfillCheckpoint |
 
 async function writeCheckpoint(path: string, checkpoint: BackfillCheckpoint): Promise<void> {
   const temporary = `${path}.tmp`;
-  await Deno.writeTextFile(temporary, JSON.stringify(checkpoint, null, 2), { mode: 0o600 });
+  const versioned = { ...checkpoint, version: latestJsonVersion(BACKFILL_CHECKPOINT_SCHEMA) };
+  await Deno.writeTextFile(temporary, JSON.stringify(versioned, null, 2), { mode: 0o600 });
   await Deno.rename(temporary, path);
 }
 
@@ -105,7 +116,9 @@ export async function backfill(options: BackfillOptions): Promise<BackfillCheckp
   const { up, checkpointPath } = options;
   let checkpoint = await readCheckpoint(checkpointPath);
   if (checkpoint === null) {
-    const until = options.until ?? new Date(Math.floor(now() / 1000) * 1000);
+    // Exclusive, and Up's times have whole seconds: the end of the current second, so that a
+    // purchase made in it is imported too.
+    const until = options.until ?? new Date(Math.floor(now() / 1000) * 1000 + 1000);
     checkpoint = {
       since: options.since.toISOString(),
       until: until.toISOString(),

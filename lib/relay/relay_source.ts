@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
+import { openSqlite } from "../runtime/sqlite.ts";
 import {
   countEvents,
   selectUnpublished,
@@ -42,11 +43,9 @@ export class SqliteRelaySource implements RelaySource {
    * @param options `now`: the clock for publish times; default `() => new Date()`.
    */
   constructor(path: string, options: { now?: () => Date } = {}) {
-    this.#db = new DatabaseSync(path);
-    this.#db.exec("PRAGMA busy_timeout = 5000");
     // A lost mark costs a record sent twice, not an event: no fsync for marks. The intake's
     // next synchronous commit makes them durable anyway (same WAL).
-    this.#db.exec("PRAGMA synchronous = NORMAL");
+    this.#db = openSqlite(path, { synchronous: "NORMAL" });
     this.#now = options.now ?? (() => new Date());
   }
 

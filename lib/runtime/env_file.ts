@@ -20,6 +20,8 @@ export interface LoadEnvFileOptions {
   set?: (name: string, value: string) => void;
   /** Whether this process may read the file and set `name`; default asks Deno's permissions. */
   allowed?: (kind: "read" | "env", name: string) => boolean;
+  /** Told when the file is readable by other users (it holds the token); default stderr. */
+  warn?: (line: string) => void;
 }
 
 function granted(kind: "read" | "env", name: string): boolean {
@@ -34,7 +36,8 @@ function granted(kind: "read" | "env", name: string): boolean {
  *
  * Silent when the file is absent or this command may not read it (the compiled binary on a
  * Pi reads its systemd env file instead); a variable the command may not read is skipped, as
- * it would be unused.
+ * it would be unused. A file that users other than its owner may read (mode & 0o077) gets a
+ * warning naming it and the `chmod` that fixes it: it holds `UP_API_TOKEN`.
  *
  * @param options The file, and the environment to read and write.
  * @returns The names it set, in file order.
@@ -68,6 +71,15 @@ export function loadEnvFile(options: LoadEnvFileOptions = {}): string[] {
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return [];
     throw new Error(`Cannot read ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  const mode = Deno.statSync(path).mode;
+  if (mode !== null && (mode & 0o077) !== 0) {
+    const warn = options.warn ?? ((line: string) => console.error(line));
+    warn(
+      `upbus: warning: ${path} is readable by other users (mode ${
+        (mode & 0o777).toString(8)
+      }) and may hold UP_API_TOKEN; run: chmod 600 ${path}`,
+    );
   }
   const names: string[] = [];
   for (const [name, value] of Object.entries(parseEnv(text))) {

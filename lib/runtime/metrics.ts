@@ -117,6 +117,8 @@ export interface ServiceMetrics {
   requestSeconds: Histogram;
   /** Registers a gauge, read at scrape time. */
   gauge(name: string, help: string, read: () => number): void;
+  /** Registers a counter of another part (recovery's), rendered with the rest. */
+  counter(name: string, help: string): Counter;
   /** The whole exposition text. */
   render(): string;
 }
@@ -169,6 +171,7 @@ export function createMetrics(): ServiceMetrics {
       ),
     ),
     gauge: (name, help, read) => void add(new Gauge(name, help, read)),
+    counter: (name, help) => add(new Counter(name, help)),
     render: () => all.flatMap((metric) => metric.render()).join("\n") + "\n",
   };
 }

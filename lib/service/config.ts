@@ -35,6 +35,13 @@ export const CONFIG_VARIABLES = [
   "IDLE_TIMEOUT_SECONDS",
   "MAX_CONNECTIONS",
   "MAX_CLIENT_CONNECTIONS",
+  "UP_API_TOKEN",
+  "UP_API_BASE",
+  "TRANSACTIONS_TOPIC",
+  "RECOVERY_INTERVAL_SECONDS",
+  "RECOVERY_MARGIN_SECONDS",
+  "RECOVERY_WEBHOOK_IDS",
+  "RECONCILE_GRACE_SECONDS",
 ] as const;
 
 /** The name of one configuration variable. */
@@ -94,6 +101,30 @@ export interface Config {
   /** Connections open at once from one client address. `MAX_CLIENT_CONNECTIONS`, default 32.
    * Behind a tunnel or proxy on the same host every connection comes from its address. */
   maxConnectionsPerClient: number;
+  /** Recovery from Up's delivery logs and reconciliation with its transactions, run at start
+   * and every `intervalSeconds`; absent without `UP_API_TOKEN`, or with
+   * `RECOVERY_INTERVAL_SECONDS=0`. Holds the token: never log it. */
+  recovery?: RecoveryConfig;
+}
+
+/** How the service recovers what Up could not deliver (lib/recovery/). */
+export interface RecoveryConfig {
+  /** `UP_API_TOKEN`. */
+  token: string;
+  /** `UP_API_BASE`; default Up's. */
+  baseUrl?: string;
+  /** `RECOVERY_INTERVAL_SECONDS`, default 900 (15 minutes). */
+  intervalSeconds: number;
+  /** `RECOVERY_MARGIN_SECONDS`: how far before the last complete pass a pass reads back;
+   * default 600. */
+  marginSeconds: number;
+  /** `RECOVERY_WEBHOOK_IDS`: webhooks to read beside those in `DATA_DIR/webhooks.json`. */
+  webhookIds: string[];
+  /** `RECONCILE_GRACE_SECONDS`: transactions that changed this recently are left to the
+   * webhooks; default 60. */
+  graceSeconds: number;
+  /** `TRANSACTIONS_TOPIC`, default `up.transactions`: where reconciled transactions go. */
+  transactionsTopic: string;
 }
 
 /** Reads one variable; returns `undefined` when unset. Defaults to `Deno.env.get`. */
@@ -208,7 +239,24 @@ export function loadConfig(
       `Cannot load config: HEADERS_TIMEOUT_SECONDS (${headersTimeoutSeconds}) is more than REQUEST_TIMEOUT_SECONDS (${requestTimeoutSeconds}), expected at most that: the whole request includes its headers`,
     );
   }
+  const token = env("UP_API_TOKEN")?.trim();
+  const intervalSeconds = readInteger(env, "RECOVERY_INTERVAL_SECONDS", 900, 0, 86_400);
+  const recovery: RecoveryConfig | undefined = token && intervalSeconds > 0
+    ? {
+      token,
+      ...(env("UP_API_BASE")?.trim() ? { baseUrl: env("UP_API_BASE")!.trim() } : {}),
+      intervalSeconds,
+      marginSeconds: readInteger(env, "RECOVERY_MARGIN_SECONDS", 600, 0, 7 * 86_400),
+      webhookIds: readList(env, "RECOVERY_WEBHOOK_IDS"),
+      graceSeconds: readInteger(env, "RECONCILE_GRACE_SECONDS", 60, 0, 86_400),
+      transactionsTopic: readTopic(env("TRANSACTIONS_TOPIC"), {
+        name: "TRANSACTIONS_TOPIC",
+        fallback: "up.transactions",
+      }),
+    }
+    : undefined;
   return {
+    ...(recovery ? { recovery } : {}),
     port: readInteger(env, "PORT", 8080, 0, 65535),
     host,
     webhookSecrets: readList(env, "UP_WEBHOOK_SECRETS"),

@@ -17,6 +17,7 @@ import { describeRelay, type Relay } from "../relay/relay.ts";
 import { startRelayThread } from "../relay/relay_thread.ts";
 import { createSecretRing } from "../webhook/secret_ring.ts";
 import { type EventStore, openEventStore } from "../store/event_store.ts";
+import { type RecoveryService, startRecoveryService } from "./recovery.ts";
 import { readWebhookState, webhookSecretsFrom, webhookStatePath } from "../up/webhook_state.ts";
 
 /** Options for {@linkcode startService}. */
@@ -38,6 +39,8 @@ export interface Service {
   metrics: ServiceMetrics;
   /** The relay; absent in embedded mode. */
   relay?: Relay;
+  /** Recovery from Up's logs and transactions; absent without `UP_API_TOKEN`. */
+  recovery?: RecoveryService;
   /**
    * Stops in order; resolves when everything is closed.
    *
@@ -193,6 +196,14 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     signingKeys: ring.size(),
   });
   options.onListen?.(address);
+  // Recovery starts once the listener takes live deliveries, and never holds it up.
+  const recovery: RecoveryService | undefined = config.recovery
+    ? await startRecoveryService({ ...config, recovery: config.recovery }, {
+      store,
+      metrics,
+      logger: logger.child({ component: "recovery" }),
+    })
+    : undefined;
 
   let stopped: Promise<void> | undefined;
   return {
@@ -201,6 +212,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     store,
     metrics,
     relay,
+    ...(recovery ? { recovery } : {}),
     shutdown({ flushMs = 5000, drainMs = 10_000 } = {}) {
       stopped ??= (async () => {
         // In-flight requests finish; a client that holds one open longer does not hold the
@@ -217,6 +229,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
         }
         clearInterval(summarizing);
         refusals.summarize();
+        await recovery?.stop();
         await relay?.stop(flushMs);
         const { unpublished } = store.counts();
         await store.close();

@@ -5,10 +5,18 @@
  *
  * @module
  */
-import { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
+import { openSqlite } from "../runtime/sqlite.ts";
 import type { WriterReply, WriterRequest } from "./store_worker.ts";
 import { createOwnerOnly } from "../runtime/owner_only.ts";
-import { countEvents, selectEvent, type StoreCounts } from "./queries.ts";
+import {
+  countEvents,
+  selectEvent,
+  selectKnownEventIds,
+  selectTransactionEvents,
+  type StoreCounts,
+  type TransactionEventRow,
+} from "./queries.ts";
 import {
   type AppendOutcome,
   type NewEvent,
@@ -73,7 +81,7 @@ export class EventStore {
   /** @internal Opens the database in the writer, then the reader here. */
   async open(path: string): Promise<void> {
     await this.#call("open", { path });
-    this.#reader = new DatabaseSync(path, { readOnly: true });
+    this.#reader = openSqlite(path, { readOnly: true });
     this.#path = path;
   }
 
@@ -164,6 +172,26 @@ export class EventStore {
    */
   get(eventId: string): (StoredEvent & { publishedAt?: string }) | undefined {
     return selectEvent(this.#readerOrThrow(), eventId);
+  }
+
+  /**
+   * Which of these event ids are stored (recovery's dedupe before it appends).
+   *
+   * @param eventIds Up's event ids.
+   * @returns The ids found.
+   */
+  known(eventIds: readonly string[]): Set<string> {
+    return selectKnownEventIds(this.#readerOrThrow(), eventIds);
+  }
+
+  /**
+   * The stored events about each of these transactions (reconciliation's question).
+   *
+   * @param transactionIds Up's transaction ids.
+   * @returns Per transaction with any, its events' types and arrival times.
+   */
+  transactionEvents(transactionIds: readonly string[]): Map<string, TransactionEventRow[]> {
+    return selectTransactionEvents(this.#readerOrThrow(), transactionIds);
   }
 
   /** @returns Appends committed and the commits they took: the group-commit ratio. */

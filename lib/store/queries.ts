@@ -26,11 +26,12 @@ interface EventRow {
   body: Uint8Array;
   signature: string;
   received_at: string;
+  origin: string | null;
   published_at?: string | null;
 }
 
 const COLUMNS = `seq, event_id, type, webhook_id, transaction_id, created_at, invalid_reason, body,
-  signature, received_at`;
+  signature, received_at, origin`;
 
 function fromRow(row: EventRow): StoredEvent {
   const event: StoredEvent = {
@@ -45,6 +46,7 @@ function fromRow(row: EventRow): StoredEvent {
   if (row.transaction_id !== null) event.transactionId = row.transaction_id;
   if (row.created_at !== null) event.createdAt = row.created_at;
   if (row.invalid_reason !== null) event.invalidReason = row.invalid_reason;
+  if (row.origin === "recovered") event.origin = row.origin;
   return event;
 }
 
@@ -144,4 +146,64 @@ export function updateFailed(db: DatabaseSync, seqs: number[]): void {
     );
     for (const seq of seqs) statement.run(seq);
   });
+}
+
+/**
+ * Which of these event ids the store holds.
+ *
+ * @param db An open connection.
+ * @param eventIds Up's event ids.
+ * @returns The ids found.
+ */
+export function selectKnownEventIds(db: DatabaseSync, eventIds: readonly string[]): Set<string> {
+  const known = new Set<string>();
+  const statement = db.prepare("SELECT 1 FROM events WHERE event_id = ?");
+  for (const id of eventIds) if (statement.get(id) !== undefined) known.add(id);
+  return known;
+}
+
+/** A stored event's part in a transaction's story, for reconciliation. */
+export interface TransactionEventRow {
+  type: string;
+  receivedAt: string;
+}
+
+/**
+ * The events the store holds about each of these transactions.
+ *
+ * @param db An open connection (the store at version 2 or later).
+ * @param transactionIds Up's transaction ids.
+ * @returns Per transaction id, its events (none: absent).
+ */
+export function selectTransactionEvents(
+  db: DatabaseSync,
+  transactionIds: readonly string[],
+): Map<string, TransactionEventRow[]> {
+  const found = new Map<string, TransactionEventRow[]>();
+  const statement = db.prepare(
+    "SELECT type, received_at FROM events WHERE transaction_id = ? AND type IS NOT NULL",
+  );
+  for (const id of transactionIds) {
+    const rows = statement.all(id) as { type: string; received_at: string }[];
+    if (rows.length > 0) {
+      found.set(id, rows.map((row) => ({ type: row.type, receivedAt: row.received_at })));
+    }
+  }
+  return found;
+}
+
+/**
+ * Reads stored events in arrival order, published or not, a page at a time (replay).
+ *
+ * @param db An open connection.
+ * @param options `afterSeq` (default 0) and `limit`.
+ * @returns The events after that position.
+ */
+export function selectEvents(
+  db: DatabaseSync,
+  options: { afterSeq?: number; limit: number },
+): StoredEvent[] {
+  const rows = db.prepare(`SELECT ${COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?`)
+    .all(options.afterSeq ?? 0, options.limit) as unknown as EventRow[];
+  return rows.map(fromRow);
 }

@@ -5,9 +5,10 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { openVersioned } from "../runtime/versioned_db.ts";
 import { inTransaction } from "./queries.ts";
-import { SCHEMA } from "./schema.ts";
+import { EVENT_STORE_SCHEMA } from "./schema.ts";
 import type { AppendOutcome, NewEvent } from "./types.ts";
 
 /** A request to the writer; `id` pairs it with its reply. */
@@ -27,15 +28,11 @@ let db: DatabaseSync | undefined;
 let insert: StatementSync | undefined;
 
 function open(path: string): void {
-  db = new DatabaseSync(path);
-  db.exec("PRAGMA journal_mode = WAL");
-  db.exec("PRAGMA synchronous = FULL");
-  db.exec("PRAGMA busy_timeout = 5000");
-  db.exec(SCHEMA);
+  db = openVersioned(path, EVENT_STORE_SCHEMA, { synchronous: "FULL" });
   insert = db.prepare(
     `INSERT INTO events (event_id, type, webhook_id, transaction_id, created_at,
-       invalid_reason, body, signature, received_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       invalid_reason, body, signature, received_at, origin)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (event_id) DO NOTHING`,
   );
 }
@@ -60,6 +57,7 @@ function append(events: NewEvent[]): AppendOutcome[] {
         event.body,
         event.signature,
         event.receivedAt,
+        event.origin ?? null,
       );
       return changes === 1 ? "stored" : "duplicate";
     });

@@ -24,7 +24,13 @@ export interface NewEvent {
   signature: string;
   /** When upbus received it (ISO 8601, UTC). */
   receivedAt: string;
+  /** How it came: absent for a live delivery; `recovered` for a body read back from Up's
+   * delivery logs over the token-authenticated API (its `signature` is then empty). */
+  origin?: EventOrigin;
 }
+
+/** How an event reached the store other than by a live delivery. */
+export type EventOrigin = "recovered";
 
 /** A stored event, with its place in the store's order. */
 export interface StoredEvent extends NewEvent {

@@ -59,8 +59,13 @@ export interface UpClientOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Random numbers in [0, 1) for jitter. Default `Math.random`. */
   random?: () => number;
-  /** Retries after a 5xx, a network error or a 429. Default 4. */
+  /** Retries after a 5xx, a timeout or a 429 (and a refused connection with
+   * `retryUnreachable`). Default 4. */
   maxRetries?: number;
+  /** Whether to retry when nothing could be reached (connection refused, no route, DNS): a
+   * long-running command (enrich, consume) waits for Up to come back; a one-shot command a
+   * person typed fails at once, with the reason. Default `false`. */
+  retryUnreachable?: boolean;
   /** First backoff delay in milliseconds, doubled each retry (full jitter). Default 500. */
   retryBaseMs?: number;
   /** Largest backoff delay in milliseconds. Default 30 000. */
@@ -236,9 +241,9 @@ export function validateWebhookInput(input: CreateWebhookInput): void {
  * Creates a client of the Up API.
  *
  * Retries: a 429 waits (until the next clock hour when `X-RateLimit-Remaining` is 0, else with
- * backoff); a 5xx or a network error is retried with jittered exponential backoff, but only for
- * requests that are safe to repeat (everything except creating a webhook). Retries are bounded
- * by `maxRetries`.
+ * backoff); a 5xx or a timeout is retried with jittered exponential backoff, but only for
+ * requests that are safe to repeat (everything except creating a webhook); a refused connection
+ * only with `retryUnreachable` (long-running commands). Retries are bounded by `maxRetries`.
  *
  * @param options The token, base URL and the injectable fetch, clock and sleep.
  * @returns The client.
@@ -276,6 +281,7 @@ export function createUpClient(options: UpClientOptions): UpClient {
   const sleep = options.sleep ?? defaultSleep;
   const random = options.random ?? Math.random;
   const maxRetries = options.maxRetries ?? 4;
+  const retryUnreachable = options.retryUnreachable ?? false;
   const retryBaseMs = options.retryBaseMs ?? 500;
   const retryMaxMs = options.retryMaxMs ?? 30_000;
   const maxRateLimitWaitMs = options.maxRateLimitWaitMs ?? 3_660_000;
@@ -334,10 +340,13 @@ export function createUpClient(options: UpClientOptions): UpClient {
       });
       text = await response.text();
     } catch (error) {
-      const reason = controller.signal.aborted
+      const timedOut = controller.signal.aborted;
+      const reason = timedOut
         ? `no answer within ${timeoutMs} ms`
         : redact(error instanceof Error ? error.message : String(error));
-      throw new UpNetworkError(`Cannot ${spec.action}: ${base.host} is unreachable: ${reason}`);
+      throw new UpNetworkError(`Cannot ${spec.action}: ${base.host} is unreachable: ${reason}`, {
+        timedOut,
+      });
     } finally {
       clearTimeout(timer);
     }
@@ -387,6 +396,8 @@ export function createUpClient(options: UpClientOptions): UpClient {
         return await once(spec, url) as T;
       } catch (error) {
         if (!(error instanceof UpApiError) || !error.retriable || attempt > maxRetries) throw error;
+        // Nothing listening will not start listening within a person's patience.
+        if (error instanceof UpNetworkError && !error.timedOut && !retryUnreachable) throw error;
         if (!(error instanceof UpRateLimitError) && !spec.idempotent) throw error;
         let delayMs = backoff(attempt);
         if (error instanceof UpRateLimitError && error.retryAt !== null) {

@@ -19,6 +19,10 @@ export interface WaitForDeliveryOptions {
   sleep?: (ms: number) => Promise<void>;
   /** The clock. Default `Date.now`. */
   now?: () => number;
+  /** Stop at the first failed attempt that a retry soon will not mend: nothing answered
+   * (`UNDELIVERABLE`), or a 4xx other than 408 and 429 (a wrong secret, a wrong path). Up keeps
+   * retrying such an event for hours; a person waiting at a prompt should not. Default `false`. */
+  stopAtHopelessAttempt?: boolean;
 }
 
 /** What the logs said. */
@@ -29,6 +33,28 @@ export interface DeliveryOutcome {
   log: WebhookDeliveryLogResource | null;
   /** How many attempts were logged for the event. */
   attempts: number;
+}
+
+/**
+ * Whether a failed attempt is one a retry within seconds will not mend: nothing answered at the
+ * URL, or the receiver refused the request itself (a 4xx other than 408 and 429).
+ *
+ * @param log A delivery log entry.
+ * @returns `true` for `UNDELIVERABLE` and such 4xx answers.
+ *
+ * @example
+ * ```ts
+ * import { isHopelessAttempt } from "./delivery_wait.ts";
+ * const log = { attributes: { deliveryStatus: "UNDELIVERABLE", response: null } };
+ * if (!isHopelessAttempt(log as never)) throw new Error("unexpected");
+ * ```
+ */
+export function isHopelessAttempt(log: WebhookDeliveryLogResource): boolean {
+  const { deliveryStatus, response } = log.attributes;
+  if (deliveryStatus === "UNDELIVERABLE") return true;
+  if (deliveryStatus !== "BAD_RESPONSE_CODE" || !response) return false;
+  const status = response.statusCode;
+  return status >= 400 && status < 500 && status !== 408 && status !== 429;
 }
 
 /**
@@ -69,7 +95,10 @@ export async function waitForDelivery(
     if (delivered !== undefined) {
       return { delivered: true, log: delivered, attempts: attempts.length };
     }
-    if (now() >= deadline) {
+    if (
+      now() >= deadline ||
+      (options.stopAtHopelessAttempt && attempts.length > 0 && isHopelessAttempt(attempts[0]))
+    ) {
       return { delivered: false, log: attempts[0] ?? null, attempts: attempts.length };
     }
     await sleep(pollMs);

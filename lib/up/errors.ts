@@ -98,9 +98,18 @@ export class UpServerError extends UpApiError {
 
 /** No HTTP response at all: DNS, connection refused, TLS, timeout. */
 export class UpNetworkError extends UpApiError {
-  constructor(message: string, options: UpApiErrorOptions = {}) {
+  /** Whether the request went out and no answer came in time (`false`: nothing could be
+   * reached at all, as when nothing listens). */
+  readonly timedOut: boolean;
+
+  /**
+   * @param message What went wrong, in std style.
+   * @param options As {@linkcode UpApiError}, plus whether it was a timeout (default `false`).
+   */
+  constructor(message: string, options: UpApiErrorOptions & { timedOut?: boolean } = {}) {
     super(message, { status: 0, retriable: true, ...options });
     this.name = "UpNetworkError";
+    this.timedOut = options.timedOut ?? false;
   }
 }
 

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { NewerJsonFileError } from "../runtime/versioned_json.ts";
 
 /** The file name under `DATA_DIR`. */
 export const WEBHOOK_STATE_FILE = "webhooks.json";
@@ -73,6 +74,9 @@ function parseWebhookState(text: string, path: string): WebhookState {
     throw new SyntaxError(`Cannot read webhook state: ${path} is not JSON`, { cause: error });
   }
   const state = value as { version?: unknown; webhooks?: unknown };
+  if (typeof state?.version === "number" && state.version > 1) {
+    throw new NewerJsonFileError(path, state.version, 1, "webhook state");
+  }
   if (typeof value !== "object" || value === null || state.version !== 1) {
     throw new TypeError(`Cannot read webhook state: ${path} is not a version 1 state file`);
   }

@@ -11,6 +11,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { ErrorObject, WebhookEventType } from "../up/types.ts";
 import { parseAmount, SIM_CATEGORIES, type SimTransaction, SimulatedBank } from "./bank.ts";
 import { WebhookDeliverer } from "./delivery.ts";
+import { categoryForDescription } from "./merchant_category.ts";
 import { buildWebhookEvent, encodeWebhookEvent } from "./events.ts";
 import {
   accountResource,
@@ -41,6 +42,9 @@ export interface UpSimulatorOptions {
   deliveryTimeoutMs?: number;
   /** Delays before each delivery retry, in milliseconds. Default 1 s, 5 s, 30 s, 2 min, 10 min. */
   retryDelaysMs?: readonly number[];
+  /** Gives up on a delivery once this many milliseconds passed since its first attempt.
+   * Default none (the schedule alone bounds the retries). */
+  giveUpMs?: number;
   /** Settled transactions to seed the spending account with. Default 25. */
   seedTransactions?: number;
   /** Also seed a month of pay, rent, bills and transfers before them. Default `false`. */
@@ -76,6 +80,11 @@ export interface UpSimulator {
   injectFaults(fault: SimFault, count?: number): void;
   /** Waits until no webhook delivery is in flight or pending a retry. */
   idle(): Promise<void>;
+  /**
+   * Purges delivery logs, as Up may do at any time: those of one webhook (default every one),
+   * created before an instant (default all). Returns how many were removed.
+   */
+  purgeLogs(options?: { webhookId?: string; before?: number }): number;
   /** Cancels pending deliveries. */
   close(): Promise<void>;
 }
@@ -266,6 +275,7 @@ export function createUpSimulator(options: UpSimulatorOptions = {}): UpSimulator
     fetch: options.fetch,
     timeoutMs: options.deliveryTimeoutMs,
     retryDelaysMs: options.retryDelaysMs,
+    giveUpMs: options.giveUpMs,
     onAttempt(target, attempt) {
       bank.addLog({
         webhookId: target.webhookId,
@@ -544,7 +554,12 @@ export function createUpSimulator(options: UpSimulatorOptions = {}): UpSimulator
       transaction = bank.addTransaction({
         amountCents,
         description: typeof body.description === "string" ? body.description : "",
-        categoryId: typeof body.category === "string" ? body.category : null,
+        // As Up would: a purchase without a category gets the one its description fits.
+        categoryId: typeof body.category === "string"
+          ? body.category
+          : amountCents < 0
+          ? categoryForDescription(typeof body.description === "string" ? body.description : "")
+          : null,
         accountId: typeof body.accountId === "string" ? body.accountId : undefined,
         status,
         message: typeof body.message === "string" ? body.message : null,
@@ -653,6 +668,28 @@ export function createUpSimulator(options: UpSimulatorOptions = {}): UpSimulator
     return c.json({ meta: { pendingFaults: faults.length } });
   });
 
+  control.delete("/logs", function purgeDeliveryLogs(c) {
+    const webhookId = c.req.query("webhookId");
+    const beforeText = c.req.query("before");
+    const before = beforeText === undefined ? undefined : Date.parse(beforeText);
+    if (before !== undefined && Number.isNaN(before)) {
+      throw new HttpProblem(400, "before must be an RFC 3339 date-time.", { parameter: "before" });
+    }
+    return c.json({ meta: { purged: purgeLogs({ webhookId, before }) } });
+  });
+
+  function purgeLogs(options: { webhookId?: string; before?: number } = {}): number {
+    let purged = 0;
+    for (let i = bank.logs.length - 1; i >= 0; i--) {
+      const log = bank.logs[i];
+      if (options.webhookId !== undefined && log.webhookId !== options.webhookId) continue;
+      if (options.before !== undefined && log.createdAt >= options.before) continue;
+      bank.logs.splice(i, 1);
+      purged++;
+    }
+    return purged;
+  }
+
   function injectFaults(fault: SimFault, count = 1): void {
     for (let i = 0; i < count; i++) faults.push({ ...fault });
   }
@@ -673,6 +710,7 @@ export function createUpSimulator(options: UpSimulatorOptions = {}): UpSimulator
     bank,
     token,
     injectFaults,
+    purgeLogs,
     idle: () => deliverer.idle(),
     close: () => deliverer.close(),
   };

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { NewerJsonFileError } from "../runtime/versioned_json.ts";
 import { createOwnerOnly } from "../runtime/owner_only.ts";
 import type {
   AccountType,
@@ -290,6 +291,9 @@ export class SimulatedBank {
       state = JSON.parse(text);
     } catch {
       state = undefined;
+    }
+    if (typeof state?.version === "number" && state.version > 1) {
+      throw new NewerJsonFileError(path, state.version, 1, "simulator state");
     }
     if (state?.version !== 1 || !Array.isArray(state.accounts) || state.accounts.length === 0) {
       throw new SyntaxError(

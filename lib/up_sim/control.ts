@@ -81,6 +81,9 @@ export interface SimulatorControl {
     transactions: TransactionResource[];
     events: FiredEvent[];
   }>;
+  /** Purges delivery logs (one webhook's, or all; those before an instant, or all), as Up may;
+   * returns how many were removed. */
+  purgeLogs(options?: { webhookId?: string; before?: Date }): Promise<number>;
   /** Makes the next `count` API responses answer `status` (429 or 5xx). */
   injectFaults(
     fault: { status: number; count?: number; rateLimitRemaining?: number },
@@ -124,7 +127,7 @@ export function createSimulatorControl(options: SimulatorControlOptions): Simula
       throw new UpNetworkError(
         `Cannot ${action}: the simulator at ${new URL(root).host} is unreachable: ${
           reason.split(options.token).join("[redacted]")
-        }`,
+        }; is \`deno task up-sim\` running there?`,
       );
     }
     const text = await response.text();
@@ -161,7 +164,7 @@ export function createSimulatorControl(options: SimulatorControlOptions): Simula
   return {
     async describe() {
       const answer = await call<{ meta?: SimulatorDescription }>(
-        "reach the simulator",
+        "use the simulator",
         "GET",
         "",
       ).catch((error) => {
@@ -205,6 +208,18 @@ export function createSimulatorControl(options: SimulatorControlOptions): Simula
         input,
       );
       return { transactions: answer.data, events: answer.meta.events };
+    },
+    async purgeLogs(purge = {}) {
+      const query = new URLSearchParams();
+      if (purge.webhookId !== undefined) query.set("webhookId", purge.webhookId);
+      if (purge.before !== undefined) query.set("before", purge.before.toISOString());
+      const text = query.toString();
+      const answer = await call<{ meta: { purged: number } }>(
+        "purge delivery logs",
+        "DELETE",
+        `/logs${text === "" ? "" : `?${text}`}`,
+      );
+      return answer.meta.purged;
     },
     async injectFaults(fault) {
       await call("inject faults", "POST", "/faults", fault);

@@ -108,6 +108,9 @@ export interface WebhookDelivererOptions {
   /** Delays before each retry, in milliseconds; its length bounds the retries. Default
    * `[1_000, 5_000, 30_000, 120_000, 600_000]`. Tests pass a few milliseconds. */
   retryDelaysMs?: readonly number[];
+  /** Stops retrying once this many milliseconds have passed since the first attempt (a retry
+   * that would start later is not made). Default none: the schedule alone bounds it. */
+  giveUpMs?: number;
   /** Records each attempt (the simulator's delivery log). */
   onAttempt?: (target: DeliveryTarget, attempt: DeliveryAttempt) => void;
   /** Whether to keep retrying (false once the webhook is deleted). Default always. */
@@ -172,6 +175,8 @@ export class WebhookDeliverer {
   async #run(target: DeliveryTarget): Promise<void> {
     const delays = this.#options.retryDelaysMs ?? [1_000, 5_000, 30_000, 120_000, 600_000];
     const signal = this.#controller.signal;
+    const started = Date.now();
+    const giveUpMs = this.#options.giveUpMs ?? Infinity;
     for (let attempt = 0;; attempt++) {
       const result = await sendSignedEvent(target.url, target.body, {
         secret: target.secretKey,
@@ -182,6 +187,7 @@ export class WebhookDeliverer {
       if (signal.aborted) return;
       this.#options.onAttempt?.(target, result);
       if (result.deliveryStatus === "DELIVERED" || attempt >= delays.length) return;
+      if (Date.now() + delays[attempt] - started > giveUpMs) return;
       await this.#wait(delays[attempt]);
       if (signal.aborted || this.#options.shouldRetry?.(target) === false) return;
     }

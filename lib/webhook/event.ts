@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { isRfc3339DateTime } from "../up/date_time.ts";
 
 /** The event types Up documents. Unknown future types are accepted as well. */
 export const KNOWN_EVENT_TYPES = [
@@ -19,7 +20,7 @@ export interface WebhookEvent {
   id: string;
   /** `PING`, `TRANSACTION_CREATED`, ... or a type Up adds later. */
   type: string;
-  /** When Up generated the event (ISO 8601, as sent). */
+  /** When Up generated the event: an RFC 3339 date-time with its UTC offset, as sent. */
   createdAt: string;
   /** The webhook that delivered it. */
   webhookId: string;
@@ -70,7 +71,7 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  * @param raw The body bytes, already verified as authentic.
  * @returns The fields upbus routes by.
  * @throws {InvalidEventError} If the body is not UTF-8 JSON of a webhook event with an id, an
- * event type, a creation time and a webhook.
+ * event type, a creation time (RFC 3339, with its UTC offset, as Up's spec says) and a webhook.
  *
  * @example
  * ```ts
@@ -98,10 +99,22 @@ export function parseEvent(raw: Uint8Array): WebhookEvent {
     );
   }
   const transaction = field(document, ["data", "relationships", "transaction", "data", "id"]);
+  const id = requiredString(document, ["data", "id"]);
+  const eventType = requiredString(document, ["data", "attributes", "eventType"]);
+  const createdAt = requiredString(document, ["data", "attributes", "createdAt"]);
+  if (!isRfc3339DateTime(createdAt)) {
+    // Up's contract: createdAt is a date-time (RFC 3339). Without its offset the instant is
+    // unknown, and no record may claim it as a CloudEvents time.
+    throw new InvalidEventError(
+      `Cannot read webhook event: "data.attributes.createdAt" is "${
+        createdAt.slice(0, 40)
+      }", not an RFC 3339 date-time with a UTC offset`,
+    );
+  }
   return {
-    id: requiredString(document, ["data", "id"]),
-    type: requiredString(document, ["data", "attributes", "eventType"]),
-    createdAt: requiredString(document, ["data", "attributes", "createdAt"]),
+    id,
+    type: eventType,
+    createdAt,
     webhookId: requiredString(document, ["data", "relationships", "webhook", "data", "id"]),
     ...(typeof transaction === "string" && transaction.length > 0
       ? { transactionId: transaction }

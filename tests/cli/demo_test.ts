@@ -97,6 +97,18 @@ async function runDemo(env: Record<string, string>) {
       const page = await (await fetch(dashboard)).text();
       assert.match(page, /Campos Coffee/);
       assert.match(output(), /^ {2}Backfilled 2 accounts: [1-9]\d* transaction records published/m);
+      await waitFor(
+        async () => {
+          const snapshot = await (await fetch(new URL("position.json", dashboard))).json();
+          const categories = snapshot.spendCategories.map((item: { name: string }) => item.name);
+          const days = snapshot.spendDays.filter((day: { cents: number }) => day.cents > 0);
+          // Rent and the power bill come only with the month `up-sim --month` makes.
+          return categories.includes("Rent & Mortgage") && categories.includes("Utilities") &&
+            days.length >= 15;
+        },
+        "the month up-sim --month makes (pay, rent, bills) on the dashboard's charts",
+        20_000,
+      );
       assert.match(output(), /^ {2}deno task simulate transaction-created/m);
       await tryNext(output(), dashboard, { DATA_DIR: dataDir, ...env });
     } finally {

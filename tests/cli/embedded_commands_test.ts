@@ -42,6 +42,27 @@ Deno.test("backfill, enrich and consume work without Kafka, each under its own p
   const commandEnv = { UP_API_BASE: sim.baseUrl, UP_API_TOKEN: sim.token, DATA_DIR: dataDir };
   const seeded = sim.bank.transactionsNewestFirst().map((transaction) => transaction.description);
   try {
+    await t.step(
+      "consume console --last 5 on an empty up.transactions says enrich fills it",
+      async () => {
+        const [empty] = await startUpbus(task("consume"), ["consume", "console", "--last", "5"], {
+          env: { ...commandEnv, LOG_FORMAT: "json" },
+          ready: (_line, log) =>
+            String(log?.msg).startsWith("waiting for new transactions") ? true : undefined,
+        });
+        const { code } = await empty.stop("SIGTERM");
+        assert.equal(code, 0, empty.err.join("\n"));
+        assert.deepEqual(empty.out, []);
+        assert.ok(
+          empty.logs.some((log) =>
+            log.msg ===
+              "up.transactions is empty: `deno task enrich` fills it from the webhook events (and `deno task backfill --since YYYY-MM-DD` with past transactions)"
+          ),
+          empty.err.join("\n"),
+        );
+      },
+    );
+
     await t.step("backfill imports the history into the local log and says so", async () => {
       const since = new Date(Date.now() - 365 * 24 * 3_600_000).toISOString().slice(0, 10);
       const run = await runUpbus(task("backfill"), ["backfill", "--since", since], {
@@ -110,7 +131,10 @@ Deno.test("backfill, enrich and consume work without Kafka, each under its own p
         async () => {
           await waitFor(() => printer.out.some((line) => line.includes("Embedded Cafe")), "a line");
           assert.equal(printer.out.length, 1, printer.out.join("\n"));
-          assert.match(printer.out[0], /HELD\s+-\$23\.45\s+Embedded Cafe$/);
+          assert.match(
+            printer.out[0],
+            /HELD\s+-\$23\.45\s+Embedded Cafe  \[Restaurants & Cafes\]$/,
+          );
         },
       );
     } finally {

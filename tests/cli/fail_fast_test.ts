@@ -61,6 +61,7 @@ Deno.test("a wrong token stops enrich, consume position and backfill at start, a
         });
         assert.equal(run.code, 1, run.stderr);
         assert.match(run.stderr, new RegExp(`upbus enrich: ${escape(TOKEN_REFUSED)}`));
+        assert.doesNotMatch(run.stderr, /enricher running/, "the token is checked before");
       },
     );
   } finally {

@@ -145,6 +145,41 @@ Deno.test("simulate makes events happen through the simulator and reports their 
       assert.equal(transaction.attributes.status, "SETTLED", "income is never held");
     });
 
+    await t.step(
+      "a purchase without --category gets the one its description fits, as Up picks it",
+      async () => {
+        const categories = new Map(
+          (await s.up.listCategories()).map((category) => [category.id, category]),
+        );
+        for (
+          const [description, expected] of [
+            ["Opal Travel", "public-transport"],
+            ["Harris Farm Markets", "groceries"],
+            ["Campos Coffee", "restaurants-and-cafes"],
+            ["Ampol Newtown", "fuel"],
+            ["Menulog", "takeaway"],
+            ["Zzyzx Holdings", null],
+          ] as const
+        ) {
+          const result = await run(createSimulateCommand, [
+            "transaction-created",
+            "--amount",
+            "-3.30",
+            "--description",
+            description,
+          ], s.env);
+          assert.equal(result.code, 0, result.err.join("\n"));
+          const id = result.out[0].match(/^Created HELD transaction (\S+):/)![1];
+          const category = (await s.up.getTransaction(id)).relationships.category.data?.id ?? null;
+          assert.equal(category, expected, description);
+          if (category !== null) {
+            assert.ok(categories.has(category), `${category} is one GET /categories lists`);
+            assert.ok(categories.get(category)!.relationships.parent.data, "a child category");
+          }
+        }
+      },
+    );
+
     await t.step("income with --category is a usage error", async () => {
       await assert.rejects(
         run(
@@ -220,8 +255,8 @@ Deno.test("simulate sends a signed event straight to a URL without a simulator",
   const s = await setup();
   const direct = { DATA_DIR: s.dataDir };
   try {
-    await t.step("with no --to, the stored webhook's URL and secret are used", async () => {
-      const result = await run(createSimulateCommand, ["transaction-created"], direct);
+    await t.step("with --direct, the stored webhook's URL and secret are used", async () => {
+      const result = await run(createSimulateCommand, ["transaction-created", "--direct"], direct);
       assert.equal(result.code, 0, result.err.join("\n"));
       assert.ok(s.receiver.received.at(-1)?.verified);
       assert.match(result.out[0], /^TRANSACTION_CREATED \S+ delivered to .* \(HTTP 200\)/);
@@ -283,6 +318,116 @@ Deno.test("simulate sends a signed event straight to a URL without a simulator",
   }
 });
 
+Deno.test("simulate without a simulator refuses, says why and the two lines to export", async () => {
+  const s = await setup();
+  try {
+    for (
+      const [env, reason] of [
+        [{ DATA_DIR: s.dataDir }, "UP_API_BASE is not set"],
+        [{ DATA_DIR: s.dataDir, UP_API_BASE: s.sim.baseUrl }, "UP_API_TOKEN is not set"],
+      ] as const
+    ) {
+      const result = await run(createSimulateCommand, ["transaction-created"], env);
+      assert.equal(result.code, 1);
+      assert.ok(result.err[0].startsWith(`upbus simulate: Cannot simulate an event: ${reason}`));
+      assert.ok(result.err.includes("  export UP_API_BASE=http://127.0.0.1:8787/api/v1"));
+      assert.ok(result.err.includes("  export UP_API_TOKEN=up:sim:local-development-token"));
+      assert.match(result.err.at(-1)!, /--direct .* or --to URL/);
+      assert.equal(s.receiver.received.length, 0, "nothing was posted to the service");
+    }
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("simulate with a wrong token says the simulator rejected it, not that it is unreachable", async () => {
+  const s = await setup();
+  try {
+    const result = await run(createSimulateCommand, ["transaction-created"], {
+      ...s.env,
+      UP_API_TOKEN: "up:sim:wrong",
+    });
+    assert.equal(result.code, 1);
+    assert.equal(
+      result.err[0],
+      "upbus simulate: Cannot use the simulator: the token was rejected (HTTP 401), check UP_API_TOKEN",
+    );
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("simulate with a dead webhook beside the live one: exit 0 at once, and how to remove it", async () => {
+  const s = await setup();
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const deadUrl = `http://127.0.0.1:${(closed.addr as Deno.NetAddr).port}/webhook`;
+  closed.close();
+  // The simulator retries as Up does (1 s, then 5 s, ...): the command must not wait for them.
+  const sim = serveUpSimulator({ port: 0, token: TOKEN, retryDelaysMs: [1000, 5000, 30000] });
+  try {
+    const up = createUpClient({ token: TOKEN, baseUrl: sim.baseUrl });
+    let secret = "";
+    const receiver = startReceiver({ secrets: () => (secret ? [secret] : []) });
+    const dead = await up.webhooks.create({ url: deadUrl, description: "dead" });
+    secret = (await up.webhooks.create({ url: receiver.url, description: "live" })).attributes
+      .secretKey!;
+    const env = { UP_API_BASE: sim.baseUrl, UP_API_TOKEN: TOKEN, DATA_DIR: s.dataDir };
+    try {
+      const out: string[] = [];
+      const err: string[] = [];
+      const started = performance.now();
+      const code = await createSimulateCommand({
+        env: (name) => (env as Record<string, string>)[name],
+        out: (line) => out.push(line),
+        err: (line) => err.push(line),
+      }).run(["transaction-created"]);
+      const elapsed = performance.now() - started;
+      assert.equal(code, 0, [...out, ...err].join("\n"));
+      assert.ok(elapsed < 3000, `took ${Math.round(elapsed)} ms`);
+      assert.ok(
+        out.some((line) => line.includes(`delivered to ${receiver.url} (HTTP 200)`)),
+        out.join("\n"),
+      );
+      assert.ok(
+        out.some((line) => line.includes(`NOT delivered to ${deadUrl}: UNDELIVERABLE`)),
+        out.join("\n"),
+      );
+      assert.ok(
+        out.some((line) => line.endsWith(`remove it: deno task webhooks delete ${dead.id}`)),
+        out.join("\n"),
+      );
+      assert.equal(receiver.received.length, 1);
+      assert.ok(receiver.received[0].verified);
+    } finally {
+      await receiver.shutdown();
+    }
+  } finally {
+    await sim.shutdown();
+    await s.close();
+  }
+});
+
+Deno.test("a one-shot command fails within about a second when nothing listens", async () => {
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const base = `http://127.0.0.1:${(closed.addr as Deno.NetAddr).port}/api/v1`;
+  closed.close();
+  const err: string[] = [];
+  const started = performance.now();
+  const code = await createWebhooksCommand({
+    env: (name) => ({ UP_API_BASE: base, UP_API_TOKEN: TOKEN })[name],
+    out: () => {},
+    err: (line) => err.push(line),
+  }).run(["list"]);
+  const elapsed = performance.now() - started;
+  assert.equal(code, 1);
+  assert.ok(elapsed < 1500, `took ${Math.round(elapsed)} ms`);
+  assert.deepEqual(err.filter((line) => line.includes("retrying")), [], "no retry");
+  assert.match(
+    err.at(-1)!,
+    /^upbus webhooks: Cannot list webhooks: 127\.0\.0\.1:\d+ is unreachable/,
+  );
+});
+
 Deno.test("webhooks list, ping, logs and delete show Up's webhooks", async (t) => {
   const s = await setup();
   try {
@@ -308,7 +453,13 @@ Deno.test("webhooks list, ping, logs and delete show Up's webhooks", async (t) =
         const ping = await run(createWebhooksCommand, ["ping", "--timeout", "0"], s.env);
         assert.equal(ping.code, 0, ping.err.join("\n"));
         assert.match(ping.out[0], /^PING \S+ sent$/);
-        const logs = await run(createWebhooksCommand, ["logs"], s.env);
+        // --timeout 0 does not wait for the delivery: read the logs once it is there.
+        const pinged = ping.out[0].split(" ")[1];
+        let logs = await run(createWebhooksCommand, ["logs"], s.env);
+        for (let i = 0; i < 100 && !logs.out[1]?.includes(pinged); i++) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          logs = await run(createWebhooksCommand, ["logs"], s.env);
+        }
         assert.equal(logs.code, 0, logs.err.join("\n"));
         assert.match(logs.out[1], /PING\s+DELIVERED 200/);
         const short = await run(createWebhooksCommand, ["logs", s.webhook.id.slice(0, 8)], s.env);
@@ -338,7 +489,14 @@ Deno.test("webhooks list, ping, logs and delete show Up's webhooks", async (t) =
     await t.step("delete removes it from Up and forgets its secret", async () => {
       const result = await run(createWebhooksCommand, ["delete", s.webhook.id], s.env);
       assert.equal(result.code, 0, result.err.join("\n"));
-      assert.equal(result.out[0], `Deleted webhook ${s.webhook.id} and forgot its secret`);
+      // Its logs go with it: the events this data directory lacks are read into its store first.
+      assert.match(
+        result.out[0],
+        new RegExp(
+          `^✓ Read the delivery logs of webhook ${s.webhook.id} before deleting it: 2 entries, 2 events upbus lacked`,
+        ),
+      );
+      assert.equal(result.out[1], `Deleted webhook ${s.webhook.id} and forgot its secret`);
       assert.deepEqual((await readWebhookState(s.dataDir)).webhooks, []);
       const list = await run(createWebhooksCommand, ["list"], s.env);
       assert.equal(list.out[0], "No webhooks. Register one with: deno task register-webhook");

@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { backfill } from "../../lib/enrich/backfill.ts";
+import { openLocalLog } from "../../lib/bus/local/local_log.ts";
+import { createUpClient } from "../../lib/up/client.ts";
 import { createRequestBudget } from "../../lib/up/request_budget.ts";
 import { serveUpSimulator } from "../../lib/up_sim/server.ts";
 import { consumeWithKcat } from "../support/consume.ts";
@@ -106,5 +109,75 @@ Deno.test("backfill resumes from its checkpoint after a kill -9 and imports ever
   } finally {
     await sim.shutdown();
     await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("backfill --since with a plain date imports that day from 00:30 Sydney time, and nothing of the day before", async () => {
+  const sim = serveUpSimulator({ port: 0, seedTransactions: 0 });
+  const dataDir = await serviceDataDir();
+  try {
+    // A day ten days ago, as a person in Sydney names it.
+    const day = Temporal.Now.plainDateISO("Australia/Sydney").subtract({ days: 10 });
+    const at = (date: Temporal.PlainDate, time: string) =>
+      date.toPlainDateTime(Temporal.PlainTime.from(time))
+        .toZonedDateTime("Australia/Sydney").epochMilliseconds;
+    const early = sim.bank.addTransaction({
+      amountCents: -450,
+      description: "Early Coffee",
+      status: "SETTLED",
+      createdAt: at(day, "00:30"),
+    });
+    const dayBefore = sim.bank.addTransaction({
+      amountCents: -1200,
+      description: "Late Kebab",
+      status: "SETTLED",
+      createdAt: at(day.subtract({ days: 1 }), "23:30"),
+    });
+    const run = await new Deno.Command("deno", {
+      args: ["run", "-P=backfill", "main.ts", "backfill", "--since", day.toString()],
+      cwd: ROOT,
+      clearEnv: true,
+      env: { ...childEnv(), UP_API_BASE: sim.baseUrl, UP_API_TOKEN: sim.token, DATA_DIR: dataDir },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const output = new TextDecoder().decode(run.stdout) + new TextDecoder().decode(run.stderr);
+    assert.equal(run.code, 0, output);
+    const log = await openLocalLog(dataDir);
+    const keys = log.read("up.transactions", { limit: 1000 }).map((record) => record.key);
+    log.close();
+    assert.deepEqual(keys, [early.id], output);
+    assert.ok(!keys.includes(dayBefore.id));
+  } finally {
+    await sim.shutdown();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("backfill() without until imports a purchase made in the current second", async () => {
+  const sim = serveUpSimulator({ port: 0, seedTransactions: 0 });
+  const dir = await Deno.makeTempDir();
+  try {
+    const second = Math.floor(Date.now() / 1000) * 1000 - 5000;
+    const purchase = sim.bank.addTransaction({
+      amountCents: -300,
+      description: "This Second",
+      createdAt: second,
+    });
+    const published: string[] = [];
+    await backfill({
+      up: createUpClient({ baseUrl: sim.baseUrl, token: sim.token }),
+      since: new Date(second - 86_400_000),
+      now: () => second + 400,
+      checkpointPath: `${dir}/checkpoint.json`,
+      publish: (transactions) => {
+        published.push(...transactions.map((transaction) => transaction.id));
+        return Promise.resolve();
+      },
+    });
+    assert.deepEqual(published, [purchase.id]);
+  } finally {
+    await sim.shutdown();
+    await Deno.remove(dir, { recursive: true });
   }
 });

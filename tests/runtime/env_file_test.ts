@@ -59,6 +59,18 @@ Deno.test("every command reads .env, the real environment wins, and no .env is n
       assert.equal(run.code, 0, run.stderr);
       assert.match(run.stdout, /http:\/\/127\.0\.0\.1:1\/webhook/);
     });
+    await t.step("a .env others may read is used, with a warning that says chmod 600", async () => {
+      const quiet = await webhooksList(cwd);
+      assert.doesNotMatch(quiet.stderr, /readable by other users/, "mode 600: no warning");
+      await Deno.chmod(`${cwd}/.env`, 0o644);
+      const run = await webhooksList(cwd);
+      await Deno.chmod(`${cwd}/.env`, 0o600);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(
+        run.stderr,
+        /^upbus: warning: \.env is readable by other users \(mode 644\) and may hold UP_API_TOKEN; run: chmod 600 \.env$/m,
+      );
+    });
     await t.step("a variable of the real environment wins over the file", async () => {
       const run = await webhooksList(cwd, { UP_API_TOKEN: "up:sim:wrong" });
       assert.equal(run.code, 1);
@@ -76,6 +88,7 @@ Deno.test("loadEnvFile() skips variables the command may not read, and a missing
     await Deno.writeTextFile(`${dir}/.env`, "A=1\nB='two words'\nC=3\n");
     const env: Record<string, string> = { C: "real" };
     const set = loadEnvFile({
+      warn: () => {},
       path: `${dir}/.env`,
       get: (name) => env[name],
       set: (name, value) => env[name] = value,

@@ -18,6 +18,8 @@ export interface UpbusProgram {
   env?: Record<string, string>;
   /** Default time limit of each command, for a slow program (an emulator); else 60 s. */
   timeoutMs?: number;
+  /** Where it runs: another checkout (an older version of upbus); default this project. */
+  cwd?: string;
 }
 
 /** The project root, where deno.json and main.ts are. */
@@ -49,7 +51,7 @@ export function childEnv(): Record<string, string> {
 function spawn(program: UpbusProgram, args: string[], env: Record<string, string>) {
   return new Deno.Command(program.command, {
     args: [...program.prefix, ...args],
-    cwd: PROJECT_ROOT,
+    cwd: program.cwd ?? PROJECT_ROOT,
     clearEnv: true,
     env: { ...childEnv(), ...program.env, ...env },
     stdin: "null",

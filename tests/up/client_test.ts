@@ -274,23 +274,55 @@ Deno.test("createUpClient() waits out 429s and retries 5xx with bounded, jittere
   }
 });
 
-Deno.test("createUpClient() retries an unreachable API, then fails with UpNetworkError", async () => {
+Deno.test("createUpClient() fails at once when nothing listens; retries it only with retryUnreachable", async (t) => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
-  const { client, waits, notices } = fastClient(`http://127.0.0.1:${port}/api/v1`, {
-    maxRetries: 2,
+  const baseUrl = `http://127.0.0.1:${port}/api/v1`;
+  await t.step("a one-shot client: no retry, UpNetworkError naming the host", async () => {
+    const { client, waits } = fastClient(baseUrl, { maxRetries: 2 });
+    const error = await client.ping().catch((error) => error);
+    assert.ok(error instanceof UpNetworkError);
+    assert.equal(error.timedOut, false);
+    assert.match(
+      error.message,
+      new RegExp(`^Cannot check the token: 127.0.0.1:${port} is unreachable`),
+    );
+    assert.deepEqual(waits, [], "a refused connection is not retried");
+    assertNoToken(`${error.message} ${error.stack} ${Deno.inspect(error)}`);
   });
-  const error = await client.ping().catch((error) => error);
-  assert.ok(error instanceof UpNetworkError);
-  assert.equal(error.retriable, true);
-  assert.match(
-    error.message,
-    new RegExp(`^Cannot check the token: 127.0.0.1:${port} is unreachable`),
-  );
-  assert.equal(waits.length, 2);
-  for (const notice of notices) assertNoToken(`${notice.error.message} ${notice.error.stack}`);
-  assertNoToken(`${error.message} ${error.stack} ${Deno.inspect(error)}`);
+  await t.step("a long-running client (retryUnreachable) waits for it to come back", async () => {
+    const { client, waits, notices } = fastClient(baseUrl, {
+      maxRetries: 2,
+      retryUnreachable: true,
+    });
+    const error = await client.ping().catch((error) => error);
+    assert.ok(error instanceof UpNetworkError);
+    assert.equal(waits.length, 2);
+    for (const notice of notices) assertNoToken(`${notice.error.message} ${notice.error.stack}`);
+  });
+  await t.step("a timeout is retried either way", async () => {
+    const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const held: Deno.Conn[] = [];
+    const accepting = (async () => {
+      for await (const conn of silent) held.push(conn);
+    })();
+    try {
+      const { client, waits } = fastClient(
+        `http://127.0.0.1:${(silent.addr as Deno.NetAddr).port}/api/v1`,
+        { maxRetries: 1, timeoutMs: 100 },
+      );
+      const error = await client.ping().catch((error) => error);
+      assert.ok(error instanceof UpNetworkError);
+      assert.equal(error.timedOut, true);
+      assert.match(error.message, /no answer within 100 ms/);
+      assert.equal(waits.length, 1);
+    } finally {
+      silent.close();
+      await accepting.catch(() => {});
+      for (const conn of held) conn.close();
+    }
+  });
 });
 
 Deno.test("createUpClient() refuses to follow a links.next to another origin", async () => {

@@ -61,8 +61,14 @@ Deno.test("readWebhookState() refuses a file that is not a version 1 state", asy
       await assert.rejects(readWebhookState(dir), SyntaxError);
     });
     await t.step("wrong version", async () => {
-      await Deno.writeTextFile(webhookStatePath(dir), '{"version":2,"webhooks":[]}');
+      await Deno.writeTextFile(webhookStatePath(dir), '{"version":"one","webhooks":[]}');
       await assert.rejects(readWebhookState(dir), /not a version 1 state file/);
+    });
+    await t.step("a newer version: refused by name, file unchanged", async () => {
+      const text = '{"version":2,"webhooks":[]}';
+      await Deno.writeTextFile(webhookStatePath(dir), text);
+      await assert.rejects(readWebhookState(dir), /version 2, written by a newer upbus/);
+      assert.equal(await Deno.readTextFile(webhookStatePath(dir)), text);
     });
     await t.step("an entry without a secret", async () => {
       await Deno.writeTextFile(

@@ -555,3 +555,73 @@ Deno.test("seedMonth gives the simulator a month of pay, rent, bills and transfe
     "the spending account stays in credit",
   );
 });
+
+Deno.test("the simulator gives up, pages its logs newest first and purges them", async (t) => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const records: RecordedResponse[] = [];
+  const sim = serveUpSimulator({
+    port: 0,
+    token: TOKEN,
+    retryDelaysMs: [20, 20, 20, 5_000],
+    giveUpMs: 200,
+  });
+  try {
+    const up = createUpClient({
+      token: TOKEN,
+      baseUrl: sim.baseUrl,
+      fetch: recordingFetch(records),
+    });
+    const control = createSimulatorControl({ baseUrl: sim.baseUrl, token: TOKEN });
+    const webhook = await up.webhooks.create({ url: `http://127.0.0.1:${port}/webhook` });
+    const pings: WebhookEventCallback[] = [];
+    const started = Date.now();
+    for (let i = 0; i < 3; i++) {
+      pings.push(await up.webhooks.ping(webhook.id));
+      await sim.idle();
+    }
+
+    await t.step("the retry that would start after --give-up is not made", async () => {
+      assert.ok(Date.now() - started < 3_000, "the 5 s retries were skipped");
+      const logs = await collect(up.webhooks.logs(webhook.id, { pageSize: 5 }));
+      assert.equal(logs.length, 12, "4 attempts for each of 3 events");
+      assert.ok(logs.every((log) => log.attributes.deliveryStatus === "UNDELIVERABLE"));
+    });
+
+    await t.step("pages follow links.next, newest first, each valid against the spec", async () => {
+      const logs = await collect(up.webhooks.logs(webhook.id, { pageSize: 5 }));
+      const times = logs.map((log) => Date.parse(log.attributes.createdAt));
+      assert.deepEqual(times, [...times].sort((a, b) => b - a));
+      assert.equal(logs[0].relationships.webhookEvent.data.id, pings[2].data.id);
+      assert.equal(logs.at(-1)!.relationships.webhookEvent.data.id, pings[0].data.id);
+      assert.equal(logs.at(-1)!.attributes.request.body, JSON.stringify(pings[0]));
+      assertValid(records);
+      assert.ok(records.some((record) => record.url.includes("page%5Bafter%5D")));
+    });
+
+    await t.step("a purge removes the logs, as Up may", async () => {
+      assert.equal(await control.purgeLogs({ webhookId: webhook.id }), 12);
+      assert.deepEqual(await collect(up.webhooks.logs(webhook.id)), []);
+    });
+  } finally {
+    await sim.shutdown();
+  }
+});
+
+Deno.test("a 5xx answer is logged BAD_RESPONSE_CODE with its status and body", async () => {
+  const receiver = startReceiver({ secrets: () => [], statuses: [503] });
+  const sim = serveUpSimulator({ port: 0, token: TOKEN, retryDelaysMs: [] });
+  try {
+    const up = createUpClient({ token: TOKEN, baseUrl: sim.baseUrl });
+    const webhook = await up.webhooks.create({ url: receiver.url });
+    await up.webhooks.ping(webhook.id);
+    await sim.idle();
+    const [log] = await collect(up.webhooks.logs(webhook.id));
+    assert.equal(log.attributes.deliveryStatus, "BAD_RESPONSE_CODE");
+    assert.equal(log.attributes.response?.statusCode, 503);
+  } finally {
+    await sim.shutdown();
+    await receiver.shutdown();
+  }
+});

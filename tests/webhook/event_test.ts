@@ -41,6 +41,11 @@ Deno.test("parseEvent() explains why a body is not an event", async (t) => {
       '{"data":{"type":"webhook-events","id":"x","attributes":{"eventType":7}}}',
       /eventType" is not/,
     ],
+    ...["2024-08-05T12:20:07", "2024-08-05 12:20:07+10:00", "2024-02-30T12:20:07Z", "yesterday"]
+      .map((createdAt): [string, RegExp] => [
+        `{"data":{"type":"webhook-events","id":"x","attributes":{"eventType":"PING","createdAt":"${createdAt}"}}}`,
+        /"data.attributes.createdAt" is ".*", not an RFC 3339 date-time with a UTC offset/,
+      ]),
   ];
   for (const [body, message] of cases) {
     await t.step(body, () => {

@@ -6,9 +6,12 @@
  * The file may not exist yet when the enricher starts before the service: it reads nothing
  * until it does.
  */
-import { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
+import { openVersionedReader } from "../../runtime/versioned_db.ts";
+import { EVENT_STORE_SCHEMA } from "../../store/schema.ts";
 import type { ConsumerMessage } from "../consumer.ts";
 import type { OffsetReader } from "./local_log_source.ts";
+import { ORIGIN_HEADER } from "../record.ts";
 
 /** The source's name in the committed offsets. */
 export const EVENT_STORE_SOURCE = "events.db";
@@ -26,6 +29,7 @@ interface EventRow {
   invalid_reason: string | null;
   body: Uint8Array;
   received_at: string;
+  origin: string | null;
 }
 
 /**
@@ -47,6 +51,8 @@ interface EventRow {
  */
 export function eventStoreSource(path: string): EventStoreSource {
   let db: DatabaseSync | undefined;
+  /** `origin`, or `NULL` on a store the service has not migrated yet (version 1). */
+  let originColumn = "NULL";
 
   function connection(): DatabaseSync | undefined {
     if (db !== undefined) return db;
@@ -56,8 +62,9 @@ export function eventStoreSource(path: string): EventStoreSource {
       if (error instanceof Deno.errors.NotFound) return undefined;
       throw error;
     }
-    db = new DatabaseSync(path, { readOnly: true });
-    db.exec("PRAGMA busy_timeout = 5000");
+    db = openVersionedReader(path, EVENT_STORE_SCHEMA);
+    const columns = db.prepare("PRAGMA table_info(events)").all() as { name: string }[];
+    originColumn = columns.some((column) => column.name === "origin") ? "origin" : "NULL";
     return db;
   }
 
@@ -67,7 +74,8 @@ export function eventStoreSource(path: string): EventStoreSource {
       const conn = connection();
       if (conn === undefined) return [];
       const rows = conn.prepare(
-        `SELECT seq, event_id, transaction_id, invalid_reason, body, received_at FROM events
+        `SELECT seq, event_id, transaction_id, invalid_reason, body, received_at,
+           ${originColumn} AS origin FROM events
          WHERE seq >= ? ORDER BY seq LIMIT ?`,
       ).all(from, limit) as unknown as EventRow[];
       return rows.map((row) => ({
@@ -76,7 +84,9 @@ export function eventStoreSource(path: string): EventStoreSource {
         offset: String(row.seq),
         key: row.transaction_id ?? row.event_id,
         value: row.invalid_reason === null ? new Uint8Array(row.body) : null,
-        headers: { ce_id: row.event_id },
+        headers: row.origin === null
+          ? { ce_id: row.event_id }
+          : { ce_id: row.event_id, [ORIGIN_HEADER]: row.origin } as Record<string, string>,
         timestamp: String(Date.parse(row.received_at)),
       }));
     },

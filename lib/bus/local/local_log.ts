@@ -7,9 +7,9 @@
  * Records are never compacted away: a reader that wants each key's latest state keeps the last
  * record of each key, as a reader of a compacted Kafka topic does.
  */
-import { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import type { ConsumerMessage } from "../consumer.ts";
-import { createOwnerOnly } from "../../runtime/owner_only.ts";
+import { openVersioned, type VersionedSchema } from "../../runtime/versioned_db.ts";
 
 /** The local log's file name under `DATA_DIR`. */
 export const LOCAL_LOG_FILE = "pipeline.db";
@@ -38,7 +38,8 @@ export interface LocalReadOptions {
   limit?: number;
 }
 
-const SCHEMA = `
+/** Version 1: the records of every topic and each group's committed position per source. */
+const SCHEMA_V1 = `
 CREATE TABLE IF NOT EXISTS records (
   topic TEXT NOT NULL,
   record_offset INTEGER NOT NULL,
@@ -55,6 +56,14 @@ CREATE TABLE IF NOT EXISTS committed (
   PRIMARY KEY (group_id, source)
 ) STRICT;
 `;
+
+/** `DATA_DIR/pipeline.db`'s formats, oldest first. Append a step for every change of shape. */
+export const LOCAL_LOG_SCHEMA: VersionedSchema = {
+  name: "local log",
+  migrations: [
+    { version: 1, description: "records and committed positions", up: (db) => db.exec(SCHEMA_V1) },
+  ],
+};
 
 interface RecordRow {
   offset: number;
@@ -235,19 +244,9 @@ export function openLocalLog(
   const path = `${dataDir.replace(/\/+$/, "")}/${LOCAL_LOG_FILE}`;
   let db: DatabaseSync;
   try {
-    createOwnerOnly(path);
-    db = new DatabaseSync(path);
+    // Other processes share the file, and may be creating or migrating it at this very moment.
+    db = openVersioned(path, LOCAL_LOG_SCHEMA, { synchronous: "FULL" });
   } catch (error) {
-    return Promise.reject(error);
-  }
-  try {
-    // Other processes share the file: wait for their short write transactions.
-    db.exec("PRAGMA busy_timeout = 5000");
-    db.exec("PRAGMA journal_mode = WAL");
-    db.exec("PRAGMA synchronous = FULL");
-    db.exec(SCHEMA);
-  } catch (error) {
-    db.close();
     return Promise.reject(error);
   }
   return Promise.resolve(new LocalLog(db, path, options.now ?? Date.now));

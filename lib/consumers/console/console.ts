@@ -4,6 +4,7 @@
  */
 import { readTransactionRecord } from "../../bus/transaction_record.ts";
 import type { Consumer, ConsumerMessage } from "../../bus/consumer.ts";
+import { readableCategory } from "../position/dashboard_snapshot.ts";
 import { dollars } from "../position/spend_chart.ts";
 
 /** Options for {@linkcode createConsoleConsumer}. */
@@ -14,13 +15,23 @@ export interface ConsoleConsumerOptions {
   topic?: string;
   /** The time zone of the times shown. Default `Australia/Sydney`. */
   timeZone?: string;
+  /** Up's category names by id (`GET /categories`), as the dashboard shows them. Default
+   * none: the id made readable (`Public transport`). */
+  categoryNames?: ReadonlyMap<string, string>;
+}
+
+/** Options of {@linkcode consoleLine}. */
+export interface ConsoleLineOptions {
+  /** Up's category names by id. Default none: the id made readable. */
+  categoryNames?: ReadonlyMap<string, string>;
 }
 
 /**
- * The line of one record: `2024-08-05 12:20  HELD     -$4.50  Campos Coffee  [restaurants-and-cafes]`.
+ * The line of one record: `2024-08-05 12:20  HELD     -$4.50  Campos Coffee  [Restaurants & Cafes]`.
  *
  * @param message A record of `up.transactions`.
  * @param timeZone The time zone of the time shown. Default `Australia/Sydney`.
+ * @param options Up's category names.
  * @returns The line.
  *
  * @example
@@ -30,7 +41,11 @@ export interface ConsoleConsumerOptions {
  * if (line !== "deleted            tx-1") throw new Error(line);
  * ```
  */
-export function consoleLine(message: ConsumerMessage, timeZone = "Australia/Sydney"): string {
+export function consoleLine(
+  message: ConsumerMessage,
+  timeZone = "Australia/Sydney",
+  options: ConsoleLineOptions = {},
+): string {
   const { id, transaction } = readTransactionRecord(message.key, message.value);
   if (transaction === null) return `deleted            ${id}`;
   const { attributes, relationships } = transaction;
@@ -43,16 +58,21 @@ export function consoleLine(message: ConsumerMessage, timeZone = "Australia/Sydn
     minute: "2-digit",
     hourCycle: "h23",
   }).format(Date.parse(attributes.createdAt)).replace(",", "");
-  const category = relationships.category?.data?.id;
+  const categoryId = relationships.category?.data?.id;
+  const category = categoryId
+    ? options.categoryNames?.get(categoryId) ?? readableCategory(categoryId)
+    : undefined;
   return `${when}  ${attributes.status.padEnd(7)}  ${
     dollars(attributes.amount.valueInBaseUnits).padStart(10)
   }  ${attributes.description}${category ? `  [${category}]` : ""}`;
 }
 
 /**
- * Creates the `console` consumer.
+ * Creates the `console` consumer. It prints a transaction once per change of state: the
+ * record of a TRANSACTION_SETTLED event whose CREATED record already held the settled state
+ * (the enricher reads the state when it gets there) is not printed twice.
  *
- * @param options Where lines go, topic and time zone.
+ * @param options Where lines go, topic, time zone and category names.
  * @returns The consumer.
  *
  * @example
@@ -63,12 +83,22 @@ export function consoleLine(message: ConsumerMessage, timeZone = "Australia/Sydn
  */
 export function createConsoleConsumer(options: ConsoleConsumerOptions = {}): Consumer {
   const out = options.out ?? ((line: string) => console.log(line));
+  /** The last line printed per transaction id, oldest first (bounded). */
+  const printed = new Map<string, string>();
   return {
     name: "console",
     topic: options.topic ?? "up.transactions",
     fromBeginning: false,
     handle(message) {
-      out(consoleLine(message, options.timeZone));
+      const line = consoleLine(message, options.timeZone, {
+        categoryNames: options.categoryNames,
+      });
+      const key = message.key ?? "";
+      if (printed.get(key) === line) return;
+      printed.delete(key);
+      printed.set(key, line);
+      if (printed.size > 10_000) printed.delete(printed.keys().next().value!);
+      out(line);
     },
   };
 }

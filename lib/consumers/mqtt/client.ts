@@ -90,16 +90,17 @@ export async function connectMqtt(
     will: { topic: options.will.topic, payload: options.will.payload, qos: 1, retain: true },
   });
   const { promise: first, resolve, reject } = Promise.withResolvers<void>();
+  let lastError = "";
   const timer = setTimeout(() => {
+    const seconds = (options.connectTimeoutMs ?? 15_000) / 1000;
     reject(
       new TypeError(
-        `Cannot connect to the MQTT broker at ${settings.url}: no answer within ${
-          (options.connectTimeoutMs ?? 15_000) / 1000
-        } s; check MQTT_URL and that the broker runs`,
+        `Cannot connect to the MQTT broker at ${settings.url}: ${
+          lastError ? `${lastError} for ${seconds} s` : `no answer within ${seconds} s`
+        }; check MQTT_URL and that the broker runs`,
       ),
     );
   }, options.connectTimeoutMs ?? 15_000);
-  let lastError = "";
   client.on("error", (error: Error & { code?: string | number }) => {
     if (typeof error.code === "number" && AUTH_CODES.has(error.code)) {
       const message =

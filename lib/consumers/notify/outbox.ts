@@ -8,9 +8,9 @@
  * a kill between a target's 2xx and the mark can send one notification twice (signed webhooks
  * carry a stable `webhook-id` for receivers that deduplicate).
  */
-import { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
+import { openVersioned, type VersionedSchema } from "../../runtime/versioned_db.ts";
 import type { TransactionResource } from "../../up/types.ts";
-import { createOwnerOnly } from "../../runtime/owner_only.ts";
 import type { Notification } from "./notification.ts";
 
 /** What the consumer knew of a transaction before this record. */
@@ -53,18 +53,8 @@ export interface DeadLetter {
   lastError: string;
 }
 
-/** The notify consumer's state file. */
-export class Outbox {
-  #db: DatabaseSync;
-
-  /** @param path The state file. */
-  constructor(path: string) {
-    createOwnerOnly(path);
-    this.#db = new DatabaseSync(path);
-    this.#db.exec(
-      "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000",
-    );
-    this.#db.exec(`
+/** Version 1 of `notify/state.db`: each transaction's last state seen, and the outbox. */
+const OUTBOX_V1 = `
       CREATE TABLE IF NOT EXISTS seen (
         transaction_id TEXT PRIMARY KEY, status TEXT NOT NULL, resource TEXT NOT NULL
       ) STRICT;
@@ -81,7 +71,23 @@ export class Outbox {
         done_at INTEGER
       ) STRICT;
       CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (state, next_at);
-    `);
+`;
+
+/** `DATA_DIR/notify/state.db`'s formats, oldest first. Append a step for every change of shape. */
+export const OUTBOX_SCHEMA: VersionedSchema = {
+  name: "notify state",
+  migrations: [
+    { version: 1, description: "transactions seen and the outbox", up: (db) => db.exec(OUTBOX_V1) },
+  ],
+};
+
+/** The notify consumer's state file. */
+export class Outbox {
+  #db: DatabaseSync;
+
+  /** @param path The state file. */
+  constructor(path: string) {
+    this.#db = openVersioned(path, OUTBOX_SCHEMA, { synchronous: "FULL" });
   }
 
   /**

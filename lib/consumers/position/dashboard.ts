@@ -93,7 +93,10 @@ const PAGE = `<!doctype html>
   .balance-chart .area { fill: var(--accent-soft); }
   .balance-chart .line { stroke: var(--accent-deep); stroke-width: 2; stroke-linejoin: round; }
   #spend-days { display: flex; flex-direction: column; }
-  #spend-chart { flex: 1 1 auto; min-height: 150px; position: relative; }
+  .plot { flex: 1 1 auto; display: grid; grid-template-columns: auto minmax(0, 1fr); grid-template-rows: minmax(150px, 1fr) auto; gap: 4px 6px; }
+  .y-axis { display: flex; flex-direction: column; justify-content: space-between; font-size: 12px; line-height: 1; color: var(--muted); text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+  #spend-chart { min-height: 150px; position: relative; }
+  #spend-ticks { grid-column: 2; margin-top: 0; flex-wrap: nowrap; }
   .spend-chart { position: absolute; inset: 0; height: 100%; }
   .spend-chart .bar { fill: var(--accent); }
   .spend-chart .bar.today { fill: var(--accent-deep); }
@@ -101,6 +104,7 @@ const PAGE = `<!doctype html>
   .spend-chart .baseline { stroke: var(--line); stroke-width: 1; }
   .axis { display: flex; flex-wrap: wrap; justify-content: space-between; gap: 0 12px; margin-top: 4px; font-size: 12px; color: var(--muted); font-variant-numeric: tabular-nums; }
   .axis span { white-space: nowrap; }
+  .account .axis { flex-wrap: nowrap; gap: 0 8px; }
   .figures { display: flex; flex-wrap: wrap; gap: 4px 20px; margin: 0 0 10px; font-size: 14px; color: var(--muted); }
   .figures strong { color: var(--ink); font-size: 20px; font-weight: 700; font-variant-numeric: tabular-nums; }
   .pair { display: grid; gap: 16px; grid-template-columns: repeat(auto-fit, minmax(min(100%, 440px), 1fr)); }
@@ -147,6 +151,7 @@ const PAGE = `<!doctype html>
   }
   @media (max-width: 420px) {
     .tx .wd { display: none; }
+    .account .axis { font-size: 11px; letter-spacing: -.01em; }
     .top-inner, main, footer { padding-left: 12px; padding-right: 12px; }
     main { gap: 12px; }
     .card { padding: 14px; }
@@ -165,7 +170,7 @@ const PAGE = `<!doctype html>
     <p><b>Settled</b> is money that has actually moved. Your balance is the settled amount plus the held payments.</p>
   </section></section>
   <div class="pair">
-    <section class="card" id="spend-days"><h2>Spend per day</h2><p class="figures" id="spend-figures"></p><div id="spend-chart"></div><div class="axis"><span id="spend-from"></span><span id="spend-peak"></span><span>today</span></div></section>
+    <section class="card" id="spend-days"><h2>Spend per day</h2><p class="figures" id="spend-figures"></p><div class="plot"><div class="y-axis" aria-hidden="true"><span id="spend-max"></span><span>$0</span></div><div id="spend-chart"></div><div class="axis" id="spend-ticks"></div></div></section>
     <section class="card" id="spend-categories"><h2>By category, last 30 days</h2><ul class="cats" id="categories"></ul></section>
   </div>
   <section class="card" id="transactions-card"><h2>Latest transactions</h2>
@@ -196,6 +201,7 @@ function accountCard(account) {
   const card = el("article", "card account");
   card.dataset.account = account.accountId;
   const title = el("h2", "", account.label);
+  title.title = account.label;
   if (account.driftCents) title.append(el("span", "drift", "differs from Up by " + money(account.driftCents)));
   card.append(title);
   if (account.balanceCents === null) {
@@ -216,7 +222,7 @@ function accountCard(account) {
     chart.innerHTML = account.chart;
     const values = account.history.map((point) => point.cents);
     const axis = el("div", "axis");
-    axis.append(el("span", "", shortDay(account.history[0].day) + " " + money(account.history[0].cents)),
+    axis.append(el("span", "", shortDay(account.history[0].day) + ": " + money(account.history[0].cents)),
       el("span", "", "low " + money(Math.min(...values))), el("span", "", "high " + money(Math.max(...values))));
     card.append(chart, axis);
   }
@@ -228,14 +234,19 @@ function transactionRow(transaction, changedId) {
   if (transaction.id === changedId || (seen.size > 0 && !seen.has(transaction.id))) row.classList.add("new");
   const amount = el("span", "amount" + (transaction.amountCents > 0 ? " in" : ""), money(transaction.amountCents));
   const meta = el("div", "meta");
-  meta.append(el("span", "c", transaction.categoryName ?? (transaction.transfer ? "Transfer" : transaction.amountCents > 0 ? "Income" : "Uncategorised")),
-    el("span", "a", transaction.accountName));
+  const category = el("span", "c", transaction.categoryName ?? (transaction.transfer ? "Transfer" : transaction.amountCents > 0 ? "Income" : "Uncategorised"));
+  const account = el("span", "a", transaction.accountName);
+  category.title = category.textContent;
+  account.title = account.textContent;
+  meta.append(category, account);
   const date = el("span", "d");
   date.append(el("span", "wd", weekday.format(transaction.createdAt) + ", "), when.format(transaction.createdAt));
   const status = el("span", "status-cell");
   if (transaction.status === "HELD") status.append(el("span", "tag held", "Held"));
-  row.append(el("span", "desc", transaction.description), meta, date, status, amount);
-  row.title = transaction.description;
+  const description = el("span", "desc", transaction.description);
+  // A name cut with an ellipsis can still be read whole, on hover or by a screen reader.
+  description.title = transaction.description;
+  row.append(description, meta, date, status, amount);
   return row;
 }
 function render(snapshot, changedId) {
@@ -251,9 +262,15 @@ function render(snapshot, changedId) {
   const figure = (label, cents) => { const span = el("span", "", label + " "); span.append(el("strong", "amount", money(cents))); return span; };
   figures.append(figure("Today", today), figure("Last " + snapshot.spendDays.length + " days", total));
   document.getElementById("spend-chart").innerHTML = snapshot.spendChart;
-  document.getElementById("spend-from").textContent = snapshot.spendDays.length ? shortDay(snapshot.spendDays[0].day) : "";
+  // The axes: the bars' top is the highest day, their foot $0; a date under every week.
   const peak = snapshot.spendDays.reduce((best, day) => day.cents > best.cents ? day : best, { cents: 0 });
-  document.getElementById("spend-peak").textContent = peak.cents > 0 ? "highest " + money(peak.cents) + " on " + shortDay(peak.day) : "";
+  const top = document.getElementById("spend-max");
+  top.textContent = money(peak.cents);
+  top.title = peak.cents > 0 ? "highest: " + shortDay(peak.day) : "";
+  const ticks = document.getElementById("spend-ticks");
+  const days = snapshot.spendDays;
+  const marks = days.length < 2 ? [] : [0, 1, 2, 3, 4].map((i) => Math.round(i * (days.length - 1) / 4));
+  ticks.replaceChildren(...marks.map((index) => el("span", "", index === days.length - 1 ? "today" : shortDay(days[index].day))));
   const categories = document.getElementById("categories");
   const max = Math.max(1, ...snapshot.spendCategories.map((entry) => entry.cents));
   categories.replaceChildren(...snapshot.spendCategories.map((entry) => {
@@ -263,7 +280,9 @@ function render(snapshot, changedId) {
     const fill = el("span", "fill");
     fill.style.width = Math.max(1, Math.round(100 * entry.cents / max)) + "%";
     track.append(fill);
-    item.append(el("span", "name", entry.name), el("span", "amount", money(entry.cents)), track);
+    const name = el("span", "name", entry.name);
+    name.title = entry.name;
+    item.append(name, el("span", "amount", money(entry.cents)), track);
     return item;
   }));
   if (snapshot.spendCategories.length === 0) categories.append(el("li", "empty", "No purchases in these days."));
@@ -280,6 +299,9 @@ function render(snapshot, changedId) {
   document.getElementById("footer").textContent = snapshot.reconciledAt === null
     ? "Balances not yet checked with Up. Times in " + ZONE + "."
     : "Balances checked with Up at " + clock.format(new Date(snapshot.reconciledAt)) + ". Times in " + ZONE + ".";
+  if (snapshot.completeAt !== null) {
+    document.getElementById("footer").textContent += " Every event Up sent confirmed received at " + clock.format(new Date(snapshot.completeAt)) + ".";
+  }
 }
 render(initial);
 const status = document.getElementById("status");

@@ -50,6 +50,8 @@ export interface DashboardSnapshot {
   updatedAt: string;
   /** When Up's balances were last compared, ISO 8601, or `null`. */
   reconciledAt: string | null;
+  /** When upbus last confirmed it holds every event Up sent (recovery), ISO 8601, or `null`. */
+  completeAt: string | null;
   /** The time zone of days and times on the page. */
   timeZone: string;
 }
@@ -64,6 +66,8 @@ export interface SnapshotOptions {
   updatedAt: number;
   /** Epoch ms of the last reconciliation, or `null`. */
   reconciledAt: number | null;
+  /** Epoch ms of recovery's last complete pass, or `null` (default). */
+  completeAt?: number | null;
   /** How many latest transactions. Default 20. */
   recent?: number;
   /** How many days of history and spend. Default 30. */
@@ -143,6 +147,7 @@ export function buildSnapshot(position: Position, options: SnapshotOptions): Das
     reconciledAt: options.reconciledAt === null
       ? null
       : new Date(options.reconciledAt).toISOString(),
+    completeAt: options.completeAt == null ? null : new Date(options.completeAt).toISOString(),
     timeZone: options.timeZone ?? "Australia/Sydney",
   };
 }

@@ -34,6 +34,11 @@ export interface PositionConsumerOptions {
   dashboard?: { port?: number; hostname?: string; password?: string };
   /** The time zone of "today". Default `Australia/Sydney`. */
   timeZone?: string;
+  /**
+   * When upbus last confirmed, from Up's delivery logs and transactions, that it holds every
+   * event (epoch ms, `null`: never), asked at each reconciliation. Default none.
+   */
+  completeAt?: () => Promise<number | null>;
   /** The clock, epoch ms. Default `Date.now`. */
   now?: () => number;
   /** Where it logs. */
@@ -80,6 +85,7 @@ export function createPositionConsumer(options: PositionConsumerOptions): Positi
   const { promise: rebuilt, resolve: markRebuilt } = Promise.withResolvers<void>();
   let updatedAt = now();
   let reconciledAt: number | null = null;
+  let completeAt: number | null = null;
   let timer: ReturnType<typeof setInterval> | undefined;
   let closed = false;
   const retrySeconds = Math.round((options.reconcileMs ?? 300_000) / 1000);
@@ -92,6 +98,7 @@ export function createPositionConsumer(options: PositionConsumerOptions): Positi
       problem,
       updatedAt,
       reconciledAt,
+      completeAt,
       timeZone: options.timeZone,
     });
   }
@@ -123,6 +130,7 @@ export function createPositionConsumer(options: PositionConsumerOptions): Positi
     const drifts = position.reconcile(accounts);
     reconciledAt = now();
     options.onReconciled?.(accounts);
+    completeAt = await options.completeAt?.().catch(() => completeAt) ?? completeAt;
     for (const drift of drifts) {
       logger.warn("position drifts from Up's balance", {
         accountId: drift.accountId,

@@ -11,7 +11,7 @@ import { backfill } from "../../../lib/enrich/backfill.ts";
 import { createSimulateCommand } from "../../../lib/cli/simulate.ts";
 import { createPositionConsumer } from "../../../lib/consumers/position/position_consumer.ts";
 import { startConsumer } from "../../../lib/bus/runner.ts";
-import { dollars } from "../../../lib/consumers/position/spend_chart.ts";
+import { dollars, shortDay } from "../../../lib/consumers/position/spend_chart.ts";
 import { startEnricher } from "../../../lib/enrich/enricher.ts";
 import { kafkaRecordSource } from "../../../lib/bus/kafka/record_source.ts";
 import { transactionRecord } from "../../../lib/bus/transaction_record.ts";
@@ -26,6 +26,29 @@ import { Partitioners } from "kafkajs";
 import { quietKafka, waitFor } from "../../support/pipeline.ts";
 
 const quiet = createLogger({ write: () => {} });
+
+/**
+ * Run in the page: a footer or axis that wraps onto a second line, and a name cut with an
+ * ellipsis that cannot be read whole (no title attribute holding it); empty when all is well.
+ */
+const CUT_OR_WRAPPED = `(() => {
+  const problems = [];
+  for (const axis of document.querySelectorAll(".axis")) {
+    const tops = [...axis.children].map((child) => Math.round(child.getBoundingClientRect().top));
+    if (new Set(tops).size > 1) {
+      const card = axis.closest(".card");
+      problems.push("axis of " + (card.id || card.querySelector("h2").textContent) + " wraps: " + axis.textContent);
+    }
+  }
+  for (const element of document.querySelectorAll("main *")) {
+    if (getComputedStyle(element).textOverflow !== "ellipsis") continue;
+    if (element.scrollWidth <= element.clientWidth) continue;
+    if (element.title !== element.textContent) {
+      problems.push("cut without a title: " + element.textContent);
+    }
+  }
+  return problems;
+})()`;
 const WIDTHS = [390, 1280, 1920] as const;
 
 /**
@@ -76,6 +99,14 @@ Deno.test("the dashboard shows a simulated transaction and the new balance witho
     seedMonth: true,
     retryDelaysMs: [100, 500],
   });
+  // A six-figure saver: its card's footer (first day, low, high) is the widest on the page.
+  sim.bank.addTransaction({
+    accountId: sim.bank.accounts[1].id,
+    amountCents: 9_000_000,
+    description: "Inheritance",
+    status: "SETTLED",
+    createdAt: Date.now() - 10 * 86_400_000,
+  });
   // The webhook's URL is set once the service listens; its secret is needed before.
   const webhook = sim.bank.addWebhook("http://127.0.0.1:1/webhook", "upbus");
   const env: Record<string, string> = {
@@ -119,6 +150,7 @@ Deno.test("the dashboard shows a simulated transaction and the new balance witho
     up,
     reconcileMs: 60_000,
     dashboard: { port: 0 },
+    completeAt: () => Promise.resolve(Date.parse("2026-12-07T09:30:00+11:00")),
     logger: quiet,
   });
   const running = await startConsumer(position, {
@@ -146,6 +178,11 @@ Deno.test("the dashboard shows a simulated transaction and the new balance witho
       assert.ok(!/restaurants-and-cafes|public-transport/.test(text), "no category id");
       assert.ok(!text.includes(spending.id.slice(0, 8)), "no account id");
       assert.equal(await page.locator("#problem").isHidden(), true, "no problem to report");
+      assert.match(
+        await page.locator("#footer").innerText(),
+        /Every event Up sent confirmed received at 9:30/,
+        "when upbus last confirmed it is complete",
+      );
       const html = await (await fetch(position.dashboard!.url)).text();
       assert.ok(!/(src|href)="(https?:)?\/\//.test(html), "no CDN, no external asset");
       await waitFor(() => position.dashboard!.clients === 1, "the page's event stream");
@@ -160,6 +197,17 @@ Deno.test("the dashboard shows a simulated transaction and the new balance witho
       assert.equal(await bars.count(), 30);
       const rent = snapshotSpendDays(position.snapshot()).filter((cents) => cents > 0).length;
       assert.ok(rent >= 10, `spend on ${rent} days`);
+      // Axes: the highest day's amount at the top, $0 at the foot, a date under each week.
+      const days = position.snapshot().spendDays;
+      assert.equal(
+        await page.locator("#spend-days .y-axis").innerText(),
+        `${dollars(Math.max(...days.map((day) => day.cents)))}\n$0`,
+      );
+      const ticks = await page.locator("#spend-ticks span").allTextContents();
+      assert.equal(ticks.length, 5, ticks.join());
+      assert.equal(ticks[0], shortDay(days[0].day));
+      assert.equal(ticks[2], shortDay(days[Math.round((days.length - 1) / 2)].day));
+      assert.equal(ticks[4], "today");
     });
 
     await t.step(
@@ -220,6 +268,16 @@ Deno.test("the dashboard shows a simulated transaction and the new balance witho
       assert.match(await row.locator(".amount").getAttribute("class") ?? "", /\bin\b/);
     });
 
+    await t.step(
+      "at 360 px, a smaller phone, footers keep to one line and nothing is cut",
+      async () => {
+        await page.setViewportSize({ width: 360, height: 800 });
+        await page.waitForTimeout(100);
+        assert.deepEqual(await page.evaluate(OVERFLOWS), []);
+        assert.deepEqual(await page.evaluate(CUT_OR_WRAPPED), []);
+      },
+    );
+
     for (const width of WIDTHS) {
       await t.step(
         `at ${width} px nothing overflows, no amount is cut, dates keep to one line`,
@@ -227,6 +285,7 @@ Deno.test("the dashboard shows a simulated transaction and the new balance witho
           await page.setViewportSize({ width, height: width < 600 ? 844 : 1000 });
           await page.waitForTimeout(100);
           assert.deepEqual(await page.evaluate(OVERFLOWS), []);
+          assert.deepEqual(await page.evaluate(CUT_OR_WRAPPED), []);
           const amounts = await page.locator(".tx .amount").allTextContents();
           assert.ok(amounts.includes("-$23.45") && amounts.includes("$2,500.00"), amounts.join());
           const dir = Deno.env.get("UPBUS_SCREENSHOT")
