@@ -40,6 +40,12 @@ export interface Consumer {
   replay?: boolean;
   /** Where a new group starts: `true` for the beginning of the topic. Default `true`. */
   fromBeginning?: boolean;
+  /**
+   * Start at the end of the topic whatever the group's position, and commit it: what came while
+   * it was stopped is skipped (`consume console --last N` prints the last N instead). Default
+   * `false`: a group resumes where it was.
+   */
+  startAtEnd?: boolean;
   /** Releases what the consumer holds (files, servers, timers); called once on stop. */
   close?(): void | Promise<void>;
 }

@@ -29,6 +29,8 @@ export interface StartConsumerOptions {
 export interface RunningConsumer {
   /** The consumer group it runs in. */
   groupId: string;
+  /** Where it started reading, in words (see {@linkcode Subscription.start}). */
+  readonly start: string;
   /** Records handled since start. */
   readonly handled: number;
   /** Failed handler calls since start (each is retried). */
@@ -153,11 +155,13 @@ export async function startConsumer(
     groupId,
     replay,
     fromBeginning: replay || (consumer.fromBeginning ?? true),
+    startAtEnd: !replay && (consumer.startAtEnd ?? false),
     logger,
   });
 
   return {
     groupId,
+    start: subscription.start,
     get handled() {
       return handled;
     },

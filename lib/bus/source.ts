@@ -34,12 +34,19 @@ export interface SubscribeOptions {
   replay: boolean;
   /** Where a group with no committed position starts: `true` for the beginning. */
   fromBeginning: boolean;
+  /** Start at the end whatever the group's position, and commit it. Default `false`. */
+  startAtEnd?: boolean;
   /** Where failures are told. Default nowhere. */
   logger?: Logger;
 }
 
 /** A running subscription. */
 export interface Subscription {
+  /**
+   * Where it started reading, in words for the log: "from the beginning", "from the end: new
+   * records only", "from its committed position", or why it waits.
+   */
+  readonly start: string;
   /** Stops delivering (after the record in hand) and releases the connection. */
   stop(): Promise<void>;
 }

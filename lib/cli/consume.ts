@@ -124,7 +124,8 @@ const BUILT_IN: Record<string, Builder> = {
     const handle = idempotent(consumer.handle, {
       path: `${config.dataDir}/consumers/console${embedded ? ".local" : ""}.db`,
     });
-    return { ...consumer, handle, close: () => handle.close() };
+    // With --last the history stands for what came while it was stopped: it goes on from the end.
+    return { ...consumer, handle, startAtEnd: last > 0, close: () => handle.close() };
   },
   async position({ config, endOffsets, up, logger, context }) {
     const offsets = await endOffsets();
@@ -451,7 +452,11 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
           await consumer.close?.();
           throw error;
         }
-        logger.info("consumer running", { topic: consumer.topic, group: running.groupId });
+        logger.info("consumer running", {
+          topic: consumer.topic,
+          group: running.groupId,
+          starts: running.start,
+        });
         if (consumer.name === "console") {
           logger.info("waiting for new transactions; one line each (Ctrl-C stops)");
         }

@@ -1,8 +1,10 @@
 /**
  * @module Idempotent handlers
  * Makes a handler idempotent per key: it remembers, in a small SQLite file, the last version
- * (by default the offset) handled for each key, and skips a record it has already handled, as
- * at-least-once delivery redelivers after a crash or a rebalance.
+ * (by default the offset) and the digest of the value handled for each key, and skips a record
+ * it has already handled, as at-least-once delivery redelivers after a crash or a rebalance, and
+ * a record that repeats the key's last value at a later offset (a duplicate the pipeline wrote
+ * twice after a kill -9: same transaction, same state).
  */
 import { openVersioned, type VersionedSchema } from "../runtime/versioned_db.ts";
 import type { ConsumerMessage } from "../bus/consumer.ts";
@@ -19,8 +21,22 @@ export const CONSUMER_STATE_SCHEMA: VersionedSchema = {
           "CREATE TABLE IF NOT EXISTS handled (key TEXT PRIMARY KEY, version INTEGER NOT NULL) STRICT",
         ),
     },
+    {
+      version: 2,
+      description: "the digest of the value handled last per key, so a repeated state is skipped",
+      up: (db) => db.exec("ALTER TABLE handled ADD COLUMN digest TEXT"),
+    },
   ],
 };
+
+/** The value's SHA-256 in hex; a tombstone's is `tombstone`. */
+async function digestOf(value: Uint8Array | null): Promise<string> {
+  if (value === null) return "tombstone";
+  const hash = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", value as Uint8Array<ArrayBuffer>),
+  );
+  return Array.from(hash, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
 
 /** Options for {@linkcode idempotent}. */
 export interface IdempotentOptions {
@@ -73,22 +89,26 @@ export function idempotent(
   options: IdempotentOptions,
 ): IdempotentHandler {
   const db = openVersioned(options.path, CONSUMER_STATE_SCHEMA);
-  const read = db.prepare("SELECT version FROM handled WHERE key = ?");
+  const read = db.prepare("SELECT version, digest FROM handled WHERE key = ?");
   const write = db.prepare(
-    "INSERT INTO handled (key, version) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET version = excluded.version",
+    `INSERT INTO handled (key, version, digest) VALUES (?, ?, ?)
+     ON CONFLICT (key) DO UPDATE SET version = excluded.version, digest = excluded.digest`,
   );
   const versionOf = options.version ?? ((message: ConsumerMessage) => Number(message.offset));
   let skipped = 0;
   const wrapped = async function handleOnce(message: ConsumerMessage): Promise<void> {
     const key = message.key ?? `${message.topic}/${message.partition}/${message.offset}`;
     const version = versionOf(message);
-    const last = read.get(key) as { version: number } | undefined;
-    if (last !== undefined && version <= last.version) {
+    const digest = await digestOf(message.value);
+    const last = read.get(key) as { version: number; digest: string | null } | undefined;
+    if (last !== undefined && (version <= last.version || digest === last.digest)) {
+      // A repeat at a later offset moves the key's version on, so what follows compares to it.
+      if (version > last.version) write.run(key, version, digest);
       skipped++;
       return;
     }
     await handler(message);
-    write.run(key, version);
+    write.run(key, version, digest);
   } as IdempotentHandler;
   Object.defineProperty(wrapped, "skipped", { get: () => skipped });
   wrapped.close = () => db.close();

@@ -127,6 +127,7 @@ export async function runEnricher(options: RunEnricherOptions): Promise<Enricher
     from: `${source.kind}: ${sourceTopic}`,
     to: sink.name,
     group: running.groupId,
+    starts: running.start,
   });
   return {
     stats: () => ({ ...enrichment.stats(), failures: running.failures }),

@@ -133,7 +133,7 @@ Deno.test("backfill, enrich and consume work without Kafka, each under its own p
           assert.equal(printer.out.length, 1, printer.out.join("\n"));
           assert.match(
             printer.out[0],
-            /HELD\s+-\$23\.45\s+Embedded Cafe  \[Restaurants & Cafes\]$/,
+            /HELD\s+-\$23\.45\s+Embedded Cafe {2}\[Restaurants & Cafes\]$/,
           );
         },
       );

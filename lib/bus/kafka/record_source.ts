@@ -2,7 +2,10 @@
  * @module Kafka record source
  * The {@linkcode RecordSource} over Kafka: a consumer group per subscription, offsets committed
  * one record at a time after the handler is done (none for a replay), one partition handled at a
- * time so a record being retried holds back the records after it.
+ * time so a record being retried holds back the records after it. A new group's start (the
+ * beginning or the end of each partition) is committed before it joins, so the group keeps it
+ * from its first second: a consumer stopped before its first record resumes there, and a
+ * partition that is assigned late does not start at whatever its end is then.
  */
 import { Buffer } from "node:buffer";
 import type { Kafka, KafkaMessage } from "kafkajs";
@@ -109,7 +112,24 @@ export function kafkaRecordSource(
         await admin.disconnect();
       }
     },
-    async subscribe(handle, { topic, groupId, replay, fromBeginning }) {
+    async subscribe(handle, { topic, groupId, replay, fromBeginning, startAtEnd, logger }) {
+      const start = replay
+        ? "from the beginning, committing nothing (replay)"
+        : await commitStart(kafka, topic, groupId, fromBeginning, startAtEnd ?? false).catch(
+          (error) => {
+            // Another member joined first (its group then holds the positions) or the admin
+            // request failed: the group's own reset policy applies, as before.
+            logger?.warn(
+              "cannot commit the new group's start position; the group starts as Kafka resets it",
+              {
+                group: groupId,
+                topic,
+                error: (error as Error).message,
+              },
+            );
+            return fromBeginning ? "from the beginning" : "from the end: new records only";
+          },
+        );
       const consumer = kafka.consumer({
         groupId,
         maxWaitTimeInMs: options.maxWaitTimeMs ?? 1000,
@@ -158,6 +178,7 @@ export function kafkaRecordSource(
         throw error;
       }
       return {
+        start,
         stop() {
           stopping = true;
           stopped ??= consumer.disconnect();
@@ -166,4 +187,54 @@ export function kafkaRecordSource(
       };
     },
   };
+}
+
+/**
+ * Commits a group's start on the partitions where it has no position: the beginning (low
+ * watermark) or the end (high), so that the group keeps it across restarts from the first second.
+ *
+ * @returns Where the group starts, in words.
+ */
+async function commitStart(
+  kafka: Kafka,
+  topic: string,
+  groupId: string,
+  fromBeginning: boolean,
+  startAtEnd: boolean,
+): Promise<string> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    const positions = committed?.partitions ?? [];
+    const missing = new Set(
+      positions.filter((entry) => BigInt(entry.offset) < 0n).map((entry) => entry.partition),
+    );
+    const offsets = await admin.fetchTopicOffsets(topic);
+    // fetchOffsets lists only partitions it knows; a partition it leaves out has no position.
+    for (const { partition } of offsets) {
+      if (!positions.some((entry) => entry.partition === partition)) missing.add(partition);
+    }
+    if (startAtEnd) {
+      await admin.setOffsets({
+        groupId,
+        topic,
+        partitions: offsets.map((entry) => ({ partition: entry.partition, offset: entry.high })),
+      });
+      return "from the end: new records only";
+    }
+    if (missing.size === 0) return "from its committed positions";
+    const partitions = offsets.filter((entry) => missing.has(entry.partition)).map((entry) => ({
+      partition: entry.partition,
+      offset: fromBeginning ? entry.low : entry.high,
+    }));
+    await admin.setOffsets({ groupId, topic, partitions });
+    const where = partitions.map((entry) => `${entry.partition}:${entry.offset}`).join(", ");
+    const restart = missing.size < offsets.length ? " (the other partitions: committed)" : "";
+    return fromBeginning
+      ? `from the beginning (partition:offset ${where})${restart}`
+      : `from the end: new records only (partition:offset ${where})${restart}`;
+  } finally {
+    await admin.disconnect();
+  }
 }

@@ -6,6 +6,11 @@
  * group. Several processes share the file: the enricher appends, consumers read and commit.
  * Records are never compacted away: a reader that wants each key's latest state keeps the last
  * record of each key, as a reader of a compacted Kafka topic does.
+ *
+ * A consumer group is read by one process at a time, as a Kafka group's partition is: the reader
+ * holds a lease on (group, source) that it renews while it runs and releases when it stops; a
+ * process that died loses it once it expires. A commit by an open log that does not hold the
+ * group's lease is refused ({@linkcode LeaseLostError}), and a commit never moves a cursor back.
  */
 import type { DatabaseSync } from "node:sqlite";
 import type { ConsumerMessage } from "../consumer.ts";
@@ -57,13 +62,63 @@ CREATE TABLE IF NOT EXISTS committed (
 ) STRICT;
 `;
 
+/** Version 2: who reads each (group, source) now, until when (epoch ms). */
+const SCHEMA_V2 = `
+CREATE TABLE leases (
+  group_id TEXT NOT NULL,
+  source TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (group_id, source)
+) STRICT;
+`;
+
 /** `DATA_DIR/pipeline.db`'s formats, oldest first. Append a step for every change of shape. */
 export const LOCAL_LOG_SCHEMA: VersionedSchema = {
   name: "local log",
   migrations: [
     { version: 1, description: "records and committed positions", up: (db) => db.exec(SCHEMA_V1) },
+    {
+      version: 2,
+      description: "a lease per consumer group, so one process reads a group at a time",
+      up: (db) => db.exec(SCHEMA_V2),
+    },
   ],
 };
+
+/** Who holds a group's lease, as {@linkcode LocalLog.acquire} reports it when it is taken. */
+export interface LeaseHolder {
+  /** The holder's owner id: `<hostname>:<pid>:<random>`. */
+  owner: string;
+  /** When its lease ends unless renewed, epoch ms. */
+  expiresAt: number;
+}
+
+/** A commit refused because this process no longer holds the group's lease. */
+export class LeaseLostError extends Error {
+  /** The group whose lease is held elsewhere. */
+  readonly group: string;
+  /** The process that holds it now, or `null` when nobody does. */
+  readonly holder: string | null;
+
+  /**
+   * @param group The consumer group.
+   * @param source What it reads.
+   * @param holder Who holds the lease now.
+   */
+  constructor(group: string, source: string, holder: string | null) {
+    super(
+      `Cannot commit ${group}'s position in ${source}: ${
+        holder === null
+          ? "this process's lease expired"
+          : `another process (${holder}) reads it now`
+      }`,
+    );
+    this.name = "LeaseLostError";
+    this.group = group;
+    this.holder = holder;
+  }
+}
 
 interface RecordRow {
   offset: number;
@@ -78,17 +133,24 @@ export class LocalLog {
   #db: DatabaseSync;
   #now: () => number;
   #path: string;
+  #owner: string;
 
   /** Use {@linkcode openLocalLog}. */
-  constructor(db: DatabaseSync, path: string, now: () => number) {
+  constructor(db: DatabaseSync, path: string, now: () => number, owner?: string) {
     this.#db = db;
     this.#path = path;
     this.#now = now;
+    this.#owner = owner ?? defaultOwner();
   }
 
   /** The database file. */
   get path(): string {
     return this.#path;
+  }
+
+  /** This open log's owner id in leases: `<hostname>:<pid>:<random>`. */
+  get owner(): string {
+    return this.#owner;
   }
 
   /**
@@ -125,7 +187,7 @@ export class LocalLog {
         return end + index;
       });
       const { commit } = options;
-      if (commit !== undefined) this.commit(commit.group, commit.source, commit.offset);
+      if (commit !== undefined) this.#commit(commit.group, commit.source, commit.offset);
       db.exec("COMMIT");
       return offsets;
     } catch (error) {
@@ -189,17 +251,113 @@ export class LocalLog {
   }
 
   /**
-   * Commits a consumer group's offset for a source, durably.
+   * Commits a consumer group's offset for a source, durably. A cursor never moves back: an
+   * offset below the committed one changes nothing.
    *
    * @param group The consumer group.
    * @param source What it reads.
    * @param offset The next offset to read.
+   * @throws {LeaseLostError} If another process holds the group's lease (nothing is written).
    */
   commit(group: string, source: string, offset: number): void {
+    const db = this.#db;
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      this.#commit(group, source, offset);
+      db.exec("COMMIT");
+    } catch (error) {
+      if (db.isTransaction) db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  /** The commit, inside the caller's transaction. */
+  #commit(group: string, source: string, offset: number): void {
+    const lease = this.#lease(group, source);
+    // A group nobody leases (a tool, or a reader from before leases) commits as before.
+    if (lease !== undefined && lease.owner !== this.#owner) {
+      throw new LeaseLostError(group, source, lease.owner);
+    }
     this.#db.prepare(
       `INSERT INTO committed (group_id, source, next_offset) VALUES (?, ?, ?)
-       ON CONFLICT (group_id, source) DO UPDATE SET next_offset = excluded.next_offset`,
+       ON CONFLICT (group_id, source) DO UPDATE SET next_offset = max(next_offset, excluded.next_offset)`,
     ).run(group, source, offset);
+  }
+
+  #lease(group: string, source: string): LeaseHolder | undefined {
+    return this.#db.prepare(
+      "SELECT owner, expires_at AS expiresAt FROM leases WHERE group_id = ? AND source = ?",
+    ).get(group, source) as LeaseHolder | undefined;
+  }
+
+  /**
+   * Moves a group's position to `offset`, back as well as forward: what a person asks for to read
+   * a topic again. Refused while another process reads the group.
+   *
+   * @param group The consumer group.
+   * @param source What it reads.
+   * @param offset The next offset to read.
+   * @throws {LeaseLostError} If another process holds the group's lease now.
+   */
+  resetPosition(group: string, source: string, offset: number): void {
+    const db = this.#db;
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const lease = this.#lease(group, source);
+      if (lease !== undefined && lease.owner !== this.#owner && lease.expiresAt > this.#now()) {
+        throw new LeaseLostError(group, source, lease.owner);
+      }
+      db.prepare(
+        `INSERT INTO committed (group_id, source, next_offset) VALUES (?, ?, ?)
+         ON CONFLICT (group_id, source) DO UPDATE SET next_offset = excluded.next_offset`,
+      ).run(group, source, offset);
+      db.exec("COMMIT");
+    } catch (error) {
+      if (db.isTransaction) db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  /**
+   * Takes or renews this log's lease on a group's source for `ttlMs`: it succeeds when nobody
+   * holds it, when it is this log's, or when its holder let it expire (a process that died).
+   *
+   * @param group The consumer group.
+   * @param source What it reads.
+   * @param ttlMs How long the lease lasts unless renewed.
+   * @returns `null` when this log holds the lease now, else who holds it.
+   */
+  acquire(group: string, source: string, ttlMs: number): LeaseHolder | null {
+    const db = this.#db;
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const now = this.#now();
+      const lease = this.#lease(group, source);
+      if (lease !== undefined && lease.owner !== this.#owner && lease.expiresAt > now) {
+        db.exec("COMMIT");
+        return lease;
+      }
+      db.prepare(
+        `INSERT INTO leases (group_id, source, owner, expires_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (group_id, source) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at`,
+      ).run(group, source, this.#owner, now + ttlMs);
+      db.exec("COMMIT");
+      return null;
+    } catch (error) {
+      if (db.isTransaction) db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  /**
+   * Gives up this log's lease on a group's source, so another process takes over at once.
+   *
+   * @param group The consumer group.
+   * @param source What it reads.
+   */
+  release(group: string, source: string): void {
+    this.#db.prepare("DELETE FROM leases WHERE group_id = ? AND source = ? AND owner = ?")
+      .run(group, source, this.#owner);
   }
 
   /** Closes the connection. */
@@ -210,8 +368,19 @@ export class LocalLog {
 
 /** Options for {@linkcode openLocalLog}. */
 export interface LocalLogOptions {
-  /** The clock of record timestamps, epoch ms. Default `Date.now`. */
+  /** The clock of record timestamps and leases, epoch ms. Default `Date.now`. */
   now?: () => number;
+  /** This open log's owner id in leases. Default `<hostname>:<pid>:<random>`. */
+  owner?: string;
+}
+
+/** `<hostname>:<pid>:<random>`: who holds a lease, readable in a log line. */
+function defaultOwner(): string {
+  // Without the hostname grant (never prompted for) the pid and the random part still tell
+  // processes apart.
+  const granted = Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state === "granted";
+  const host = granted ? Deno.hostname() : "localhost";
+  return `${host}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`;
 }
 
 /**
@@ -249,5 +418,5 @@ export function openLocalLog(
   } catch (error) {
     return Promise.reject(error);
   }
-  return Promise.resolve(new LocalLog(db, path, options.now ?? Date.now));
+  return Promise.resolve(new LocalLog(db, path, options.now ?? Date.now, options.owner));
 }

@@ -4,10 +4,16 @@
  * or another {@linkcode OffsetReader} such as the event store, in offset order, and commits the
  * group's offset in the local log only after the handler is done. A replay reads from offset 0
  * on every start and commits nothing.
+ *
+ * One process reads a group at a time: the subscription takes the group's lease in the local
+ * log before it reads, renews it while it runs and releases it on stop; a second process of the
+ * same group waits, and takes over when the first stops or, killed, lets its lease expire. A
+ * group with no position starts where its consumer asks (the beginning, or the end) and commits
+ * that position at once, so a restart before the first record resumes there.
  */
 import type { ConsumerMessage } from "../consumer.ts";
 import type { RecordSource } from "../source.ts";
-import type { LocalLog } from "./local_log.ts";
+import { LeaseLostError, type LocalLog } from "./local_log.ts";
 
 /** Records readable by offset: a topic of the local log, or the event store. */
 export interface OffsetReader {
@@ -32,6 +38,11 @@ export interface LocalLogRecordSourceOptions {
   pollMs?: number;
   /** Records read per poll. Default 100. */
   batchSize?: number;
+  /**
+   * How long a group's lease lasts unless renewed, in ms: how soon a second process takes over
+   * from one that was killed. Renewed every third of it. Default 10 000.
+   */
+  leaseMs?: number;
 }
 
 /**
@@ -87,6 +98,7 @@ export function localLogRecordSource(
 ): RecordSource {
   const pollMs = options.pollMs ?? 500;
   const batchSize = options.batchSize ?? 100;
+  const leaseMs = options.leaseMs ?? 10_000;
   return {
     kind: "local",
     endOffsets: (topic) =>
@@ -98,20 +110,17 @@ export function localLogRecordSource(
       const unread: Record<number, string> = end > read ? { 0: String(end) } : {};
       return Promise.resolve(unread);
     },
-    subscribe(handle, { topic, groupId, replay, fromBeginning, logger }) {
+    subscribe(handle, { topic, groupId, replay, fromBeginning, startAtEnd, logger }) {
       const reader = options.reader ?? localTopicReader(log, topic);
-      let next: number;
-      try {
-        next = replay ? 0 : log.committed(groupId, reader.name) ??
-          (fromBeginning ? 0 : reader.end());
-      } catch (error) {
-        reader.close?.();
-        return Promise.reject(error);
-      }
+      const source = reader.name;
+      let next = 0;
+      let holding = false;
+      let lost = false;
       let stopping = false;
       let timer: ReturnType<typeof setTimeout> | undefined;
+      let renewal: ReturnType<typeof setInterval> | undefined;
       let wake: (() => void) | undefined;
-      const control = { active: () => !stopping, heartbeat: () => Promise.resolve() };
+      const control = { active: () => !stopping && !lost, heartbeat: () => Promise.resolve() };
 
       function pause(ms: number): Promise<void> {
         return new Promise((resolve) => {
@@ -120,49 +129,157 @@ export function localLogRecordSource(
         });
       }
 
-      async function run(): Promise<void> {
-        while (!stopping) {
+      /** Takes the lease when it is free; returns who holds it otherwise. */
+      function take(): string | null {
+        const holder = log.acquire(groupId, source, leaseMs);
+        if (holder !== null) return holder.owner;
+        holding = true;
+        lost = false;
+        const committed = log.committed(groupId, source);
+        if (startAtEnd) {
+          next = Math.max(committed ?? 0, reader.end());
+          log.commit(groupId, source, next);
+        } else if (committed === null) {
+          // Kept from the first second: a restart before the first record starts here too.
+          next = fromBeginning ? 0 : reader.end();
+          log.commit(groupId, source, next);
+        } else {
+          next = committed;
+        }
+        renewal = setInterval(renew, Math.max(1, Math.floor(leaseMs / 3)));
+        return null;
+      }
+
+      function renew(): void {
+        try {
+          const holder = log.acquire(groupId, source, leaseMs);
+          if (holder !== null) loseLease(holder.owner);
+        } catch (error) {
+          // Busy for longer than the busy timeout: the next renewal tries again, well in time.
+          logger?.warn("cannot renew the group's lease; trying again", {
+            group: groupId,
+            source,
+            error: (error as Error).message,
+          });
+        }
+      }
+
+      function loseLease(holder: string | null): void {
+        if (lost) return;
+        lost = true;
+        holding = false;
+        clearInterval(renewal);
+        logger?.warn("another process took over this consumer group; waiting to take it back", {
+          group: groupId,
+          source,
+          holder,
+        });
+        wake?.();
+      }
+
+      let start: string;
+      try {
+        if (replay) {
+          start = "from the beginning, committing nothing (replay)";
+        } else {
+          const before = log.committed(groupId, source);
+          const holder = take();
+          start = holder !== null
+            ? `waiting: another process (${holder}) reads ${groupId}; this one takes over when it stops`
+            : startAtEnd
+            ? `from the end: new records only (offset ${next})`
+            : before !== null
+            ? `from its committed position (offset ${before})`
+            : fromBeginning
+            ? "from the beginning"
+            : `from the end: new records only (offset ${next})`;
+        }
+      } catch (error) {
+        reader.close?.();
+        return Promise.reject(error);
+      }
+
+      /** Reads while this process holds the group (or replays); returns when stopping or lost. */
+      async function read(): Promise<"stopped" | "lost"> {
+        while (!stopping && !lost) {
           let batch: ConsumerMessage[];
           try {
             batch = reader.read(next, batchSize);
           } catch (error) {
             logger?.warn("cannot read the local source; retrying", {
-              source: reader.name,
+              source,
               error: (error as Error).message,
             });
             await pause(Math.max(pollMs, 500));
             continue;
           }
           for (const message of batch) {
-            if (!(await handle(message, control))) return;
-            next = Number(message.offset) + 1;
-            if (replay) continue;
+            if (!(await handle(message, control))) return lost && !stopping ? "lost" : "stopped";
+            if (replay) {
+              next = Number(message.offset) + 1;
+              continue;
+            }
             try {
-              log.commit(groupId, reader.name, next);
+              log.commit(groupId, source, Number(message.offset) + 1);
+              next = Number(message.offset) + 1;
             } catch (error) {
+              if (error instanceof LeaseLostError) {
+                loseLease(error.holder);
+                return "lost";
+              }
+              next = Number(message.offset) + 1;
               // The next commit covers this one; until then a restart handles it again.
               logger?.warn("cannot commit the offset; carrying on", {
-                source: reader.name,
+                source,
                 offset: next,
                 error: (error as Error).message,
               });
             }
           }
-          if (batch.length < batchSize && !stopping) await pause(pollMs);
+          if (batch.length < batchSize && !stopping && !lost) await pause(pollMs);
+        }
+        return stopping ? "stopped" : "lost";
+      }
+
+      async function run(): Promise<void> {
+        let waiting = !replay && !holding;
+        while (!stopping) {
+          if (waiting) {
+            let holder: string | null;
+            try {
+              holder = take();
+            } catch (error) {
+              holder = `unknown (${(error as Error).message})`;
+            }
+            if (holder !== null) {
+              await pause(Math.min(1000, leaseMs));
+              continue;
+            }
+            logger?.info("took over the consumer group", { group: groupId, source, offset: next });
+          }
+          if ((await read()) === "stopped") return;
+          waiting = true;
         }
       }
 
       const running = run();
       let stopped: Promise<void> | undefined;
       return Promise.resolve({
+        start,
         stop() {
           stopped ??= (async () => {
             stopping = true;
             clearTimeout(timer);
+            clearInterval(renewal);
             wake?.();
             try {
               await running;
             } finally {
+              try {
+                if (holding) log.release(groupId, source);
+              } catch {
+                // Then it expires on its own within leaseMs.
+              }
               reader.close?.();
             }
           })();

@@ -107,6 +107,8 @@ export class Position {
   readonly #transactions = new Map<string, PositionTransaction>();
   readonly #anchors = new Map<string, number>();
   readonly #anchoredAt = new Map<string, number>();
+  /** Accounts whose anchor may count a transaction twice: made in the second it was read. */
+  readonly #uncertain = new Set<string>();
   readonly #drift = new Map<string, number>();
   readonly #names = new Map<string, string>();
   readonly #types = new Map<string, string>();
@@ -152,9 +154,24 @@ export class Position {
       // History arriving after the anchor (a backfill, a late event): Up's balance already held
       // it when it was read, so it moves the anchor, not the balance.
       this.#anchors.set(facts.accountId, this.#anchors.get(facts.accountId)! - facts.amountCents);
+    } else if (
+      !this.#transactions.has(id) && anchorSecond !== undefined &&
+      facts.createdAt < anchorSecond + 1000
+    ) {
+      // Made in the very second the balance was read: Up's balance may or may not hold it. The
+      // next reconciliation anchors this account again ({@linkcode Position.uncertain}).
+      this.#uncertain.add(facts.accountId);
     }
     this.#transactions.set(id, facts);
     return facts;
+  }
+
+  /**
+   * Whether an anchor may be off by a transaction made in the second it was taken: then the
+   * next {@linkcode Position.reconcile} anchors that account again, and should come soon.
+   */
+  get uncertain(): boolean {
+    return this.#uncertain.size > 0;
   }
 
   /** How many transactions it holds. */
@@ -338,7 +355,9 @@ export class Position {
       const ours = byId.get(account.id);
       const known = (ours?.settledCents ?? 0) + (ours?.heldCents ?? 0);
       const anchor = this.#anchors.get(account.id);
-      if (anchor === undefined) {
+      // Anchoring again is safe: what Up holds and this has not seen yet is older than the new
+      // anchor when it arrives, so it moves the anchor, not the balance.
+      if (anchor === undefined || this.#uncertain.delete(account.id)) {
         this.#anchors.set(account.id, upCents - known);
         this.#anchoredAt.set(account.id, this.#now());
         this.#drift.set(account.id, 0);

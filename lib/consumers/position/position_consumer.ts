@@ -157,9 +157,22 @@ export function createPositionConsumer(options: PositionConsumerOptions): Positi
   }
   if (pending.size === 0) queueMicrotask(rebuiltNow);
 
+  let soon: ReturnType<typeof setTimeout> | undefined;
+  /** An anchor that may be off by a transaction of its second is taken again, shortly after. */
+  function reconcileSoon(): void {
+    if (options.up === undefined || soon !== undefined || closed) return;
+    soon = setTimeout(() => {
+      soon = undefined;
+      reconcile().catch((error) =>
+        logger.warn("cannot reconcile with Up's balances", { error: (error as Error).message })
+      );
+    }, 1500);
+  }
+
   function handle(message: ConsumerMessage): void {
     const { id, transaction } = readTransactionRecord(message.key, message.value);
     const applied = position.apply(id, transaction);
+    if (position.uncertain) reconcileSoon();
     updatedAt = now();
     dashboard?.push(applied ?? { id, deleted: true });
     const end = pending.get(message.partition);
@@ -182,6 +195,7 @@ export function createPositionConsumer(options: PositionConsumerOptions): Positi
     async close() {
       closed = true;
       clearInterval(timer);
+      clearTimeout(soon);
       await dashboard?.close();
     },
   };

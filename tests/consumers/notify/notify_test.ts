@@ -301,7 +301,7 @@ Deno.test("notify sends each matching transaction once to ntfy, a signed webhook
     await t.step("a restart, reading every record again, repeats nothing", async () => {
       await waitFor(() => consumer.outbox.counts().pending === 0, "everything delivered");
       await running.stop();
-      log.commit("upbus-notify", TOPIC, 0); // As if the offsets were lost.
+      log.resetPosition("upbus-notify", TOPIC, 0); // As if the offsets were lost.
       const before = targets.received.length;
       running = await startConsumer(env.consumer(), {
         source: localLogRecordSource(log, { pollMs: 20 }),
