@@ -13,6 +13,7 @@ import { demoCommand } from "./lib/cli/demo.ts";
 import { enrichCommand } from "./lib/cli/enrich.ts";
 import { recoverCommand } from "./lib/cli/recover.ts";
 import { replayCommand } from "./lib/cli/replay.ts";
+import { runCommand } from "./lib/cli/run.ts";
 import { deadLettersCommand } from "./lib/cli/dead_letters.ts";
 import { dataCommand } from "./lib/cli/data.ts";
 import { registerWebhookCommand } from "./lib/cli/register_webhook.ts";
@@ -37,6 +38,7 @@ export const COMMANDS: readonly Command[] = [
   deadLettersCommand,
   dataCommand,
   demoCommand,
+  runCommand,
 ];
 
 function help(): string {

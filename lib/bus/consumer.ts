@@ -48,6 +48,28 @@ export interface Consumer {
   startAtEnd?: boolean;
   /** Releases what the consumer holds (files, servers, timers); called once on stop. */
   close?(): void | Promise<void>;
+  /** Prometheus text of its own figures (the position's gauges), for `upbus run`'s `/metrics`. */
+  metrics?(): string;
+}
+
+/**
+ * Thrown by a handler when the consumer cannot go on in this run (handling the record again in
+ * the same run cannot help): the runner stops delivering, commits nothing for the record in hand
+ * and resolves `failed`; whoever runs it (the stage supervisor of `upbus run`) starts the
+ * consumer again, which gets the same record again. Any other error is retried in place.
+ *
+ * @example
+ * ```ts
+ * import { ConsumerFailure } from "./consumer.ts";
+ * const failure = new ConsumerFailure("Cannot notify: the outbox is corrupt");
+ * if (failure.name !== "ConsumerFailure") throw new Error("unexpected");
+ * ```
+ */
+export class ConsumerFailure extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ConsumerFailure";
+  }
 }
 
 /**

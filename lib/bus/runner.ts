@@ -3,10 +3,12 @@
  * Runs a {@linkcode Consumer} over a {@linkcode RecordSource} (Kafka or the local log), at least
  * once: a record's position is committed only after its handler resolved; a handler that throws
  * gets the same record again after a backoff (doubling, or as long as an error's `retryAt` asks),
- * so nothing is skipped. One runner for both modes: the source decides where records come from.
+ * so nothing is skipped. A handler that throws a {@linkcode ConsumerFailure} instead ends the run:
+ * nothing is committed for that record and `failed` resolves, for a supervisor to start the
+ * consumer again. One runner for both modes: the source decides where records come from.
  */
 import type { Logger } from "../runtime/log.ts";
-import type { Consumer, ConsumerMessage } from "./consumer.ts";
+import { type Consumer, ConsumerFailure, type ConsumerMessage } from "./consumer.ts";
 import type { HandleControl, RecordSource, Subscription } from "./source.ts";
 
 /** Options for {@linkcode startConsumer}. */
@@ -35,6 +37,11 @@ export interface RunningConsumer {
   readonly handled: number;
   /** Failed handler calls since start (each is retried). */
   readonly failures: number;
+  /**
+   * Resolves with the {@linkcode ConsumerFailure} a handler threw: the consumer no longer reads
+   * and must be stopped (and may be started again, from its committed position). Never rejects.
+   */
+  readonly failed: Promise<Error>;
   /** Stops: finishes the record in hand, releases the source, then calls the consumer's `close()`. */
   stop(): Promise<void>;
 }
@@ -104,6 +111,8 @@ export async function startConsumer(
   let failures = 0;
   let stopping = false;
   let stopped: Promise<void> | undefined;
+  const failure = Promise.withResolvers<Error>();
+  let failedWith: Error | undefined;
 
   /** Waits `ms`, heartbeating every second; returns early once stopping or no longer active. */
   async function wait(ms: number, control: HandleControl): Promise<void> {
@@ -126,13 +135,26 @@ export async function startConsumer(
 
   async function handleUntilDone(message: ConsumerMessage, control: HandleControl) {
     let backoff = initialBackoff;
-    while (!stopping && control.active()) {
+    while (!stopping && failedWith === undefined && control.active()) {
       try {
         await consumer.handle(message);
         handled++;
         return true;
       } catch (error) {
         failures++;
+        if (error instanceof ConsumerFailure) {
+          failedWith = error;
+          logger?.error("consumer cannot go on; its record is not committed", {
+            consumer: consumer.name,
+            source: source.kind,
+            topic: message.topic,
+            partition: message.partition,
+            offset: message.offset,
+            error: error.message,
+          });
+          failure.resolve(error);
+          return false;
+        }
         const delay = Math.max(backoff, retryAtDelay(error, now));
         backoff = Math.min(backoff * 2, maxBackoff);
         logger?.warn("cannot handle record; retrying it", {
@@ -168,6 +190,7 @@ export async function startConsumer(
     get failures() {
       return failures;
     },
+    failed: failure.promise,
     stop() {
       stopped ??= (async () => {
         stopping = true;

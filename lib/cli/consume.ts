@@ -3,7 +3,7 @@
  * `upbus consume <name>`: runs one built-in consumer of `up.transactions` until SIGINT or
  * SIGTERM: `console`, `position` (with the live dashboard) or `ledger`.
  */
-import type { Consumer } from "../bus/consumer.ts";
+import type { Consumer, ConsumerMessage } from "../bus/consumer.ts";
 import { createConsoleConsumer } from "../consumers/console/console.ts";
 import { latestTransactions, readTopicNow } from "../consumers/console/history.ts";
 import { idempotent } from "../consumers/idempotent.ts";
@@ -29,6 +29,7 @@ import { loadPipelineConfig, type PipelineConfig } from "../service/pipeline_con
 import { type LocalLog, openLocalLog } from "../bus/local/local_log.ts";
 import { localLogRecordSource } from "../bus/local/local_log_source.ts";
 import { type UpClient, upClientFromEnv } from "../up/client.ts";
+import type { RunningStage } from "../service/run.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { type CliContext, cliContext } from "./context.ts";
@@ -325,6 +326,190 @@ async function whenLeadersAnswer<T>(action: () => Promise<T>): Promise<T> {
 /** The names `consume` accepts. */
 export const CONSUMER_NAMES: readonly string[] = Object.keys(BUILT_IN);
 
+/** Options of {@linkcode startConsumeStage}. */
+export interface ConsumeStageOptions {
+  /** For `console`: how many past transactions to print first (`--last N`). Default 0. */
+  last?: number;
+  /** For `notify`: the rules file. Default `NOTIFY_RULES`, else `./notify.yaml`. */
+  rulesPath?: string;
+  /**
+   * Called with each record before the consumer's handler; what it throws is the handler's
+   * (`upbus run`'s test-only `UPBUS_TEST_FAULT` makes a stage fail this way). Default none.
+   */
+  beforeHandle?: (message: ConsumerMessage) => void;
+}
+
+/** The local log, or Kafka with the enriched topic made sure of, as a record source. */
+async function openRecordSource(
+  config: PipelineConfig,
+  logger: Logger,
+): Promise<{ source: RecordSource; log?: LocalLog }> {
+  const topic = config.transactionsTopic;
+  if (config.kafkaBrokers.length === 0) {
+    const log = await openLocalLog(config.dataDir);
+    logger.info(
+      "embedded mode: KAFKA_BROKERS is not set, so the consumer reads the local log",
+      { log: log.path, topic },
+    );
+    return { source: localLogRecordSource(log), log };
+  }
+  // A wrong password or certificate ends the command here, in one line.
+  await preflightKafka({
+    brokers: config.kafkaBrokers,
+    clientId: config.kafkaClientId,
+    connection: config.kafkaConnection,
+    logger,
+  });
+  const kafka = createKafka({
+    brokers: config.kafkaBrokers,
+    clientId: config.kafkaClientId,
+    connection: config.kafkaConnection,
+    logger,
+  });
+  await ensureTransactionsTopic(kafka, topic, {
+    partitions: config.kafkaTopicPartitions,
+    replicationFactor: config.kafkaReplicationFactor,
+  });
+  return { source: kafkaRecordSource(kafka) };
+}
+
+/** What a consumer of that name needs of Up, or `undefined` without `UP_API_TOKEN`. */
+function upFrom(context: CliContext): UpClient | undefined {
+  return context.env("UP_API_TOKEN")
+    ? upClientFromEnv({
+      env: context.env,
+      fetch: context.fetch,
+      maxRateLimitWaitMs: 10_000,
+      retryUnreachable: true,
+    })
+    : undefined;
+}
+
+/**
+ * Starts the built-in consumer `name` from the environment, in the mode it names: what `upbus
+ * consume <name>` runs until a signal, and the stage of that name in `upbus run`.
+ *
+ * @param name `console`, `position`, `ledger`, `notify`, `actual` or `mqtt`.
+ * @param context The environment, output and HTTP client.
+ * @param options `--last`, the rules file, a hook before each record.
+ * @returns The running stage; stop it on shutdown.
+ * @throws {Error} If the configuration, the rules, Up's token, Kafka or the local files are wrong.
+ */
+export async function startConsumeStage(
+  name: string,
+  context: CliContext,
+  options: ConsumeStageOptions = {},
+): Promise<RunningStage> {
+  const build = BUILT_IN[name];
+  if (build === undefined) {
+    throw new UsageError(
+      `unknown consumer "${name}", expected one of ${CONSUMER_NAMES.join(", ")}`,
+    );
+  }
+  const config = loadPipelineConfig(context.env);
+  const mqtt = name === "mqtt" ? loadMqttSettings(context.env) : undefined;
+  const notify = name === "notify"
+    ? {
+      loaded: await loadRules(
+        options.rulesPath ?? context.env("NOTIFY_RULES") ?? "./notify.yaml",
+        { env: context.env },
+      ),
+      dryRun: undefined,
+    }
+    : undefined;
+  assertDataDirAllowed(config.dataDir);
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat }).child({
+    consumer: name,
+  });
+  await Deno.mkdir(`${config.dataDir}/consumers`, { recursive: true, mode: 0o700 });
+  const up = upFrom(context);
+  const topic = config.transactionsTopic;
+  const { source, log } = await openRecordSource(config, logger);
+  try {
+    // The consumers that ask Up fail fast on a wrong token, with register-webhook's message
+    // (after Kafka's check, so a command that cannot reach its broker never asks Up).
+    if (up !== undefined && USES_UP.has(name)) await up.ping();
+    const consumer = await build({
+      config,
+      endOffsets: () => whenLeadersAnswer(() => source.endOffsets(topic)),
+      unreadEndOffsets: (groupId: string) => source.unreadEndOffsets(topic, groupId),
+      up,
+      logger,
+      context,
+      notify,
+      mqtt,
+      last: options.last ?? 0,
+      source,
+    });
+    const before = options.beforeHandle;
+    const handled: Consumer = before === undefined ? consumer : Object.assign(consumer, {
+      handle: ((handle) => (message: ConsumerMessage) => {
+        before(message);
+        return handle.call(consumer, message);
+      })(consumer.handle),
+    });
+    let running;
+    try {
+      running = await startConsumer(handled, { source, logger });
+    } catch (error) {
+      await consumer.close?.();
+      throw error;
+    }
+    logger.info("consumer running", {
+      topic: consumer.topic,
+      group: running.groupId,
+      starts: running.start,
+    });
+    if (consumer.name === "console") {
+      logger.info("waiting for new transactions; one line each (Ctrl-C stops)");
+    }
+    const metrics = consumer.metrics?.bind(consumer);
+    const openLog = log;
+    return {
+      failed: running.failed,
+      stats: () => ({ handled: running.handled, failures: running.failures }),
+      ...(metrics ? { metrics } : {}),
+      async stop() {
+        logger.info("shutting down", { handled: running.handled });
+        try {
+          await running.stop();
+        } finally {
+          openLog?.close();
+        }
+      },
+    };
+  } catch (error) {
+    log?.close();
+    throw error;
+  }
+}
+
+/** `consume notify --dry-run N`: which rules would fire on the latest N transactions. */
+async function dryRunNotify(context: CliContext, rulesPath: string, last: number): Promise<number> {
+  const config = loadPipelineConfig(context.env);
+  const loaded = await loadRules(rulesPath, { env: context.env });
+  assertDataDirAllowed(config.dataDir);
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat }).child({
+    consumer: "notify",
+  });
+  const up = upFrom(context);
+  const { source, log } = await openRecordSource(config, logger);
+  try {
+    const lines = await notifyDryRun({
+      source,
+      topic: config.transactionsTopic,
+      rules: loaded.rules,
+      last,
+      accountNames: await accountNamesOf(up),
+      timeZone: config.timeZone,
+    });
+    for (const line of lines) context.out(line);
+    return 0;
+  } finally {
+    log?.close();
+  }
+}
+
 /**
  * Creates the `consume` command.
  *
@@ -352,120 +537,25 @@ export function createConsumeCommand(overrides: Partial<CliContext> = {}): Comma
       } else if (args.length > 1 && args[0] !== "notify") {
         throw new UsageError(`unexpected "${args[1]}"`);
       }
-      const build = BUILT_IN[args[0]];
-      if (build === undefined) {
+      if (BUILT_IN[args[0]] === undefined) {
         throw new UsageError(
           `unknown consumer "${args[0]}", expected one of ${CONSUMER_NAMES.join(", ")}`,
         );
       }
       const context = cliContext(overrides);
-      const config = loadPipelineConfig(context.env);
-      let notify: { loaded: LoadedRules; dryRun: number | undefined } | undefined;
-      const mqtt = args[0] === "mqtt" ? loadMqttSettings(context.env) : undefined;
-      if (args[0] === "notify") {
-        const flags = notifyFlags(args.slice(1), context);
-        notify = {
-          loaded: await loadRules(flags.rulesPath, { env: context.env }),
-          dryRun: flags.dryRun,
-        };
+      const flags = args[0] === "notify" ? notifyFlags(args.slice(1), context) : undefined;
+      // A dry run ends by itself, and Ctrl-C ends it at once.
+      if (flags?.dryRun !== undefined) {
+        return await dryRunNotify(context, flags.rulesPath, flags.dryRun);
       }
-      // Listening from here, so a Ctrl-C while it starts still gets the orderly stop (a dry run
-      // ends by itself, and Ctrl-C ends it at once).
-      const stopped = notify?.dryRun === undefined ? context.stopped() : undefined;
-      assertDataDirAllowed(config.dataDir);
-      const logger = createLogger({ level: config.logLevel, format: config.logFormat }).child({
-        consumer: args[0],
+      // Listening from here, so a Ctrl-C while it starts still gets the orderly stop.
+      const stopped = context.stopped();
+      const stage = await startConsumeStage(args[0], context, {
+        last,
+        rulesPath: flags?.rulesPath,
       });
-      await Deno.mkdir(`${config.dataDir}/consumers`, { recursive: true, mode: 0o700 });
-      const up = context.env("UP_API_TOKEN")
-        ? upClientFromEnv({
-          env: context.env,
-          fetch: context.fetch,
-          maxRateLimitWaitMs: 10_000,
-          retryUnreachable: true,
-        })
-        : undefined;
-      const topic = config.transactionsTopic;
-      let log: LocalLog | undefined;
-      let source: RecordSource;
-      if (config.kafkaBrokers.length === 0) {
-        log = await openLocalLog(config.dataDir);
-        logger.info(
-          "embedded mode: KAFKA_BROKERS is not set, so the consumer reads the local log",
-          { log: log.path, topic },
-        );
-        source = localLogRecordSource(log);
-      } else {
-        // A wrong password or certificate ends the command here, in one line.
-        await preflightKafka({
-          brokers: config.kafkaBrokers,
-          clientId: config.kafkaClientId,
-          connection: config.kafkaConnection,
-          logger,
-        });
-        const kafka = createKafka({
-          brokers: config.kafkaBrokers,
-          clientId: config.kafkaClientId,
-          connection: config.kafkaConnection,
-          logger,
-        });
-        await ensureTransactionsTopic(kafka, topic, {
-          partitions: config.kafkaTopicPartitions,
-          replicationFactor: config.kafkaReplicationFactor,
-        });
-        source = kafkaRecordSource(kafka);
-      }
-      const endOffsets = () => whenLeadersAnswer(() => source.endOffsets(topic));
-      try {
-        // The consumers that ask Up fail fast on a wrong token, with register-webhook's message
-        // (after Kafka's check, so a command that cannot reach its broker never asks Up).
-        if (up !== undefined && USES_UP.has(args[0])) await up.ping();
-        if (notify?.dryRun !== undefined) {
-          const lines = await notifyDryRun({
-            source,
-            topic,
-            rules: notify.loaded.rules,
-            last: notify.dryRun,
-            accountNames: await accountNamesOf(up),
-            timeZone: config.timeZone,
-          });
-          for (const line of lines) context.out(line);
-          return 0;
-        }
-        const unreadEndOffsets = (groupId: string) => source.unreadEndOffsets(topic, groupId);
-        const consumer = await build({
-          config,
-          endOffsets,
-          unreadEndOffsets,
-          up,
-          logger,
-          context,
-          notify,
-          mqtt,
-          last,
-          source,
-        });
-        let running;
-        try {
-          running = await startConsumer(consumer, { source, logger });
-        } catch (error) {
-          await consumer.close?.();
-          throw error;
-        }
-        logger.info("consumer running", {
-          topic: consumer.topic,
-          group: running.groupId,
-          starts: running.start,
-        });
-        if (consumer.name === "console") {
-          logger.info("waiting for new transactions; one line each (Ctrl-C stops)");
-        }
-        const signal = await stopped!;
-        logger.info("shutting down", { signal, handled: running.handled });
-        await running.stop();
-      } finally {
-        log?.close();
-      }
+      await stopped;
+      await stage.stop();
       return 0;
     },
   };

@@ -78,6 +78,8 @@ export interface EnricherOptions {
 export interface Enricher {
   /** Counts since start. */
   stats(): EnricherStats;
+  /** Resolves with the error that ended its reading (see `RunningConsumer.failed`). */
+  failed: Promise<Error>;
   /** Stops consuming, then closes the sink. */
   stop(): Promise<void>;
 }
@@ -131,6 +133,7 @@ export async function runEnricher(options: RunEnricherOptions): Promise<Enricher
   });
   return {
     stats: () => ({ ...enrichment.stats(), failures: running.failures }),
+    failed: running.failed,
     stop: () => running.stop(),
   };
 }

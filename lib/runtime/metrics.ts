@@ -119,6 +119,8 @@ export interface ServiceMetrics {
   gauge(name: string, help: string, read: () => number): void;
   /** Registers a counter of another part (recovery's), rendered with the rest. */
   counter(name: string, help: string): Counter;
+  /** Registers the exposition text of another part (a stage of `upbus run`), read at scrape time. */
+  text(render: () => string): void;
   /** The whole exposition text. */
   render(): string;
 }
@@ -172,6 +174,7 @@ export function createMetrics(): ServiceMetrics {
     ),
     gauge: (name, help, read) => void add(new Gauge(name, help, read)),
     counter: (name, help) => add(new Counter(name, help)),
+    text: (render) => void add({ render: () => [render().replace(/\n$/, "")].filter(Boolean) }),
     render: () => all.flatMap((metric) => metric.render()).join("\n") + "\n",
   };
 }

@@ -7,6 +7,21 @@
  */
 import type { Logger } from "../runtime/log.ts";
 
+/**
+ * One start of a stage, as `startEnrichStage` and `startConsumeStage` (lib/cli) return it: the
+ * separate commands wait for a signal and stop it; `upbus run` also watches `failed`.
+ */
+export interface RunningStage {
+  /** Resolves with the error that ended it while it ran; the caller then stops it. */
+  failed: Promise<Error>;
+  /** Its counts since this start: `handled` records, handler `failures`, and its own. */
+  stats(): Record<string, number>;
+  /** Prometheus text of its own figures, if it has any (the position's gauges). */
+  metrics?(): string;
+  /** Stops it and releases what it holds (files, ports, connections). */
+  stop(): Promise<void>;
+}
+
 /** Options for {@linkcode superviseStage}. */
 export interface SuperviseOptions {
   /** The stage's name, for the log and the status. */

@@ -27,6 +27,8 @@ export interface ServiceOptions {
   onListen?: (address: Deno.NetAddr) => void;
   /** How often refused requests are summarized in the log, in ms; default 60000. */
   refusalSummaryMs?: number;
+  /** More `/readyz` checks by name (the stages of `upbus run`); default none. */
+  checks?: () => Record<string, { ready: boolean; text: string }>;
 }
 
 /** A running service. */
@@ -142,6 +144,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
             stallMs: config.relayStallSeconds * 1000,
           })),
       routes,
+      checks: options.checks,
     });
   // The public listener: node:http with timeouts and connection caps (lib/webhook/edge.ts says why
   // not Deno.serve). The operations listener is private (loopback) and stays on Deno.serve.

@@ -27,6 +27,8 @@ export interface AppOptions {
   /** The relay's readiness check (see `describeRelay`); absent in embedded mode (no Kafka
    * configured). */
   kafkaCheck?: () => { ready: boolean; text: string };
+  /** More readiness checks by name (the stages of `upbus run`); default none. */
+  checks?: () => Record<string, { ready: boolean; text: string }>;
   /** Where refused requests are logged without flooding; default one made from `logger` (whose
    * summaries nobody writes: pass the service's, which it summarizes on a timer). */
   refusals?: RefusalLog;
@@ -116,6 +118,10 @@ export function createApp(options: AppOptions): Hono {
       const secrets = (await ring.keys()).length;
       checks.secrets = secrets > 0 ? "ok" : "no webhook secret configured";
       ready &&= secrets > 0;
+      for (const [name, check] of Object.entries(options.checks?.() ?? {})) {
+        checks[name] = check.text;
+        ready &&= check.ready;
+      }
       return c.json({ status: ready ? "ready" : "not ready", checks }, ready ? 200 : 503);
     });
 

@@ -59,6 +59,8 @@ export interface PositionConsumer extends Consumer {
   reconcile(): Promise<Drift[]>;
   /** The dashboard's figures. */
   snapshot(): DashboardSnapshot;
+  /** The position's gauges, as the dashboard's `GET /metrics` serves them. */
+  metrics(): string;
 }
 
 /**
@@ -103,9 +105,10 @@ export function createPositionConsumer(options: PositionConsumerOptions): Positi
     });
   }
 
+  const metrics = () => positionMetrics(position, { timeZone: options.timeZone, now });
   const dashboard = options.dashboard === undefined ? undefined : serveDashboard({
     snapshot,
-    metrics: () => positionMetrics(position, { timeZone: options.timeZone, now }),
+    metrics,
     ...options.dashboard,
   });
 
@@ -192,6 +195,7 @@ export function createPositionConsumer(options: PositionConsumerOptions): Positi
     rebuilt,
     reconcile,
     snapshot,
+    metrics,
     async close() {
       closed = true;
       clearInterval(timer);
