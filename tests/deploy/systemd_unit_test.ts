@@ -9,6 +9,8 @@ import { BINARY_PERMISSION_SET } from "../../tasks/compile.ts";
 import { PROJECT_ROOT } from "../support/upbus_program.ts";
 
 const UNIT = Deno.readTextFileSync(`${PROJECT_ROOT}deploy/upbus.service`);
+/** The one-process unit: `upbus run`, the service and the stages of UPBUS_STAGES. */
+const RUN_UNIT = Deno.readTextFileSync(`${PROJECT_ROOT}deploy/upbus-run.service`);
 const ENV_EXAMPLE = Deno.readTextFileSync(`${PROJECT_ROOT}deploy/upbus.env.example`);
 const DATA_DIR = "/var/lib/upbus";
 /** Most exposure `systemd-analyze security` may report (0 best, 10 worst; "OK" is below 3). */
@@ -53,13 +55,16 @@ if (missing !== undefined) {
  * The unit, copied to a temporary directory with ExecStart pointing at a stub there: `verify`
  * checks that the binary exists, and /usr/local/bin/upbus is not installed on a build machine.
  */
-async function unitWithStub(unit: string): Promise<{ dir: string; path: string }> {
+async function unitWithStub(
+  unit: string,
+  name = "upbus.service",
+): Promise<{ dir: string; path: string }> {
   const dir = await Deno.makeTempDir({ prefix: "upbus-unit-" });
   await Deno.writeTextFile(`${dir}/upbus`, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
   const copy = unit.replace(/^ExecStart=\/usr\/local\/bin\/upbus /m, `ExecStart=${dir}/upbus `);
   assert.notEqual(copy, unit, "ExecStart=/usr/local/bin/upbus ... is in the unit");
-  await Deno.writeTextFile(`${dir}/upbus.service`, copy);
-  return { dir, path: `${dir}/upbus.service` };
+  await Deno.writeTextFile(`${dir}/${name}`, copy);
+  return { dir, path: `${dir}/${name}` };
 }
 
 async function analyze(args: string[]): Promise<{ code: number; output: string }> {
@@ -187,6 +192,39 @@ Deno.test({
       const exposure = output.match(/Overall exposure level for upbus\.service: ([\d.]+)/);
       assert.ok(exposure, output);
       console.log(`  exposure ${exposure[1]} (systemd-analyze security --offline=yes)`);
+      assert.ok(Number(exposure[1]) <= MAX_EXPOSURE, output);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("deploy/upbus-run.service is upbus.service running `upbus run`, in its place", () => {
+  const run = directives(RUN_UNIT);
+  const serve = directives(UNIT);
+  assert.deepEqual(run.get("ExecStart"), ["/usr/local/bin/upbus run"]);
+  assert.deepEqual(run.get("Conflicts"), ["upbus.service"], "both listen on PORT");
+  const same = (unit: Map<string, string[]>) =>
+    [...unit].filter(([key]) => !["ExecStart", "Description", "Conflicts"].includes(key));
+  assert.deepEqual(same(run), same(serve), "the same user, state, secrets, limits and hardening");
+  assert.ok(
+    ENV_EXAMPLE.includes("\nUPBUS_STAGES=enrich,position\n"),
+    "the stages, in the env file",
+  );
+});
+
+Deno.test({
+  name: `systemd-analyze accepts deploy/upbus-run.service and rates it at most ${MAX_EXPOSURE}`,
+  ignore: missing !== undefined,
+  async fn() {
+    const { dir, path } = await unitWithStub(RUN_UNIT, "upbus-run.service");
+    try {
+      const verified = await analyze(["verify", path]);
+      assert.equal(verified.code, 0, verified.output);
+      assert.equal(verified.output, "", "no warnings either");
+      const { output } = await analyze(["security", "--offline=yes", "--no-pager", path]);
+      const exposure = output.match(/Overall exposure level for upbus-run\.service: ([\d.]+)/);
+      assert.ok(exposure, output);
       assert.ok(Number(exposure[1]) <= MAX_EXPOSURE, output);
     } finally {
       await Deno.remove(dir, { recursive: true });
