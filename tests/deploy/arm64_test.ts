@@ -22,6 +22,8 @@ import { testBrokers } from "../support/kafka.ts";
 import { waitFor } from "../support/pipeline.ts";
 import { serviceDataDir } from "../support/service_process.ts";
 import { exerciseSubcommands } from "../support/subcommands.ts";
+import { serveLocalTargets } from "../support/notify_targets.ts";
+import { ntfyRules, startRunUnit } from "../support/run_unit.ts";
 import {
   PROJECT_ROOT,
   startServe,
@@ -203,6 +205,63 @@ arm64Test(
 arm64Test(
   "on ARM64 with Kafka, serve, enrich and consume position carry a transaction to the dashboard",
   async (t) => await pipelineOnArm64(t, await testBrokers()),
+);
+
+arm64Test(
+  "on ARM64 the one-process unit (upbus run: enrich, position, notify) carries a purchase to the dashboard and ntfy",
+  async () => {
+    const stateDir = await serviceDataDir();
+    const sim = serveUpSimulator({ port: 0, seedTransactions: 0, retryDelaysMs: [1000, 3000] });
+    const webhook = sim.bank.addWebhook("http://127.0.0.1:1/webhook", "upbus run on arm64");
+    const targets = serveLocalTargets({
+      webhookSecret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+      telegramToken: "1:unused",
+      discord: { id: "1", token: "unused" },
+    });
+    await Deno.writeTextFile(`${stateDir}/notify.yaml`, ntfyRules(targets.url));
+    let unit;
+    try {
+      unit = await startRunUnit({
+        deno: {
+          command: "qemu-aarch64",
+          prefix: [ARM64_DENO],
+          env: { QEMU_LD_PREFIX, DENO_DIR: ARM64_DENO_DIR },
+          timeoutMs: EMULATED_TIMEOUT_MS,
+        },
+        stateDir,
+        settings: {
+          PORT: "0",
+          HOST: "127.0.0.1",
+          OPS_PORT: "0",
+          DASHBOARD_PORT: "0",
+          UP_WEBHOOK_SECRETS: webhook.secretKey,
+          UP_API_TOKEN: sim.token,
+          UP_API_BASE: sim.baseUrl,
+          UPBUS_STAGES: "enrich,position,notify",
+          NOTIFY_NTFY_TOKEN: "tk_arm64token000001",
+        },
+      });
+      webhook.url = unit.webhookUrl;
+      const control = createSimulatorControl({ baseUrl: sim.baseUrl, token: sim.token });
+      await control.createTransaction({ amount: "-3.90", description: "Aarch64 Croissant" });
+      await waitFor(
+        async () => (await (await fetch(unit!.dashboardUrl!)).text()).includes("Aarch64 Croissant"),
+        "the dashboard",
+        120_000,
+      );
+      await waitFor(() => targets.received.some((r) => r.kind === "ntfy"), "ntfy", 120_000);
+      assert.deepEqual(
+        targets.received.filter((r) => r.kind === "ntfy").map((r) => r.body.message),
+        ["Aarch64 Croissant $3.90"],
+      );
+      assert.equal((await unit.process.stop("SIGTERM")).code, 0, unit.process.err.join("\n"));
+    } finally {
+      await unit?.process.stop("SIGKILL");
+      await targets.close();
+      await sim.shutdown();
+      await Deno.remove(stateDir, { recursive: true });
+    }
+  },
 );
 
 arm64Test("on ARM64 ngrok's native add-on loads when FFI is granted", async () => {

@@ -13,27 +13,9 @@ import { serveUpSimulator } from "../../lib/up_sim/server.ts";
 import { testBrokers } from "../support/kafka.ts";
 import { serveLocalTargets } from "../support/notify_targets.ts";
 import { waitFor } from "../support/pipeline.ts";
-import { startRunUnit } from "../support/run_unit.ts";
+import { ntfyRules, startRunUnit } from "../support/run_unit.ts";
 
 const NTFY_TOKEN = "tk_rununittoken00001";
-
-/** A rules file with one rule: every purchase to the local ntfy. */
-export function ntfyRules(targetsUrl: string): string {
-  return `targets:
-  phone:
-    type: ntfy
-    url: ${targetsUrl}/ntfy
-    topic: upbus-run
-    token_env: NOTIFY_NTFY_TOKEN
-    initial_delay_ms: 50
-rules:
-  - name: every purchase
-    match: { direction: out }
-    notify:
-      - target: phone
-        message: "{{description}} {{amount}}"
-`;
-}
 
 async function onePipeline(t: Deno.TestContext, brokers?: string): Promise<void> {
   const stateDir = await Deno.makeTempDir({ prefix: "upbus-run-unit-" });

@@ -36,6 +36,24 @@ export function environmentFile(text: string): Record<string, string> {
   return env;
 }
 
+/** A rules file with one rule: every purchase to the local ntfy. */
+export function ntfyRules(targetsUrl: string): string {
+  return `targets:
+  phone:
+    type: ntfy
+    url: ${targetsUrl}/ntfy
+    topic: upbus-run
+    token_env: NOTIFY_NTFY_TOKEN
+    initial_delay_ms: 50
+rules:
+  - name: every purchase
+    match: { direction: out }
+    notify:
+      - target: phone
+        message: "{{description}} {{amount}}"
+`;
+}
+
 /** How to start deno: `deno` itself, or the ARM64 deno under qemu-aarch64. */
 export interface DenoProgram {
   command: string;
