@@ -106,6 +106,7 @@ interface Figures {
 /** One configuration: fresh simulator, target and data directory; the same work. */
 async function measure(
   separate: boolean,
+  extraEnv: Record<string, string> = {},
 ): Promise<Figures> {
   const dataDir = `${root}data/bench-run-${crypto.randomUUID()}`;
   await Deno.mkdir(dataDir, { recursive: true });
@@ -154,6 +155,7 @@ rules:
     LOG_LEVEL: "info",
     LOG_FORMAT: "json",
     UPBUS_STAGES: "enrich,position,notify",
+    ...extraEnv,
   };
   for (const name of ["HOME", "PATH", "DENO_DIR"]) {
     const value = Deno.env.get(name);
@@ -238,7 +240,14 @@ rules:
   }
 }
 
+/** deploy/upbus-run.service's Environment= lines but DATA_DIR (the V8 heap cap). */
+const unitEnv: Record<string, string> = {};
+for (const line of (await Deno.readTextFile(`${root}deploy/upbus-run.service`)).split("\n")) {
+  const match = line.match(/^Environment=([A-Z0-9_]+)=(.*)$/);
+  if (match && match[1] !== "DATA_DIR") unitEnv[match[1]] = match[2];
+}
 const one = await measure(false);
+const unit = await measure(false, unitEnv);
 const apart = await measure(true);
 const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
 const mib = (value: number) => `${value.toFixed(0)} MiB`;
@@ -248,6 +257,13 @@ console.log(
 console.log(
   `  one process:          RSS ${mib(one.rssMiB[0])} (peak ${mib(one.peakMiB[0])}), work done in ${
     one.seconds.toFixed(1)
+  } s`,
+);
+console.log(
+  `  one, as its unit runs it (${
+    Object.entries(unitEnv).map(([name, value]) => `${name}=${value}`).join(" ")
+  }): RSS ${mib(unit.rssMiB[0])} (peak ${mib(unit.peakMiB[0])}), work done in ${
+    unit.seconds.toFixed(1)
   } s`,
 );
 console.log(
