@@ -168,7 +168,11 @@ export function createRunCommand(overrides: Partial<CliContext> = {}): Command {
             try {
               running = await start();
             } catch (error) {
-              if (!startedOnce) firstFailure.resolve({ name, error });
+              if (!startedOnce) {
+                // Every stage must start once: the whole run stops, and says why.
+                firstFailure.resolve({ name, error });
+                stopping.resolve();
+              }
               throw error;
             }
             startedOnce = true;
