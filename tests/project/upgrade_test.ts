@@ -40,6 +40,8 @@ import {
 
 /** Landed versions whose data directories this version must open, newest first. */
 const PREVIOUS_VERSIONS = [
+  // Session 3's last landing: pipeline.db at version 1 (no leases), consumer state at version 1.
+  "821b39b",
   // Session 2's last landing: every file unversioned (user_version 0, JSON without `version`).
   "ddd0f66",
 ];
@@ -178,7 +180,12 @@ for (const commit of PREVIOUS_VERSIONS) {
         await purchase("Old Cafe 4");
         await purchase("Old Cafe 5");
         await oldServe.stop("SIGKILL");
-        assert.equal(fileVersionOf(eventsDb), 0, `${commit} wrote no version`);
+        const written = [fileVersionOf(eventsDb), fileVersionOf(`${dataDir}/pipeline.db`)];
+        assert.ok(
+          written[0] < latestVersion(EVENT_STORE_SCHEMA) ||
+            written[1] < latestVersion(LOCAL_LOG_SCHEMA),
+          `${commit} wrote an older format than this version's: ${written}`,
+        );
       });
 
       await t.step(

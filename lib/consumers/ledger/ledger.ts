@@ -157,6 +157,16 @@ async function readIds(path: string, pattern: RegExp): Promise<Set<string>> {
   return new Set([...text.matchAll(pattern)].map((match) => match[1]));
 }
 
+/** A file's size in bytes; 0 when it does not exist. */
+async function sizeOf(path: string): Promise<number> {
+  try {
+    return (await Deno.stat(path)).size;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return 0;
+    throw error;
+  }
+}
+
 async function append(path: string, text: string): Promise<void> {
   const file = await Deno.open(path, { append: true, create: true, mode: 0o600 });
   try {
@@ -190,8 +200,33 @@ export async function createLedgerConsumer(options: LedgerOptions): Promise<Ledg
   await Deno.mkdir(options.dir, { recursive: true, mode: 0o700 });
   const csvPath = `${options.dir.replace(/\/+$/, "")}/transactions.csv`;
   const journalPath = `${options.dir.replace(/\/+$/, "")}/journal.ledger`;
-  const inCsv = await readIds(csvPath, /^([^,\n]+),\d{4}-/gm);
+  const CSV_ID = /^([^,\n]+),\d{4}-/gm;
+  // The sizes the files had when their ids were read: a file that grew otherwise was written by
+  // another process of the group (a Kafka rebalance, a takeover after a kill -9).
+  const sizes = { csv: await sizeOf(csvPath), journal: await sizeOf(journalPath) };
+  const inCsv = await readIds(csvPath, CSV_ID);
   const inJournal = await readIds(journalPath, JOURNAL_ID);
+  /** Reads the ids again from a file that another process appended to. */
+  async function refresh(): Promise<void> {
+    const [csv, journal] = await Promise.all([sizeOf(csvPath), sizeOf(journalPath)]);
+    if (csv !== sizes.csv) {
+      for (const id of await readIds(csvPath, CSV_ID)) inCsv.add(id);
+      sizes.csv = csv;
+    }
+    if (journal !== sizes.journal) {
+      for (const id of await readIds(journalPath, JOURNAL_ID)) inJournal.add(id);
+      sizes.journal = journal;
+    }
+  }
+  /** Appends, and keeps the file's size known when nobody else wrote meanwhile. */
+  async function appendOwn(path: string, which: "csv" | "journal", text: string): Promise<void> {
+    const before = await sizeOf(path);
+    await append(path, text);
+    const after = await sizeOf(path);
+    const own = new TextEncoder().encode(text).length;
+    // Another writer in between: left unknown, so the next refresh reads the file again.
+    sizes[which] = before === sizes[which] && after === before + own ? after : -1;
+  }
   if (inCsv.size === 0) {
     const exists = await Deno.stat(csvPath).then(() => true, () => false);
     if (!exists) await append(csvPath, CSV_HEADER);
@@ -262,8 +297,10 @@ export async function createLedgerConsumer(options: LedgerOptions): Promise<Ledg
     const { id, transaction } = readTransactionRecord(message.key, message.value);
     if (transaction === null || transaction.attributes.status !== "SETTLED") return;
     if (inCsv.has(id) && inJournal.has(id)) return;
+    await refresh();
+    if (inCsv.has(id) && inJournal.has(id)) return;
     if (!inJournal.has(id)) {
-      await append(journalPath, journalEntry(transaction, options));
+      await appendOwn(journalPath, "journal", journalEntry(transaction, options));
       inJournal.add(id);
     }
     if (!inCsv.has(id)) {
@@ -278,7 +315,7 @@ export async function createLedgerConsumer(options: LedgerOptions): Promise<Ledg
         attributes.amount.value,
         attributes.amount.currencyCode,
       ].map(csvField).join(",");
-      await append(csvPath, row + "\n");
+      await appendOwn(csvPath, "csv", row + "\n");
       inCsv.add(id);
     }
     written++;
