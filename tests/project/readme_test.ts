@@ -27,6 +27,13 @@ interface Coverage {
 const COVERAGE: Coverage[] = [
   { command: /^deno task demo$/, by: ["tests/cli/demo_test.ts"], marker: '"demo"' },
   {
+    command: /^UPBUS_STAGES=enrich,position,notify deno task run$/,
+    by: ["tests/service/run_unit_test.ts", "tests/cli/run_test.ts"],
+    marker: "UPBUS_STAGES",
+    note: "run_unit_test runs upbus run with those stages from its unit; run_test under the " +
+      "task's own permission set (-P=run)",
+  },
+  {
     command: /^cp \.env\.example \.env && chmod 600 \.env$/,
     by: ["tests/project/readme_test.ts", "tests/runtime/env_file_test.ts"],
     marker: ".env",
