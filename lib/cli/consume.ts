@@ -373,7 +373,7 @@ async function openRecordSource(
   return { source: kafkaRecordSource(kafka) };
 }
 
-/** What a consumer of that name needs of Up, or `undefined` without `UP_API_TOKEN`. */
+/** The Up API client of a consumer, or `undefined` without `UP_API_TOKEN`. */
 function upFrom(context: CliContext): UpClient | undefined {
   return context.env("UP_API_TOKEN")
     ? upClientFromEnv({
