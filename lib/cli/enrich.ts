@@ -62,6 +62,7 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
           logger.warn("Up API retry", { action: notice.action, delayMs: notice.delayMs }),
       });
       let log: LocalLog | undefined;
+      let reached = true;
       let enricher: Enricher;
       if (config.kafkaBrokers.length === 0) {
         const dataDir = config.dataDir.replace(/\/+$/, "");
@@ -86,7 +87,7 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
         }
       } else {
         // A wrong password or certificate ends the command here, in one line.
-        await preflightKafka({
+        reached = await preflightKafka({
           brokers: config.kafkaBrokers,
           clientId: config.kafkaClientId,
           connection: config.kafkaConnection,
@@ -94,7 +95,7 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
         });
         // The token, once Kafka answered (a command that cannot reach its broker never asks
         // Up), and before the enricher says it runs.
-        await up.ping();
+        if (reached) await up.ping();
         const kafka = createKafka({
           brokers: config.kafkaBrokers,
           clientId: config.kafkaClientId,
@@ -110,6 +111,15 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
           replicationFactor: config.kafkaReplicationFactor,
           logger,
         });
+      }
+      if (config.kafkaBrokers.length > 0 && !reached) {
+        // Kafka answered only once the enricher connected: the token now.
+        try {
+          await up.ping();
+        } catch (error) {
+          await enricher.stop();
+          throw error;
+        }
       }
       const signal = await stopped;
       logger.info("shutting down", { signal, ...enricher.stats() });
