@@ -50,6 +50,7 @@ export async function startEnrichStage(context: CliContext): Promise<RunningStag
       logger.warn("Up API retry", { action: notice.action, delayMs: notice.delayMs }),
   });
   let log: LocalLog | undefined;
+  let reached = true;
   let enricher: Enricher;
   if (config.kafkaBrokers.length === 0) {
     const dataDir = config.dataDir.replace(/\/+$/, "");
@@ -74,7 +75,7 @@ export async function startEnrichStage(context: CliContext): Promise<RunningStag
     }
   } else {
     // A wrong password or certificate ends the command here, in one line.
-    await preflightKafka({
+    reached = await preflightKafka({
       brokers: config.kafkaBrokers,
       clientId: config.kafkaClientId,
       connection: config.kafkaConnection,
@@ -82,7 +83,7 @@ export async function startEnrichStage(context: CliContext): Promise<RunningStag
     });
     // The token, once Kafka answered (a command that cannot reach its broker never asks
     // Up), and before the enricher says it runs.
-    await up.ping();
+    if (reached) await up.ping();
     const kafka = createKafka({
       brokers: config.kafkaBrokers,
       clientId: config.kafkaClientId,
@@ -98,6 +99,15 @@ export async function startEnrichStage(context: CliContext): Promise<RunningStag
       replicationFactor: config.kafkaReplicationFactor,
       logger,
     });
+  }
+  if (config.kafkaBrokers.length > 0 && !reached) {
+    // Kafka answered only once the enricher connected: the token now.
+    try {
+      await up.ping();
+    } catch (error) {
+      await enricher.stop();
+      throw error;
+    }
   }
   return {
     failed: enricher.failed,

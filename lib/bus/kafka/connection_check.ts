@@ -83,7 +83,7 @@ export async function checkKafkaConnection(
  */
 export async function preflightKafka(
   options: KafkaConnectionCheckOptions & { logger: Logger },
-): Promise<void> {
+): Promise<boolean> {
   const { logger, ...check } = options;
   try {
     const brokers = await checkKafkaConnection(check);
@@ -92,8 +92,10 @@ export async function preflightKafka(
       security: securityProtocol(options.connection ?? {}),
       clusterBrokers: brokers,
     });
+    return true;
   } catch (error) {
     if (!(error instanceof KafkaConnectionError) || error.fatal) throw error;
     logger.warn("Kafka not reachable yet; going on, retrying as usual", { error: error.message });
+    return false;
   }
 }
