@@ -7,6 +7,11 @@
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { UsageError } from "./command.ts";
 
+/** What {@linkcode parseFlags} returns for the flags `O`: `{ values, positionals }`. */
+export type ParsedFlags<O extends ParseArgsOptionsConfig> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: boolean }>
+>;
+
 /**
  * Parses flags strictly: unknown flags and missing values are usage errors.
  *
@@ -27,7 +32,7 @@ export function parseFlags<const O extends ParseArgsOptionsConfig>(
   args: string[],
   options: O,
   config: { positionals?: boolean } = {},
-) {
+): ParsedFlags<O> {
   try {
     return parseArgs({
       args,

@@ -53,6 +53,7 @@ Environment: UP_API_TOKEN (required), UP_API_BASE, DATA_DIR, PORT, NGROK_AUTHTOK
 
 /** The parts of `@ngrok/ngrok` this command uses. */
 export interface NgrokModule {
+  /** Opens a tunnel forwarding to local port `addr`; its `url()` is the public URL. */
   forward(config: { addr: number; authtoken: string; domain?: string }): Promise<{
     url(): string | null;
     close(): Promise<void>;

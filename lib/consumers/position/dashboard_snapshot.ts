@@ -29,14 +29,19 @@ export interface DashboardTransaction extends PositionTransaction {
 
 /** Spend of one category over the last days. */
 export interface CategorySpend {
+  /** The category id, or `uncategorised`. */
   category: string;
+  /** Its name as the page shows it. */
   name: string;
+  /** Spend in the category, positive cents. */
   cents: number;
 }
 
 /** What the page shows; sent whole on every change (it is small). */
 export interface DashboardSnapshot {
+  /** Every account's figures. */
   accounts: DashboardAccount[];
+  /** The latest transactions, newest first. */
   recent: DashboardTransaction[];
   /** Spend per day, last 30 days, oldest first. */
   spendDays: DayFigure[];

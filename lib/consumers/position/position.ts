@@ -9,10 +9,15 @@ import type { AccountResource, TransactionResource } from "../../up/types.ts";
 
 /** What the position keeps of one transaction. */
 export interface PositionTransaction {
+  /** Up's transaction id. */
   id: string;
+  /** The account it belongs to. */
   accountId: string;
+  /** Up's status: `HELD` until it settles. */
   status: "HELD" | "SETTLED";
+  /** Up's description (usually the merchant). */
   description: string;
+  /** Signed amount in cents: negative for a purchase. */
   amountCents: number;
   /** Child category id, or `null`. */
   category: string | null;
@@ -24,6 +29,7 @@ export interface PositionTransaction {
 
 /** One account's figures, in cents. */
 export interface AccountPosition {
+  /** Up's account id. */
   accountId: string;
   /** Up's display name, once known from `GET /accounts`. */
   name: string | null;
@@ -43,7 +49,9 @@ export interface AccountPosition {
 
 /** One day's figure: the day in the position's time zone (`2026-12-01`) and cents. */
 export interface DayFigure {
+  /** The day, `YYYY-MM-DD`, in the position's time zone. */
   day: string;
+  /** The day's figure in cents. */
   cents: number;
 }
 
@@ -52,6 +60,7 @@ export type SpendByCategory = Record<string, number>;
 
 /** A reconciliation's finding for one account. */
 export interface Drift {
+  /** Up's account id. */
   accountId: string;
   /** Up's balance. */
   upCents: number;
@@ -116,6 +125,8 @@ export class Position {
   readonly #now: () => number;
 
   /**
+   * Makes an empty position.
+   *
    * @param options The time zone and clock.
    */
   constructor(options: PositionOptions = {}) {
