@@ -11,9 +11,8 @@ import {
   checkpointName,
   readCheckpoint,
 } from "../enrich/backfill.ts";
-import { createKafka } from "../bus/kafka/client.ts";
 import { UpbusProducer } from "../bus/kafka/producer.ts";
-import { preflightKafka } from "../bus/kafka/connection_check.ts";
+import { pipelineKafka } from "../bus/kafka/connection_check.ts";
 import { ensureTransactionsTopic, transactionRecord } from "../bus/transaction_record.ts";
 import { createLogger } from "../runtime/log.ts";
 import { loadPipelineConfig } from "../service/pipeline_config.ts";
@@ -144,18 +143,7 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
         close = () => Promise.resolve(log.close());
       } else {
         // A wrong password or certificate ends the command here, in one line.
-        await preflightKafka({
-          brokers: config.kafkaBrokers,
-          clientId: config.kafkaClientId,
-          connection: config.kafkaConnection,
-          logger,
-        });
-        const kafka = createKafka({
-          brokers: config.kafkaBrokers,
-          clientId: config.kafkaClientId,
-          connection: config.kafkaConnection,
-          logger,
-        });
+        const kafka = await pipelineKafka(config, logger);
         await ensureTransactionsTopic(kafka, config.transactionsTopic, {
           partitions: config.kafkaTopicPartitions,
           replicationFactor: config.kafkaReplicationFactor,

@@ -4,8 +4,7 @@
  * transactions out on `up.transactions` (in Kafka, or in the local log in embedded mode).
  */
 import { type Enricher, startEnricher } from "../enrich/enricher.ts";
-import { createKafka } from "../bus/kafka/client.ts";
-import { preflightKafka } from "../bus/kafka/connection_check.ts";
+import { pipelineKafka } from "../bus/kafka/connection_check.ts";
 import { createLogger } from "../runtime/log.ts";
 import { loadPipelineConfig } from "../service/pipeline_config.ts";
 import { type LocalLog, openLocalLog } from "../bus/local/local_log.ts";
@@ -86,21 +85,10 @@ export function createEnrichCommand(overrides: Partial<CliContext> = {}): Comman
         }
       } else {
         // A wrong password or certificate ends the command here, in one line.
-        await preflightKafka({
-          brokers: config.kafkaBrokers,
-          clientId: config.kafkaClientId,
-          connection: config.kafkaConnection,
-          logger,
-        });
+        const kafka = await pipelineKafka(config, logger);
         // The token, once Kafka answered (a command that cannot reach its broker never asks
         // Up), and before the enricher says it runs.
         await up.ping();
-        const kafka = createKafka({
-          brokers: config.kafkaBrokers,
-          clientId: config.kafkaClientId,
-          connection: config.kafkaConnection,
-          logger,
-        });
         enricher = await startEnricher({
           kafka,
           up,
