@@ -6,6 +6,7 @@
  * reports drift every time after.
  */
 import type { AccountResource, TransactionResource } from "../../up/types.ts";
+import { dayInZone, DEFAULT_TIME_ZONE } from "../../runtime/dates.ts";
 
 /** What the position keeps of one transaction. */
 export interface PositionTransaction {
@@ -121,7 +122,7 @@ export class Position {
   readonly #drift = new Map<string, number>();
   readonly #names = new Map<string, string>();
   readonly #types = new Map<string, string>();
-  readonly #day: Intl.DateTimeFormat;
+  readonly #day: (instant: number) => string;
   readonly #now: () => number;
 
   /**
@@ -130,12 +131,8 @@ export class Position {
    * @param options The time zone and clock.
    */
   constructor(options: PositionOptions = {}) {
-    this.#day = new Intl.DateTimeFormat("en-CA", {
-      timeZone: options.timeZone ?? "Australia/Sydney",
-      year: "numeric",
-      month: "2-digit",
-      day: "2-digit",
-    });
+    const timeZone = options.timeZone ?? DEFAULT_TIME_ZONE;
+    this.#day = (instant) => dayInZone(instant, timeZone);
     this.#now = options.now ?? Date.now;
   }
 
@@ -237,13 +234,13 @@ export class Position {
    * @returns `today` and `month`.
    */
   spend(options: { accountId?: string } = {}): { today: SpendByCategory; month: SpendByCategory } {
-    const today = this.#day.format(this.#now());
+    const today = this.#day(this.#now());
     const month = today.slice(0, 7);
     const spend = { today: {} as SpendByCategory, month: {} as SpendByCategory };
     for (const transaction of this.#transactions.values()) {
       if (transaction.amountCents >= 0 || transaction.transfer) continue;
       if (options.accountId !== undefined && transaction.accountId !== options.accountId) continue;
-      const day = this.#day.format(transaction.createdAt);
+      const day = this.#day(transaction.createdAt);
       if (day.slice(0, 7) !== month) continue;
       const category = transaction.category ?? "uncategorised";
       spend.month[category] = (spend.month[category] ?? 0) - transaction.amountCents;
@@ -261,7 +258,7 @@ export class Position {
    * @returns Days as `YYYY-MM-DD`.
    */
   lastDays(days: number): string[] {
-    const [year, month, day] = this.#day.format(this.#now()).split("-").map(Number);
+    const [year, month, day] = this.#day(this.#now()).split("-").map(Number);
     return Array.from(
       { length: days },
       (_, i) =>
@@ -280,7 +277,7 @@ export class Position {
     const totals = new Map(this.lastDays(days).map((day) => [day, 0]));
     for (const transaction of this.#transactions.values()) {
       if (transaction.amountCents >= 0 || transaction.transfer) continue;
-      const day = this.#day.format(transaction.createdAt);
+      const day = this.#day(transaction.createdAt);
       const total = totals.get(day);
       if (total !== undefined) totals.set(day, total - transaction.amountCents);
     }
@@ -299,7 +296,7 @@ export class Position {
     const spend: SpendByCategory = {};
     for (const transaction of this.#transactions.values()) {
       if (transaction.amountCents >= 0 || transaction.transfer) continue;
-      if (this.#day.format(transaction.createdAt) < from) continue;
+      if (this.#day(transaction.createdAt) < from) continue;
       const category = transaction.category ?? "uncategorised";
       spend[category] = (spend[category] ?? 0) - transaction.amountCents;
     }
@@ -321,7 +318,7 @@ export class Position {
     const later = new Map<string, number>();
     for (const transaction of this.#transactions.values()) {
       if (transaction.accountId !== accountId) continue;
-      const day = this.#day.format(transaction.createdAt);
+      const day = this.#day(transaction.createdAt);
       later.set(day, (later.get(day) ?? 0) + transaction.amountCents);
     }
     const daysAsc = this.lastDays(days);
