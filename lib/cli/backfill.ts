@@ -23,9 +23,9 @@ import type { TransactionResource } from "../up/types.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { type CliContext, cliContext, reportRetry } from "./context.ts";
+import { dateFlag } from "./args.ts";
 import { progressLine } from "./progress.ts";
 import { assertDataDirAllowed } from "../runtime/data_dir.ts";
-import { parseDateArg } from "../runtime/dates.ts";
 
 const USAGE = `Usage: upbus backfill --since <date> [--until <date>] [--account <id>] [--budget 900]
 
@@ -44,15 +44,6 @@ Options:
 
 Needs UP_API_TOKEN (UP_API_BASE for the simulator). Without KAFKA_BROKERS (embedded mode) it
 appends to the local log DATA_DIR/pipeline.db instead, which consume reads.`;
-
-function date(value: string | undefined, name: string, timeZone: string): Date | undefined {
-  if (value === undefined) return undefined;
-  try {
-    return parseDateArg(value, { flag: `--${name}`, timeZone });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
 
 /**
  * Creates the `backfill` command.
@@ -90,9 +81,9 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
       }
       const context = cliContext(overrides);
       const config = loadPipelineConfig(context.env);
-      const since = date(values.since, "since", config.timeZone);
+      const since = dateFlag(values.since, "since", config.timeZone);
       if (since === undefined) throw new UsageError("--since is required");
-      const until = date(values.until, "until", config.timeZone);
+      const until = dateFlag(values.until, "until", config.timeZone);
       const budgetText = values.budget ?? "900";
       if (!/^\d+$/.test(budgetText) || Number(budgetText) < 1 || Number(budgetText) > 1000) {
         throw new UsageError(`--budget is "${budgetText}", expected a whole number from 1 to 1000`);
