@@ -18,6 +18,7 @@ import {
   type LoadKafkaConnectionOptions,
 } from "../bus/kafka/connection_config.ts";
 import { DEFAULT_TRANSACTIONS_TOPIC } from "../bus/transaction_record.ts";
+import { DEFAULT_TIME_ZONE } from "../runtime/dates.ts";
 
 /** The variables these commands read; their `deno.json` permission sets list the same. */
 export const PIPELINE_VARIABLES = [
@@ -82,7 +83,7 @@ export function loadPipelineConfig(
     name: "TRANSACTIONS_TOPIC",
     fallback: DEFAULT_TRANSACTIONS_TOPIC,
   });
-  const timeZone = env("TZ")?.trim() || "Australia/Sydney";
+  const timeZone = env("TZ")?.trim() || DEFAULT_TIME_ZONE;
   try {
     new Intl.DateTimeFormat("en-AU", { timeZone });
   } catch {

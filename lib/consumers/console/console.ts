@@ -5,7 +5,7 @@
 import { readTransactionRecord } from "../../bus/transaction_record.ts";
 import type { Consumer, ConsumerMessage } from "../../bus/consumer.ts";
 import { readableCategory } from "../position/dashboard_snapshot.ts";
-import { localDateTime } from "../../runtime/dates.ts";
+import { DEFAULT_TIME_ZONE, localDateTime } from "../../runtime/dates.ts";
 import { formatDollars } from "../../runtime/money.ts";
 
 /** Options for {@linkcode createConsoleConsumer}. */
@@ -44,7 +44,7 @@ export interface ConsoleLineOptions {
  */
 export function consoleLine(
   message: ConsumerMessage,
-  timeZone = "Australia/Sydney",
+  timeZone = DEFAULT_TIME_ZONE,
   options: ConsoleLineOptions = {},
 ): string {
   const { id, transaction } = readTransactionRecord(message.key, message.value);

@@ -8,6 +8,7 @@ import { UpAuthError, UpNetworkError, UpRateLimitError } from "../../up/errors.t
 import { balanceSvg } from "./balance_chart.ts";
 import type { AccountPosition, DayFigure, Position, PositionTransaction } from "./position.ts";
 import { dailySpendSvg } from "./spend_chart.ts";
+import { DEFAULT_TIME_ZONE } from "../../runtime/dates.ts";
 
 /** One account as the dashboard shows it. */
 export interface DashboardAccount extends AccountPosition {
@@ -153,7 +154,7 @@ export function buildSnapshot(position: Position, options: SnapshotOptions): Das
       ? null
       : new Date(options.reconciledAt).toISOString(),
     completeAt: options.completeAt == null ? null : new Date(options.completeAt).toISOString(),
-    timeZone: options.timeZone ?? "Australia/Sydney",
+    timeZone: options.timeZone ?? DEFAULT_TIME_ZONE,
   };
 }
 
