@@ -66,6 +66,12 @@ export interface Consumer {
  * ```
  */
 export class ConsumerFailure extends Error {
+  /**
+   * A failure the runner reports as the consumer's end.
+   *
+   * @param message What failed, "action: state".
+   * @param options The cause, if any.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "ConsumerFailure";

@@ -21,8 +21,11 @@ export const ORIGIN_HEADER = "ce_upbusorigin";
 
 /** A record ready for `producer.send`. */
 export interface EventRecord {
+  /** The event id, so Up's retries of one event land on one partition. */
   key: string;
+  /** The exact body Up signed, byte for byte. */
   value: Uint8Array;
+  /** The CloudEvents `ce_*` headers and Up's signature, name to value. */
   headers: Record<string, string>;
 }
 

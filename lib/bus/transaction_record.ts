@@ -3,6 +3,12 @@
  * The `up.transactions` topic: compacted, keyed by transaction id, each value the full Up
  * `TransactionResource` as JSON, a tombstone (null value) once Up deleted the transaction.
  */
+/**
+ * Types of kafkajs, documented there; the tag keeps `deno doc --lint` from asking for them
+ * here.
+ *
+ * @ignore
+ */
 import type { Kafka } from "kafkajs";
 import type { TransactionResource } from "../up/types.ts";
 import { ensureTopics } from "./kafka/topics.ts";
@@ -17,8 +23,11 @@ export const TRANSACTIONS_TOPIC_CONFIG: Readonly<Record<string, string>> = {
 
 /** A record for `producer.send`: a transaction, or a tombstone. */
 export interface TransactionRecord {
+  /** The transaction id: its states share a partition, and compaction keeps the latest. */
   key: string;
+  /** The transaction resource as JSON, or `null` for a tombstone (the transaction was deleted). */
   value: string | null;
+  /** Record headers, name to value. */
   headers: Record<string, string>;
 }
 

@@ -6,6 +6,12 @@
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { UsageError } from "./command.ts";
+import { parseDateArg } from "../runtime/dates.ts";
+
+/** What {@linkcode parseFlags} returns for the flags `O`: `{ values, positionals }`. */
+export type ParsedFlags<O extends ParseArgsOptionsConfig> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: boolean }>
+>;
 
 /**
  * Parses flags strictly: unknown flags and missing values are usage errors.
@@ -27,7 +33,7 @@ export function parseFlags<const O extends ParseArgsOptionsConfig>(
   args: string[],
   options: O,
   config: { positionals?: boolean } = {},
-) {
+): ParsedFlags<O> {
   try {
     return parseArgs({
       args,
@@ -101,4 +107,34 @@ export function durationMs(value: string, flag: string): number {
     );
   }
   return Math.round(Number(match[1]) * UNITS_MS[match[2] ?? "s"]);
+}
+
+/**
+ * Reads a date flag (`--since`, `--until`): a plain date is the start of that day in the time
+ * zone, an RFC 3339 timestamp the instant it names (`parseDateArg` of lib/runtime/dates.ts).
+ *
+ * @param value The flag's text, or `undefined` when it was not given.
+ * @param flag The flag's name without dashes, for the message.
+ * @param timeZone The zone of a plain date (`TZ`).
+ * @returns The instant, or `undefined` when the flag was not given.
+ * @throws {UsageError} If it is neither form.
+ *
+ * @example
+ * ```ts
+ * import { dateFlag } from "./args.ts";
+ * const at = dateFlag("2026-12-07", "since", "Australia/Sydney");
+ * if (at?.toISOString() !== "2026-12-06T13:00:00.000Z") throw new Error(String(at));
+ * ```
+ */
+export function dateFlag(
+  value: string | undefined,
+  flag: string,
+  timeZone: string,
+): Date | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseDateArg(value, { flag: `--${flag}`, timeZone });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }

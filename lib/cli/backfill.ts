@@ -11,9 +11,8 @@ import {
   checkpointName,
   readCheckpoint,
 } from "../enrich/backfill.ts";
-import { createKafka } from "../bus/kafka/client.ts";
 import { UpbusProducer } from "../bus/kafka/producer.ts";
-import { preflightKafka } from "../bus/kafka/connection_check.ts";
+import { pipelineKafka } from "../bus/kafka/connection_check.ts";
 import { ensureTransactionsTopic, transactionRecord } from "../bus/transaction_record.ts";
 import { createLogger } from "../runtime/log.ts";
 import { loadPipelineConfig } from "../service/pipeline_config.ts";
@@ -24,9 +23,9 @@ import type { TransactionResource } from "../up/types.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { type CliContext, cliContext, reportRetry } from "./context.ts";
+import { dateFlag } from "./args.ts";
 import { progressLine } from "./progress.ts";
 import { assertDataDirAllowed } from "../runtime/data_dir.ts";
-import { parseDateArg } from "../runtime/dates.ts";
 
 const USAGE = `Usage: upbus backfill --since <date> [--until <date>] [--account <id>] [--budget 900]
 
@@ -45,15 +44,6 @@ Options:
 
 Needs UP_API_TOKEN (UP_API_BASE for the simulator). Without KAFKA_BROKERS (embedded mode) it
 appends to the local log DATA_DIR/pipeline.db instead, which consume reads.`;
-
-function date(value: string | undefined, name: string, timeZone: string): Date | undefined {
-  if (value === undefined) return undefined;
-  try {
-    return parseDateArg(value, { flag: `--${name}`, timeZone });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
 
 /**
  * Creates the `backfill` command.
@@ -91,9 +81,9 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
       }
       const context = cliContext(overrides);
       const config = loadPipelineConfig(context.env);
-      const since = date(values.since, "since", config.timeZone);
+      const since = dateFlag(values.since, "since", config.timeZone);
       if (since === undefined) throw new UsageError("--since is required");
-      const until = date(values.until, "until", config.timeZone);
+      const until = dateFlag(values.until, "until", config.timeZone);
       const budgetText = values.budget ?? "900";
       if (!/^\d+$/.test(budgetText) || Number(budgetText) < 1 || Number(budgetText) > 1000) {
         throw new UsageError(`--budget is "${budgetText}", expected a whole number from 1 to 1000`);
@@ -144,18 +134,7 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
         close = () => Promise.resolve(log.close());
       } else {
         // A wrong password or certificate ends the command here, in one line.
-        await preflightKafka({
-          brokers: config.kafkaBrokers,
-          clientId: config.kafkaClientId,
-          connection: config.kafkaConnection,
-          logger,
-        });
-        const kafka = createKafka({
-          brokers: config.kafkaBrokers,
-          clientId: config.kafkaClientId,
-          connection: config.kafkaConnection,
-          logger,
-        });
+        const kafka = await pipelineKafka(config, logger);
         await ensureTransactionsTopic(kafka, config.transactionsTopic, {
           partitions: config.kafkaTopicPartitions,
           replicationFactor: config.kafkaReplicationFactor,

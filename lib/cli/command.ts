@@ -23,6 +23,7 @@ export interface Command {
 
 /** A command-line mistake: printed with the command's usage, exit code 2. */
 export class UsageError extends Error {
+  /** Makes the error; `message` says what is wrong with the arguments. */
   constructor(message: string) {
     super(message);
     this.name = "UsageError";

@@ -20,9 +20,8 @@ import { parseFlags, wholeNumber } from "./args.ts";
 import { createPositionConsumer } from "../consumers/position/position_consumer.ts";
 import { startConsumer } from "../bus/runner.ts";
 import type { RecordSource } from "../bus/source.ts";
-import { createKafka } from "../bus/kafka/client.ts";
 import { kafkaRecordSource } from "../bus/kafka/record_source.ts";
-import { preflightKafka } from "../bus/kafka/connection_check.ts";
+import { pipelineKafka } from "../bus/kafka/connection_check.ts";
 import { ensureTransactionsTopic } from "../bus/transaction_record.ts";
 import { createLogger, type Logger } from "../runtime/log.ts";
 import { loadPipelineConfig, type PipelineConfig } from "../service/pipeline_config.ts";
@@ -354,18 +353,7 @@ async function openRecordSource(
     return { source: localLogRecordSource(log), log };
   }
   // A wrong password or certificate ends the command here, in one line.
-  await preflightKafka({
-    brokers: config.kafkaBrokers,
-    clientId: config.kafkaClientId,
-    connection: config.kafkaConnection,
-    logger,
-  });
-  const kafka = createKafka({
-    brokers: config.kafkaBrokers,
-    clientId: config.kafkaClientId,
-    connection: config.kafkaConnection,
-    logger,
-  });
+  const kafka = await pipelineKafka(config, logger);
   await ensureTransactionsTopic(kafka, topic, {
     partitions: config.kafkaTopicPartitions,
     replicationFactor: config.kafkaReplicationFactor,

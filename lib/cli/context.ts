@@ -5,6 +5,7 @@
  * @module
  */
 import { stopRequested } from "../runtime/stop_signal.ts";
+import { type UpClient, upClientFromEnv } from "../up/client.ts";
 
 /** The outside world of a command. */
 export interface CliContext {
@@ -80,4 +81,31 @@ export function reportRetry(
     const wait = seconds >= 120 ? `${Math.ceil(seconds / 60)} min` : `${seconds} s`;
     context.err(`upbus ${command}: ${notice.error.message}; retrying in ${wait}`);
   };
+}
+
+/**
+ * The Up API client of a short command (`register-webhook`, `webhooks`): the token and base URL
+ * from the context's environment, its fetch and clock, each retry told on stderr.
+ *
+ * @param context The command's outside world.
+ * @param command The command's name, for the retry messages.
+ * @returns The client.
+ * @throws {TypeError} If `UP_API_TOKEN` is unset or `UP_API_BASE` is not an HTTP(S) URL.
+ *
+ * @example
+ * ```ts
+ * import { cliContext, commandUpClient } from "./context.ts";
+ * const env: Record<string, string> = { UP_API_TOKEN: "up:yeah:example" };
+ * const up = commandUpClient(cliContext({ env: (name) => env[name] }), "webhooks");
+ * if (up.baseUrl !== "https://api.up.com.au/api/v1") throw new Error("unexpected");
+ * ```
+ */
+export function commandUpClient(context: CliContext, command: string): UpClient {
+  return upClientFromEnv({
+    env: context.env,
+    fetch: context.fetch,
+    sleep: context.sleep,
+    now: context.now,
+    onRetry: reportRetry(context, command),
+  });
 }

@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { parseDateArg } from "../runtime/dates.ts";
-import { parseFlags } from "./args.ts";
+import { DEFAULT_TIME_ZONE } from "../runtime/dates.ts";
+import { dateFlag, parseFlags } from "./args.ts";
 import { type Command, UsageError } from "./command.ts";
 import { type CliContext, cliContext } from "./context.ts";
 import { progressLine } from "./progress.ts";
@@ -42,31 +42,6 @@ Needs UP_API_TOKEN (UP_API_BASE for the simulator). Without KAFKA_BROKERS reconc
 transactions go to the local log DATA_DIR/pipeline.db.`;
 
 /**
- * Reads `--since`/`--until` with the one date parser of upbus (lib/runtime/dates.ts): a plain date
- * is the start of that day in `zone`; a timestamp needs its offset.
- *
- * @param value The flag's text.
- * @param flag The flag's name, for the message.
- * @param zone The time zone of a plain date.
- * @returns The instant.
- * @throws {UsageError} If it is neither.
- *
- * @example
- * ```ts
- * import { readInstantFlag } from "./recover.ts";
- * const at = readInstantFlag("2026-12-07", "since", "Australia/Sydney");
- * if (at.toISOString() !== "2026-12-06T13:00:00.000Z") throw new Error(at.toISOString());
- * ```
- */
-export function readInstantFlag(value: string, flag: string, zone: string): Date {
-  try {
-    return parseDateArg(value, { flag: `--${flag}`, timeZone: zone });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
-
-/**
  * Creates the `recover` command.
  *
  * @param overrides Parts of the outside world to replace.
@@ -90,13 +65,9 @@ export function createRecoverCommand(overrides: Partial<CliContext> = {}): Comma
         until: { type: "string" },
         "dry-run": { type: "boolean" },
       });
-      const zone = context.env("TZ")?.trim() || "Australia/Sydney";
-      const since = values.since === undefined
-        ? undefined
-        : readInstantFlag(values.since, "since", zone);
-      const until = values.until === undefined
-        ? undefined
-        : readInstantFlag(values.until, "until", zone);
+      const zone = context.env("TZ")?.trim() || DEFAULT_TIME_ZONE;
+      const since = dateFlag(values.since, "since", zone);
+      const until = dateFlag(values.until, "until", zone);
       if (since && until && since >= until) {
         throw new UsageError(`--since (${values.since}) must be before --until (${values.until})`);
       }

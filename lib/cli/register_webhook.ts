@@ -9,7 +9,7 @@
  */
 import { recoverBeforeDelete } from "../webhook/recovery/before_delete.ts";
 import { parseFlags, wholeNumber } from "./args.ts";
-import { type UpClient, upClientFromEnv } from "../up/client.ts";
+import type { UpClient } from "../up/client.ts";
 import { waitForDelivery } from "../up/delivery_wait.ts";
 import { UpApiError, UpNotFoundError } from "../up/errors.ts";
 import type { WebhookDeliveryLogResource, WebhookResource } from "../up/types.ts";
@@ -21,7 +21,7 @@ import {
 } from "../up/webhook_state.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
-import { type CliContext, cliContext, reportRetry } from "./context.ts";
+import { type CliContext, cliContext, commandUpClient } from "./context.ts";
 
 const USAGE = `Usage: upbus register-webhook [--url URL] [--port 8080] [--path /webhook]
                               [--description upbus] [--replace] [--timeout 30]
@@ -53,6 +53,7 @@ Environment: UP_API_TOKEN (required), UP_API_BASE, DATA_DIR, PORT, NGROK_AUTHTOK
 
 /** The parts of `@ngrok/ngrok` this command uses. */
 export interface NgrokModule {
+  /** Opens a tunnel forwarding to local port `addr`; its `url()` is the public URL. */
   forward(config: { addr: number; authtoken: string; domain?: string }): Promise<{
     url(): string | null;
     close(): Promise<void>;
@@ -360,13 +361,7 @@ export function createRegisterWebhookCommand(options: RegisterWebhookCommandOpti
       const parsed = parse(args, context);
       let tunnel: PublicUrl | undefined;
       try {
-        const up = upClientFromEnv({
-          env: context.env,
-          fetch: context.fetch,
-          sleep: context.sleep,
-          now: context.now,
-          onRetry: reportRetry(context, "register-webhook"),
-        });
+        const up = commandUpClient(context, "register-webhook");
         await checkToken(up, context);
         tunnel = await findPublicUrl(parsed, context, options);
         const url = tunnel.url;

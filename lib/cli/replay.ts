@@ -7,11 +7,11 @@
  *
  * @module
  */
-import { parseFlags } from "./args.ts";
+import { dateFlag, parseFlags } from "./args.ts";
 import { type Command, UsageError } from "./command.ts";
 import { type CliContext, cliContext } from "./context.ts";
 import { progressLine } from "./progress.ts";
-import { readInstantFlag } from "./recover.ts";
+import { DEFAULT_TIME_ZONE } from "../runtime/dates.ts";
 import { createKafka } from "../bus/kafka/client.ts";
 import { UpbusProducer } from "../bus/kafka/producer.ts";
 import { ensureTopics } from "../bus/kafka/topics.ts";
@@ -63,13 +63,9 @@ export function createReplayCommand(overrides: Partial<CliContext> = {}): Comman
         to: { type: "string" },
         "dry-run": { type: "boolean" },
       });
-      const zone = context.env("TZ")?.trim() || "Australia/Sydney";
-      const since = values.since === undefined
-        ? undefined
-        : readInstantFlag(values.since, "since", zone);
-      const until = values.until === undefined
-        ? undefined
-        : readInstantFlag(values.until, "until", zone);
+      const zone = context.env("TZ")?.trim() || DEFAULT_TIME_ZONE;
+      const since = dateFlag(values.since, "since", zone);
+      const until = dateFlag(values.until, "until", zone);
       if (values.type !== undefined && !/^[A-Z_]+$/.test(values.type)) {
         throw new UsageError(
           `--type is "${values.type}", expected an Up event type such as TRANSACTION_SETTLED`,

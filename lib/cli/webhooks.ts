@@ -6,13 +6,13 @@
  */
 import { recoverBeforeDelete } from "../webhook/recovery/before_delete.ts";
 import { parseFlags, wholeNumber } from "./args.ts";
-import { type UpClient, upClientFromEnv } from "../up/client.ts";
+import type { UpClient } from "../up/client.ts";
 import { waitForDelivery } from "../up/delivery_wait.ts";
 import type { WebhookDeliveryLogResource } from "../up/types.ts";
 import { readWebhookState, writeWebhookState } from "../up/webhook_state.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
-import { type CliContext, cliContext, reportRetry } from "./context.ts";
+import { type CliContext, cliContext, commandUpClient } from "./context.ts";
 import { formatTable } from "./table.ts";
 
 const USAGE = `Usage: upbus webhooks list [--json]
@@ -274,13 +274,7 @@ export function createWebhooksCommand(overrides: Partial<CliContext> = {}): Comm
       const dataDir = values["data-dir"] ?? context.env("DATA_DIR") ?? "./data";
       const json = values.json ?? false;
       try {
-        const up = upClientFromEnv({
-          env: context.env,
-          fetch: context.fetch,
-          sleep: context.sleep,
-          now: context.now,
-          onRetry: reportRetry(context, "webhooks"),
-        });
+        const up = commandUpClient(context, "webhooks");
         switch (action) {
           case "list":
             return await list(up, dataDir, json, context);

@@ -16,7 +16,9 @@ export interface BackfillCheckpoint {
   version?: number;
   /** The run this checkpoint is of. */
   since: string;
+  /** Its end, exclusive (RFC 3339), fixed at the first run. */
   until: string;
+  /** Its one account, or `null` for every account. */
   account: string | null;
   /** The accounts to do, in order, once listed. */
   accounts: string[] | null;

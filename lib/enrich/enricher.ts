@@ -10,6 +10,12 @@
  * creates a new one instead of settling it, the old key gets its tombstone and the new key its own
  * record: the topic always holds each transaction's latest state.
  */
+/**
+ * Types of kafkajs, documented there; the tag keeps `deno doc --lint` from asking for them
+ * here.
+ *
+ * @ignore
+ */
 import type { Kafka } from "kafkajs";
 import type { ConsumerMessage } from "../bus/consumer.ts";
 import { startConsumer } from "../bus/runner.ts";

@@ -4,7 +4,9 @@
  * `TZ` setting, `Australia/Sydney` by default: the zone of position, the dashboard and Actual),
  * not midnight UTC, ten or eleven hours into the Sydney day. A full RFC 3339 timestamp
  * (`2024-01-01T09:30:00+11:00`, `2024-01-01T00:00:00Z`) is the instant it names. Computed with
- * `Temporal` (built into Deno 2.9, no flag).
+ * `Temporal` (built into Deno 2.9, no flag). And the other way, what day (and time of day) an
+ * instant falls on in a zone: the one place position, the dashboard, ledger, notify, console,
+ * Actual and MQTT take "the user's day" from.
  */
 
 /** The time zone a date means when none is set (`TZ`). */
@@ -57,4 +59,104 @@ export function parseDateArg(value: string, options: DateArgOptions): Date {
   throw new RangeError(
     `${options.flag} is "${value}", expected a date such as 2024-01-01 (the start of that day in ${timeZone}, set by TZ) or an RFC 3339 timestamp such as 2024-01-01T09:30:00+11:00`,
   );
+}
+
+/** A local day and time of day: `{ day: "2026-12-01", time: "09:05" }`. */
+export interface LocalDateTime {
+  /** The day, `YYYY-MM-DD`. */
+  day: string;
+  /** The time of day, `HH:MM`, 24-hour. */
+  time: string;
+}
+
+/** One formatter per zone: making an `Intl.DateTimeFormat` costs far more than using one. */
+const FORMATTERS = new Map<string, Intl.DateTimeFormat>();
+
+function formatterOf(timeZone: string): Intl.DateTimeFormat {
+  let formatter = FORMATTERS.get(timeZone);
+  if (formatter === undefined) {
+    formatter = new Intl.DateTimeFormat("en-CA", {
+      timeZone,
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      hourCycle: "h23",
+    });
+    FORMATTERS.set(timeZone, formatter);
+  }
+  return formatter;
+}
+
+/**
+ * The day and time of day an instant falls on in a time zone.
+ *
+ * @param instant Epoch milliseconds, a `Date`, or an RFC 3339 timestamp (Up's `createdAt`).
+ * @param timeZone The IANA zone. Default {@linkcode DEFAULT_TIME_ZONE}.
+ * @returns The local day and `HH:MM`.
+ * @throws {RangeError} If the zone is not an IANA time zone.
+ *
+ * @example
+ * ```ts
+ * import { localDateTime } from "./dates.ts";
+ * const { day, time } = localDateTime("2026-12-01T13:30:00Z", "Australia/Sydney");
+ * if (day !== "2026-12-02" || time !== "00:30") throw new Error(`${day} ${time}`);
+ * ```
+ */
+export function localDateTime(
+  instant: number | Date | string,
+  timeZone: string = DEFAULT_TIME_ZONE,
+): LocalDateTime {
+  const ms = typeof instant === "string" ? Date.parse(instant) : Number(instant);
+  const parts: Record<string, string> = {};
+  for (const part of formatterOf(timeZone).formatToParts(ms)) parts[part.type] = part.value;
+  return {
+    day: `${parts.year}-${parts.month}-${parts.day}`,
+    time: `${parts.hour}:${parts.minute}`,
+  };
+}
+
+/**
+ * The user's day of an instant: the day it falls on in a time zone.
+ *
+ * @param instant Epoch milliseconds, a `Date`, or an RFC 3339 timestamp (Up's `createdAt`).
+ * @param timeZone The IANA zone. Default {@linkcode DEFAULT_TIME_ZONE}.
+ * @returns The day, `YYYY-MM-DD`.
+ * @throws {RangeError} If the zone is not an IANA time zone.
+ *
+ * @example
+ * ```ts
+ * import { dayInZone } from "./dates.ts";
+ * if (dayInZone("2026-12-01T13:30:00Z") !== "2026-12-02") throw new Error("unexpected");
+ * if (dayInZone("2026-12-01T13:30:00Z", "UTC") !== "2026-12-01") throw new Error("unexpected");
+ * ```
+ */
+export function dayInZone(
+  instant: number | Date | string,
+  timeZone: string = DEFAULT_TIME_ZONE,
+): string {
+  return localDateTime(instant, timeZone).day;
+}
+
+/**
+ * When a local day began, as RFC 3339 with the zone's offset then (the first instant of the day,
+ * even where a daylight-saving change skips midnight).
+ *
+ * @param day The day, `YYYY-MM-DD`.
+ * @param timeZone The IANA zone. Default {@linkcode DEFAULT_TIME_ZONE}.
+ * @returns e.g. `2026-07-01T00:00:00+10:00`.
+ * @throws {RangeError} If the day or the zone is not valid.
+ *
+ * @example
+ * ```ts
+ * import { startOfDayIn } from "./dates.ts";
+ * const start = startOfDayIn("2026-07-01", "Australia/Sydney");
+ * if (start !== "2026-07-01T00:00:00+10:00") throw new Error(start);
+ * ```
+ */
+export function startOfDayIn(day: string, timeZone: string = DEFAULT_TIME_ZONE): string {
+  return Temporal.PlainDate.from(day, { overflow: "reject" })
+    .toZonedDateTime({ timeZone })
+    .toString({ timeZoneName: "never" });
 }

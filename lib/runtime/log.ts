@@ -52,9 +52,13 @@ export type LogFields = Record<string, unknown>;
 
 /** Writes structured log lines. */
 export interface Logger {
+  /** Logs a line at `debug` level. */
   debug(message: string, fields?: LogFields): void;
+  /** Logs a line at `info` level. */
   info(message: string, fields?: LogFields): void;
+  /** Logs a line at `warn` level. */
   warn(message: string, fields?: LogFields): void;
+  /** Logs a line at `error` level. */
   error(message: string, fields?: LogFields): void;
   /** A logger whose lines all carry `fields`. */
   child(fields: LogFields): Logger;

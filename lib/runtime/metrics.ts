@@ -16,7 +16,9 @@ function labelText(labels: Labels): string {
   return `{${entries.map(([name, value]) => `${name}="${escape(value)}"`).join(",")}}`;
 }
 
-interface Metric {
+/** Anything `/metrics` renders: a counter, a gauge or a histogram. */
+export interface Metric {
+  /** Its lines of the exposition text, `# HELP` and `# TYPE` first. */
   render(): string[];
 }
 
@@ -29,6 +31,7 @@ export interface Increment {
 /** A monotonically increasing count, optionally split by labels. */
 export class Counter implements Metric, Increment {
   #values = new Map<string, number>();
+  /** Makes a counter named `name` (a Prometheus metric name) described by `help`. */
   constructor(readonly name: string, readonly help: string) {}
 
   /**
@@ -42,11 +45,16 @@ export class Counter implements Metric, Increment {
     this.#values.set(key, (this.#values.get(key) ?? 0) + amount);
   }
 
-  /** @returns The current count of one series (0 when never increased). */
+  /**
+   * Reads one series.
+   *
+   * @returns The current count of one series (0 when never increased).
+   */
   value(labels: Labels = {}): number {
     return this.#values.get(labelText(labels)) ?? 0;
   }
 
+  /** The exposition lines of this counter: `# HELP`, `# TYPE` and one line per series. */
   render(): string[] {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
     if (this.#values.size === 0) lines.push(`${this.name} 0`);
@@ -57,8 +65,10 @@ export class Counter implements Metric, Increment {
 
 /** A value read when scraped. */
 export class Gauge implements Metric {
+  /** Makes a gauge named `name` described by `help`, its value `read()` at each scrape. */
   constructor(readonly name: string, readonly help: string, readonly read: () => number) {}
 
+  /** The exposition lines of this gauge, its value read now. */
   render(): string[] {
     let value: number;
     try {
@@ -79,11 +89,16 @@ export class Histogram implements Metric {
   #counts: number[];
   #sum = 0;
   #count = 0;
+  /** Makes a histogram named `name` described by `help`, with ascending upper `buckets`. */
   constructor(readonly name: string, readonly help: string, readonly buckets: readonly number[]) {
     this.#counts = buckets.map(() => 0);
   }
 
-  /** @param value One observation (seconds, for latencies). */
+  /**
+   * Counts one observation into every bucket it fits and into the sum and count.
+   *
+   * @param value One observation (seconds, for latencies).
+   */
   observe(value: number): void {
     this.#sum += value;
     this.#count++;
@@ -92,6 +107,7 @@ export class Histogram implements Metric {
     });
   }
 
+  /** The exposition lines of this histogram: cumulative buckets, then `_sum` and `_count`. */
   render(): string[] {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
     this.buckets.forEach((bound, index) =>
@@ -105,15 +121,23 @@ export class Histogram implements Metric {
 
 /** Every metric upbus exports. */
 export interface ServiceMetrics {
+  /** `upbus_webhooks_received_total`: webhook requests received. */
   received: Counter;
+  /** `upbus_webhooks_rejected_total`: webhook requests refused, by `reason`. */
   rejected: Counter;
   /** Connections and requests the public listener refused before the app saw a request. */
   edgeRefused: Counter;
+  /** `upbus_events_stored_total`: events committed to the store. */
   stored: Counter;
+  /** `upbus_events_duplicate_total`: deliveries of an event id already stored (Up's retries). */
   duplicates: Counter;
+  /** `upbus_events_dead_letter_total`: authentic bodies that are not valid events. */
   deadLetters: Counter;
+  /** `upbus_events_published_total`: events the bus acknowledged. */
   published: Counter;
+  /** `upbus_publish_errors_total`: failed attempts to publish. */
   publishErrors: Counter;
+  /** `upbus_webhook_request_duration_seconds`: time from request to response of `POST /webhook`. */
   requestSeconds: Histogram;
   /** Registers a gauge, read at scrape time. */
   gauge(name: string, help: string, read: () => number): void;

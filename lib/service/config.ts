@@ -47,15 +47,8 @@ export const CONFIG_VARIABLES = [
 /** The name of one configuration variable. */
 export type ConfigVariable = typeof CONFIG_VARIABLES[number];
 
-/** The validated configuration of the webhook service. */
-export interface Config {
-  /** TCP port to listen on. `PORT`, default 8080. */
-  port: number;
-  /** Interface to listen on. `HOST`, default `0.0.0.0`. */
-  host: string;
-  /** Accepted webhook secrets from `UP_WEBHOOK_SECRETS` (comma-separated). May be empty when
-   * the secrets come from the webhook state file instead. */
-  webhookSecrets: string[];
+/** What the service and the pipeline commands read alike: Kafka, the data directory, logging. */
+export interface SharedConfig {
   /** Kafka bootstrap brokers from `KAFKA_BROKERS`; empty means embedded mode (store only). */
   kafkaBrokers: string[];
   /** Topic the webhook events go to. `KAFKA_TOPIC`, default `up.webhook-events`. */
@@ -72,12 +65,43 @@ export interface Config {
   kafkaReplicationFactor: number;
   /** Where the event store and state live. `DATA_DIR`, default `./data`. */
   dataDir: string;
-  /** Largest accepted request body, in bytes. `MAX_BODY_BYTES`, default 262144 (256 KiB). */
-  maxBodyBytes: number;
   /** Least severe log level written. `LOG_LEVEL`, default `info`. */
   logLevel: LogLevel;
   /** `text` or `json`. `LOG_FORMAT`; unset: text on a terminal, JSON lines otherwise. */
   logFormat?: LogFormat;
+}
+
+/**
+ * The shared part of a configuration, for a command that reads more of its own.
+ *
+ * @param config The service's configuration.
+ * @returns Its Kafka, data directory and logging settings alone.
+ */
+export function sharedConfig(config: SharedConfig): SharedConfig {
+  return {
+    kafkaBrokers: config.kafkaBrokers,
+    kafkaTopic: config.kafkaTopic,
+    kafkaClientId: config.kafkaClientId,
+    kafkaConnection: config.kafkaConnection,
+    kafkaTopicPartitions: config.kafkaTopicPartitions,
+    kafkaReplicationFactor: config.kafkaReplicationFactor,
+    dataDir: config.dataDir,
+    logLevel: config.logLevel,
+    ...(config.logFormat ? { logFormat: config.logFormat } : {}),
+  };
+}
+
+/** The validated configuration of the webhook service. */
+export interface Config extends SharedConfig {
+  /** TCP port to listen on. `PORT`, default 8080. */
+  port: number;
+  /** Interface to listen on. `HOST`, default `0.0.0.0`. */
+  host: string;
+  /** Accepted webhook secrets from `UP_WEBHOOK_SECRETS` (comma-separated). May be empty when
+   * the secrets come from the webhook state file instead. */
+  webhookSecrets: string[];
+  /** Largest accepted request body, in bytes. `MAX_BODY_BYTES`, default 262144 (256 KiB). */
+  maxBodyBytes: number;
   /** A separate listener for `/healthz`, `/readyz` and `/metrics`, so that a tunnel to `port`
    * exposes `/webhook` only. `OPS_PORT`; unset (default): every route on `port`. */
   opsPort?: number;

@@ -5,14 +5,20 @@
  * enriched topic and the dashboard's address. Read once at startup. Without `KAFKA_BROKERS`
  * the commands run in embedded mode, on the local store and the local log in `DATA_DIR`.
  */
-import { type ConfigVariable, loadConfig, readTopic, readWholeNumber } from "./config.ts";
-import type { LogFormat, LogLevel } from "../runtime/log.ts";
+import {
+  type ConfigVariable,
+  loadConfig,
+  readTopic,
+  readWholeNumber,
+  type SharedConfig,
+  sharedConfig,
+} from "./config.ts";
 import {
   KAFKA_CONNECTION_VARIABLES,
-  type KafkaConnectionConfig,
   type LoadKafkaConnectionOptions,
 } from "../bus/kafka/connection_config.ts";
 import { DEFAULT_TRANSACTIONS_TOPIC } from "../bus/transaction_record.ts";
+import { DEFAULT_TIME_ZONE } from "../runtime/dates.ts";
 
 /** The variables these commands read; their `deno.json` permission sets list the same. */
 export const PIPELINE_VARIABLES = [
@@ -32,28 +38,10 @@ export const PIPELINE_VARIABLES = [
   ...KAFKA_CONNECTION_VARIABLES,
 ] as const;
 
-/** Configuration of `enrich`, `consume` and `backfill`. */
-export interface PipelineConfig {
-  /** `KAFKA_BROKERS`; empty means embedded mode (the local store and the local log). */
-  kafkaBrokers: string[];
-  /** Topic of the webhook events. `KAFKA_TOPIC`, default `up.webhook-events`. */
-  kafkaTopic: string;
-  /** `KAFKA_CLIENT_ID`, default `upbus`. */
-  kafkaClientId: string;
-  /** TLS and SASL (`KAFKA_SSL*`, `KAFKA_SASL*`), as for the service; holds secrets. */
-  kafkaConnection: KafkaConnectionConfig;
-  /** `KAFKA_TOPIC_PARTITIONS`, default 3. */
-  kafkaTopicPartitions: number;
-  /** `KAFKA_REPLICATION_FACTOR`, default -1 (the broker's). */
-  kafkaReplicationFactor: number;
+/** Configuration of `enrich`, `consume` and `backfill`: the shared settings and their own. */
+export interface PipelineConfig extends SharedConfig {
   /** The enriched topic. `TRANSACTIONS_TOPIC`, default `up.transactions`. */
   transactionsTopic: string;
-  /** `DATA_DIR`, default `./data`: consumer state, ledger files, backfill checkpoints. */
-  dataDir: string;
-  /** `LOG_LEVEL`, default `info`. */
-  logLevel: LogLevel;
-  /** `LOG_FORMAT`; unset: text on a terminal, JSON lines otherwise. */
-  logFormat?: LogFormat;
   /** Port of the position dashboard. `DASHBOARD_PORT`, default 8081; 0 picks a free one. */
   dashboardPort: number;
   /** Interface of the position dashboard. `DASHBOARD_HOST`, default `127.0.0.1`. */
@@ -95,7 +83,7 @@ export function loadPipelineConfig(
     name: "TRANSACTIONS_TOPIC",
     fallback: DEFAULT_TRANSACTIONS_TOPIC,
   });
-  const timeZone = env("TZ")?.trim() || "Australia/Sydney";
+  const timeZone = env("TZ")?.trim() || DEFAULT_TIME_ZONE;
   try {
     new Intl.DateTimeFormat("en-AU", { timeZone });
   } catch {
@@ -104,16 +92,8 @@ export function loadPipelineConfig(
     );
   }
   return {
-    kafkaBrokers: base.kafkaBrokers,
-    kafkaTopic: base.kafkaTopic,
-    kafkaClientId: base.kafkaClientId,
-    kafkaConnection: base.kafkaConnection,
-    kafkaTopicPartitions: base.kafkaTopicPartitions,
-    kafkaReplicationFactor: base.kafkaReplicationFactor,
+    ...sharedConfig(base),
     transactionsTopic,
-    dataDir: base.dataDir,
-    logLevel: base.logLevel,
-    ...(base.logFormat ? { logFormat: base.logFormat } : {}),
     dashboardPort: readWholeNumber(env("DASHBOARD_PORT"), {
       name: "DASHBOARD_PORT",
       fallback: 8081,

@@ -41,8 +41,11 @@ export interface RecoveryService {
 
 /** Options for {@linkcode startRecoveryService}. */
 export interface StartRecoveryOptions {
+  /** Where recovered events are committed. */
   store: EventStore;
+  /** The service's counters; recovery moves the recovered, reconciled and store ones. */
   metrics: ServiceMetrics;
+  /** Where each pass logs what it found and did. */
   logger: Logger;
   /** The fetch to use. Default the global `fetch`. */
   fetch?: typeof fetch;

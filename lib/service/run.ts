@@ -30,6 +30,7 @@ export interface SuperviseOptions {
   start: () => Promise<number>;
   /** Resolves when the whole pipeline stops. */
   stopped: Promise<unknown>;
+  /** Where restarts and their causes are logged; default nowhere. */
   logger?: Logger;
   /** First delay before a restart, in ms; doubles up to `maxBackoffMs`. Default 1000. */
   initialBackoffMs?: number;
@@ -41,6 +42,7 @@ export interface SuperviseOptions {
 
 /** A supervised stage. */
 export interface SupervisedStage {
+  /** The stage's name, as logs and `upbus_stage_restarts_total` show it. */
   name: string;
   /** Times it was started again after a failure. */
   readonly restarts: number;

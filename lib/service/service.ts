@@ -22,6 +22,7 @@ import { readWebhookState, webhookSecretsFrom, webhookStatePath } from "../up/we
 
 /** Options for {@linkcode startService}. */
 export interface ServiceOptions {
+  /** Where the service logs. */
   logger: Logger;
   /** Called once the server listens; default none. */
   onListen?: (address: Deno.NetAddr) => void;
@@ -37,7 +38,9 @@ export interface Service {
   address: Deno.NetAddr;
   /** Where `/healthz`, `/readyz` and `/metrics` listen, when `OPS_PORT` separates them. */
   opsAddress?: Deno.NetAddr;
+  /** The event store the service commits to. */
   store: EventStore;
+  /** The service's metrics, as `/metrics` renders them. */
   metrics: ServiceMetrics;
   /** The relay; absent in embedded mode. */
   relay?: Relay;

@@ -38,7 +38,11 @@ function escape(value: string): string {
 export class StageBoard {
   #entries = new Map<string, Entry>();
 
-  /** @param names The stages, in the order they are reported. */
+  /**
+   * A board with every stage not yet started.
+   *
+   * @param names The stages, in the order they are reported.
+   */
   constructor(names: readonly string[]) {
     for (const name of names) this.#entries.set(name, { carried: {} });
   }

@@ -194,12 +194,20 @@ export class EventStore {
     return selectTransactionEvents(this.#readerOrThrow(), transactionIds);
   }
 
-  /** @returns Appends committed and the commits they took: the group-commit ratio. */
+  /**
+   * How well group commit works so far.
+   *
+   * @returns Appends committed and the commits they took: the group-commit ratio.
+   */
   stats(): { appends: number; commits: number } {
     return { appends: this.#appended, commits: this.#commits };
   }
 
-  /** @returns The number of stored and of unpublished events. */
+  /**
+   * How many events are stored, and how many not yet published.
+   *
+   * @returns The number of stored and of unpublished events.
+   */
   counts(): StoreCounts {
     return countEvents(this.#readerOrThrow());
   }

@@ -164,7 +164,9 @@ export function selectKnownEventIds(db: DatabaseSync, eventIds: readonly string[
 
 /** A stored event's part in a transaction's story, for reconciliation. */
 export interface TransactionEventRow {
+  /** The event's type, such as `TRANSACTION_SETTLED`. */
   type: string;
+  /** When upbus stored it (ISO 8601). */
   receivedAt: string;
 }
 

@@ -43,6 +43,7 @@ export type AppendOutcome = "stored" | "duplicate";
 
 /** The store cannot commit (disk full, read-only, closed): the request must not get a 200. */
 export class StoreUnavailableError extends Error {
+  /** Makes the error; `message` names what failed, `options.cause` the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "StoreUnavailableError";

@@ -28,6 +28,8 @@ export class UpApiError extends Error {
   readonly retriable: boolean;
 
   /**
+   * Makes the error of a failed Up API call.
+   *
    * @param message What went wrong, in std style.
    * @param options Status, JSON:API errors, retriability and cause.
    */
@@ -42,6 +44,7 @@ export class UpApiError extends Error {
 
 /** 401: the token was rejected (wrong, revoked or missing). */
 export class UpAuthError extends UpApiError {
+  /** Makes the error; the status is 401 unless `options` says otherwise. */
   constructor(message: string, options: UpApiErrorOptions = {}) {
     super(message, { status: 401, ...options });
     this.name = "UpAuthError";
@@ -50,6 +53,7 @@ export class UpAuthError extends UpApiError {
 
 /** 404: the resource does not exist (or a filter named something that does not). */
 export class UpNotFoundError extends UpApiError {
+  /** Makes the error; the status is 404 unless `options` says otherwise. */
   constructor(message: string, options: UpApiErrorOptions = {}) {
     super(message, { status: 404, ...options });
     this.name = "UpNotFoundError";
@@ -62,6 +66,8 @@ export class UpBadRequestError extends UpApiError {
   readonly parameter: string | null;
 
   /**
+   * Makes the error of a refused parameter; the status is 400 unless `options` says otherwise.
+   *
    * @param message What went wrong, in std style.
    * @param options As {@linkcode UpApiError}, plus the offending parameter.
    */
@@ -78,6 +84,8 @@ export class UpRateLimitError extends UpApiError {
   readonly retryAt: Date | null;
 
   /**
+   * Makes the error of a rate limit; the status is 429 and it is retriable.
+   *
    * @param message What went wrong, in std style.
    * @param options As {@linkcode UpApiError}, plus when the limit should lift.
    */
@@ -90,6 +98,7 @@ export class UpRateLimitError extends UpApiError {
 
 /** 5xx: Up failed to answer. */
 export class UpServerError extends UpApiError {
+  /** Makes the error; pass the 5xx `status` in `options`. It is retriable. */
   constructor(message: string, options: UpApiErrorOptions = {}) {
     super(message, { retriable: true, ...options });
     this.name = "UpServerError";
@@ -103,6 +112,8 @@ export class UpNetworkError extends UpApiError {
   readonly timedOut: boolean;
 
   /**
+   * Makes the error of a request that got no answer; the status is 0 and it is retriable.
+   *
    * @param message What went wrong, in std style.
    * @param options As {@linkcode UpApiError}, plus whether it was a timeout (default `false`).
    */

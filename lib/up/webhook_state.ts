@@ -26,6 +26,7 @@ export interface WebhookStateEntry {
 
 /** The whole state file. */
 export interface WebhookState {
+  /** The file format's version. */
   version: 1;
   /** Oldest first. */
   webhooks: WebhookStateEntry[];

@@ -6,6 +6,12 @@
  *
  * @module
  */
+/**
+ * Types of Hono, documented there; the tag keeps `deno doc --lint` from asking for them
+ * here.
+ *
+ * @ignore
+ */
 import { Hono } from "hono";
 import type { Context, MiddlewareHandler } from "hono";
 import type { ErrorObject, WebhookEventType } from "../up/types.ts";

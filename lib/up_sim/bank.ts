@@ -50,23 +50,35 @@ export const SIM_CATEGORY_NAMES: Readonly<Record<string, string>> = {
 
 /** An account of the simulated bank. */
 export interface SimAccount {
+  /** The account id (a UUID), as the API shows it. */
   id: string;
+  /** The account's name, such as `Spending`. */
   displayName: string;
+  /** `TRANSACTIONAL`, `SAVER` or `HOME_LOAN`. */
   accountType: AccountType;
+  /** `INDIVIDUAL` or `JOINT`. */
   ownershipType: OwnershipType;
   /** Balance before any transaction, in cents. */
   openingBalanceCents: number;
+  /** When it was opened, epoch milliseconds. */
   createdAt: number;
 }
 
 /** A transaction of the simulated bank. */
 export interface SimTransaction {
+  /** The transaction id (a UUID). */
   id: string;
+  /** The account it belongs to. */
   accountId: string;
+  /** `HELD` until settled, then `SETTLED`. */
   status: TransactionStatus;
+  /** The short description, usually the merchant. */
   description: string;
+  /** The text the merchant sent, or `null` when none. */
   rawText: string | null;
+  /** The customer's note, or `null` when none. */
   message: string | null;
+  /** Signed amount in cents: negative for a purchase. */
   amountCents: number;
   /** A child category id of {@linkcode SIM_CATEGORIES}, or `null` (income, transfers). */
   categoryId: string | null;
@@ -74,27 +86,41 @@ export interface SimTransaction {
   transferAccountId?: string | null;
   /** Whether it was ever `HELD` (then it keeps its hold info once settled). */
   wasHeld: boolean;
+  /** When it was made, epoch milliseconds. */
   createdAt: number;
+  /** When it settled, epoch milliseconds, or `null` while it is held. */
   settledAt: number | null;
 }
 
 /** A webhook registered with the simulated bank. */
 export interface SimWebhook {
+  /** The webhook id (a UUID). */
   id: string;
+  /** Where events are delivered. */
   url: string;
+  /** The description given at registration, or `null`. */
   description: string | null;
+  /** The signing secret, returned once at creation. */
   secretKey: string;
+  /** When it was registered, epoch milliseconds. */
   createdAt: number;
 }
 
 /** One attempt to deliver an event to a webhook. */
 export interface SimDeliveryLog {
+  /** The log entry's id (a UUID). */
   id: string;
+  /** The webhook it was delivered to. */
   webhookId: string;
+  /** The event delivered. */
   eventId: string;
+  /** The exact body sent. */
   requestBody: string;
+  /** The response, or `null` when none arrived. */
   response: { statusCode: number; body: string } | null;
+  /** `DELIVERED`, `BAD_RESPONSE_CODE` or `UNDELIVERABLE`. */
   deliveryStatus: WebhookDeliveryStatus;
+  /** When the attempt was made, epoch milliseconds. */
   createdAt: number;
 }
 
@@ -102,6 +128,7 @@ export interface SimDeliveryLog {
 export interface NewTransaction {
   /** Signed amount in cents: negative for a purchase. */
   amountCents: number;
+  /** The short description, usually the merchant. */
   description: string;
   /** A child category id, or `null`. Default `null`; income (a positive amount) has none. */
   categoryId?: string | null;
@@ -109,7 +136,9 @@ export interface NewTransaction {
   accountId?: string;
   /** Default `HELD` for a payment, `SETTLED` for income. */
   status?: TransactionStatus;
+  /** The text the merchant sent. Default `null`. */
   rawText?: string | null;
+  /** The customer's note. Default `null`. */
   message?: string | null;
   /** Default the bank's clock. */
   createdAt?: number;
@@ -139,7 +168,9 @@ export interface SimulatedBankOptions {
 export interface NewTransfer {
   /** Positive amount in cents moved from one account to the other. */
   amountCents: number;
+  /** The account the money leaves. */
   fromAccountId: string;
+  /** The account the money arrives in. */
   toAccountId: string;
   /** Default the bank's clock. */
   createdAt?: number;
@@ -177,6 +208,7 @@ function requireCategory(categoryId: string): string | null {
 
 /** The state of the simulator. */
 export class SimulatedBank {
+  /** Every account, in the order the API lists them. */
   readonly accounts: SimAccount[] = [];
   /** Every transaction ever made, including deleted ones' absence: deleted ones are removed. */
   readonly transactions: SimTransaction[] = [];
@@ -189,6 +221,8 @@ export class SimulatedBank {
   #loading = false;
 
   /**
+   * Makes the bank: loaded from the state file when it exists, else seeded.
+   *
    * @param options The clock, the number of seeded transactions and the state file.
    * @throws {SyntaxError} If the state file is not a simulator state.
    */

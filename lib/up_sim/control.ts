@@ -23,6 +23,7 @@ export interface SimulatorControlOptions {
 export interface SimTransactionInput {
   /** Signed decimal amount: `"-12.50"` for a purchase. */
   amount: string;
+  /** The short description, usually the merchant. */
   description: string;
   /** A child category id such as `restaurants-and-cafes`. */
   category?: string;
@@ -30,6 +31,7 @@ export interface SimTransactionInput {
   accountId?: string;
   /** Default `HELD` for a payment, `SETTLED` for income. */
   status?: "HELD" | "SETTLED";
+  /** The customer's note. Default none. */
   message?: string;
 }
 
@@ -45,21 +47,29 @@ export interface SimTransferInput {
 
 /** The events a control call fired, one per webhook. */
 export interface FiredEvent {
+  /** The webhook it was sent to. */
   webhookId: string;
+  /** The event's id, as the delivery carries it. */
   eventId: string;
 }
 
 /** A transaction the simulator made, with the events it fired. */
 export interface SimTransactionResult extends TransactionResource {
+  /** The events it fired, one per webhook. */
   events: FiredEvent[];
 }
 
 /** What `GET /__sim` says about a simulator. */
 export interface SimulatorDescription {
+  /** The simulator's name, `upbus-up-simulator`: proof the base URL is a simulator. */
   simulator: string;
+  /** The base URL of its Up API. */
   api: string;
+  /** How many webhooks are registered. */
   webhooks: number;
+  /** How many transactions it holds. */
   transactions: number;
+  /** The child category ids a transaction may take. */
   categories: string[];
 }
 

@@ -13,6 +13,7 @@ const MAX_LOGGED_BODY = 4096;
 
 /** The outcome of one delivery attempt. */
 export interface DeliveryAttempt {
+  /** `DELIVERED` (HTTP 200), `BAD_RESPONSE_CODE` (other status) or `UNDELIVERABLE` (none). */
   deliveryStatus: WebhookDeliveryStatus;
   /** The response, or `null` when none arrived. */
   response: { statusCode: number; body: string } | null;
@@ -91,9 +92,13 @@ export async function sendSignedEvent(
 
 /** Where and how one event goes. */
 export interface DeliveryTarget {
+  /** The webhook's id. */
   webhookId: string;
+  /** Where to `POST` the event. */
   url: string;
+  /** The webhook's secret, that signs the body. */
   secretKey: string;
+  /** The event's id. */
   eventId: string;
   /** The exact body. */
   body: string;
@@ -125,6 +130,8 @@ export class WebhookDeliverer {
   readonly #controller = new AbortController();
 
   /**
+   * Makes a deliverer with nothing pending.
+   *
    * @param options Fetch, timeout, retry schedule and the attempt hook.
    */
   constructor(options: WebhookDelivererOptions = {}) {

@@ -4,6 +4,12 @@
  *
  * @module
  */
+/**
+ * Types of Hono, documented there; the tag keeps `deno doc --lint` from asking for them
+ * here.
+ *
+ * @ignore
+ */
 import { Hono } from "hono";
 import type { Context } from "hono";
 import { createIntake } from "./intake.ts";
@@ -18,9 +24,13 @@ import { createRefusalLog, type RefusalLog } from "./refusal_log.ts";
 
 /** Options for {@linkcode createApp}. */
 export interface AppOptions {
+  /** Where accepted events are committed before the `200`. */
   store: EventStore;
+  /** The webhook secrets signatures are checked against. */
   ring: SecretRing;
+  /** Counts requests, refusals and their duration; rendered at `/metrics`. */
   metrics: ServiceMetrics;
+  /** Where the app logs what it accepts and refuses. */
   logger: Logger;
   /** Largest accepted body in bytes. */
   maxBodyBytes: number;

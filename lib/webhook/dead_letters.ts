@@ -16,8 +16,11 @@ export interface DeadLetter {
   key: string;
   /** Why intake could not read it. */
   reason: string;
+  /** When it arrived (ISO 8601). */
   receivedAt: string;
+  /** The exact body Up signed. */
   body: Uint8Array;
+  /** Up's `X-Up-Authenticity-Signature` header, as it came. */
   signature: string;
 }
 

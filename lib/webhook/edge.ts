@@ -53,7 +53,9 @@ export interface EdgeLimits {
 
 /** Options for {@linkcode serveEdge}. */
 export interface EdgeOptions extends EdgeLimits {
+  /** The address to listen on (`HOST`). */
   hostname: string;
+  /** The port to listen on (`PORT`); 0 picks a free one. */
   port: number;
   /** Told of every refusal made before the app saw a request; default none. */
   onRefusal?: (reason: EdgeRefusal, fields: { client: string; status?: number }) => void;
@@ -63,6 +65,7 @@ export interface EdgeOptions extends EdgeLimits {
 
 /** A running public listener. */
 export interface EdgeServer {
+  /** Where it listens (the port chosen, when 0 was asked for). */
   addr: Deno.NetAddr;
   /** Connections open now. */
   connections(): number;
@@ -74,7 +77,8 @@ export interface EdgeServer {
   closeAll(): void;
 }
 
-type FetchHandler = (request: Request) => Response | Promise<Response>;
+/** What answers each request the listener lets through: `app.fetch` of a Hono app. */
+export type FetchHandler = (request: Request) => Response | Promise<Response>;
 
 /** What the edge knows about one connection. */
 interface ConnectionState {

@@ -10,8 +10,11 @@ import { BodyIncompleteError, BodyTooLargeError } from "./read_body.ts";
 
 /** An HTTP error response: status, a stable machine-readable code, and a message. */
 export interface ErrorResponse {
+  /** The HTTP status. */
   status: 400 | 401 | 404 | 405 | 408 | 413 | 500 | 503;
+  /** A stable machine-readable code, such as `signature_mismatch`. */
   code: string;
+  /** What went wrong, in std style. */
   message: string;
 }
 

@@ -30,6 +30,7 @@ export interface WebhookEvent {
 
 /** An authentic body that is not a valid Up webhook event. It goes to the dead-letter topic. */
 export class InvalidEventError extends Error {
+  /** Makes the error; `message` says what is wrong with the event. */
   constructor(message: string) {
     super(message);
     this.name = "InvalidEventError";

@@ -26,9 +26,13 @@ export interface IntakeResult {
 
 /** Options for {@linkcode createIntake}. */
 export interface IntakeOptions {
+  /** The webhook secrets signatures are checked against. */
   ring: SecretRing;
+  /** Where accepted events are committed. */
   store: EventStore;
+  /** Counts accepted, duplicate, dead-letter and refused deliveries. */
   metrics: ServiceMetrics;
+  /** Where the intake logs. */
   logger: Logger;
   /** The clock; default `() => new Date()`. */
   now?: () => Date;

@@ -8,6 +8,7 @@
 
 /** The body is larger than the service accepts (HTTP 413). */
 export class BodyTooLargeError extends Error {
+  /** Makes the error for a body over `limit` bytes. */
   constructor(readonly limit: number) {
     super(`Cannot read webhook: the body is larger than ${limit} bytes`);
     this.name = "BodyTooLargeError";
@@ -37,6 +38,8 @@ export class BodyIncompleteError extends Error {
   readonly reason: BodyIncompleteReason;
 
   /**
+   * Makes the error of an incomplete body.
+   *
    * @param reason What went wrong; default `body_incomplete`.
    * @param options The underlying error, if any.
    */

@@ -9,6 +9,7 @@ import type { LogFields, Logger } from "../runtime/log.ts";
 
 /** Options for {@linkcode createRefusalLog}. */
 export interface RefusalLogOptions {
+  /** Where the summaries are written. */
   logger: Logger;
   /** How long one summary covers, in ms; default 60000. Sets the wording of the lines only:
    * the caller calls `summarize()` that often. */

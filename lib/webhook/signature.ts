@@ -33,6 +33,8 @@ export class SignatureError extends Error {
   readonly reason: SignatureFailure;
 
   /**
+   * Makes the error of a failed signature check.
+   *
    * @param reason Which check failed.
    * @param message What went wrong, in std style.
    */

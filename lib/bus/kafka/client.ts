@@ -4,6 +4,12 @@
  *
  * @module
  */
+/**
+ * Types of kafkajs, documented there; the tag keeps `deno doc --lint` from asking for them
+ * here.
+ *
+ * @ignore
+ */
 import { Kafka, logLevel } from "kafkajs";
 import type { Logger } from "../../runtime/log.ts";
 import "./request_queue_fix.ts";

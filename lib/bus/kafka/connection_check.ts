@@ -3,8 +3,16 @@
  * One look at the cluster before a command starts its work: connect, authenticate, read the
  * cluster's metadata, disconnect. A wrong password, an untrusted certificate or a TLS mismatch
  * then ends the command with one line that names the cause and the setting, instead of a stream
- * of kafkajs retries.
+ * of kafkajs retries. `pipelineKafka()` is that check followed by the client, for the pipeline
+ * commands (`backfill`, `enrich`, `consume`).
  */
+/**
+ * Types of kafkajs, documented there; the tag keeps `deno doc --lint` from asking for them
+ * here.
+ *
+ * @ignore
+ */
+import type { Kafka } from "kafkajs";
 import type { Logger } from "../../runtime/log.ts";
 import { createKafka } from "./client.ts";
 import { type KafkaConnectionConfig, securityProtocol } from "./connection_config.ts";
@@ -98,4 +106,44 @@ export async function preflightKafka(
     logger.warn("Kafka not reachable yet; going on, retrying as usual", { error: error.message });
     return false;
   }
+}
+
+/** The Kafka settings of a pipeline command (`backfill`, `enrich`, `consume`): from its config. */
+export interface PipelineKafkaSettings {
+  /** `KAFKA_BROKERS`: bootstrap brokers, `host:port`; at least one. */
+  kafkaBrokers: string[];
+  /** `KAFKA_CLIENT_ID`: the client id announced. */
+  kafkaClientId: string;
+  /** The brokers' TLS and SASL settings (`KAFKA_SSL*`, `KAFKA_SASL_*`). */
+  kafkaConnection: KafkaConnectionConfig;
+}
+
+/**
+ * The Kafka client of a pipeline command: the connection check first ({@linkcode preflightKafka}:
+ * a wrong password or certificate ends the command here, in one line), then the one client the
+ * command uses, its logs routed to the command's logger.
+ *
+ * @param settings The command's brokers, client id and TLS/SASL settings.
+ * @param logger The command's logger.
+ * @returns The client; nothing is connected yet.
+ * @throws {KafkaConnectionError} If the check finds a problem retrying cannot fix.
+ *
+ * @example
+ * ```ts ignore
+ * import { pipelineKafka } from "./connection_check.ts";
+ * const kafka = await pipelineKafka(config, logger);
+ * ```
+ */
+export async function pipelineKafka(
+  settings: PipelineKafkaSettings,
+  logger: Logger,
+): Promise<Kafka> {
+  const options = {
+    brokers: settings.kafkaBrokers,
+    clientId: settings.kafkaClientId,
+    connection: settings.kafkaConnection,
+    logger,
+  };
+  await preflightKafka(options);
+  return createKafka(options);
 }

@@ -42,8 +42,11 @@ export interface KafkaTlsConfig {
 
 /** SASL with a user name and password. */
 export interface KafkaPasswordSasl {
+  /** The SASL mechanism (`KAFKA_SASL_MECHANISM`). */
   mechanism: "plain" | "scram-sha-256" | "scram-sha-512";
+  /** The user name (`KAFKA_SASL_USERNAME`). */
   username: string;
+  /** The password, from `passwordFrom`. */
   password: string;
   /** Which variable the password came from, for messages. */
   passwordFrom: "KAFKA_SASL_PASSWORD" | "KAFKA_SASL_PASSWORD_FILE";
@@ -51,6 +54,7 @@ export interface KafkaPasswordSasl {
 
 /** SASL OAUTHBEARER, its token read from a file at each authentication. */
 export interface KafkaOAuthBearerSasl {
+  /** The SASL mechanism (`KAFKA_SASL_MECHANISM=oauthbearer`). */
   mechanism: "oauthbearer";
   /** `KAFKA_SASL_OAUTHBEARER_TOKEN_FILE`: holds one token; re-read at each authentication, so
    * whatever refreshes it (a timer, a sidecar) is picked up without a restart. */

@@ -27,6 +27,8 @@ export class KafkaConnectionError extends Error {
   readonly fatal: boolean;
 
   /**
+   * Makes the error of a known connection problem.
+   *
    * @param problem What went wrong.
    * @param options The original error, as `cause`.
    */

@@ -4,6 +4,12 @@
  * `sasl`); `createKafka()` uses it for every client upbus makes: the relay's, the enricher's,
  * the consumers', the backfill's and the startup connection check's.
  */
+/**
+ * Types of kafkajs, documented there; the tag keeps `deno doc --lint` from asking for them
+ * here.
+ *
+ * @ignore
+ */
 import type { KafkaConfig, SASLOptions } from "kafkajs";
 import type { KafkaConnectionConfig } from "./connection_config.ts";
 

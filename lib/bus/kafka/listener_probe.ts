@@ -27,6 +27,7 @@ export interface ProbeOptions {
   tls: boolean;
   /** Client certificate and key to offer, PEM, as the real client would. */
   cert?: string;
+  /** The client certificate's private key, PEM, with `cert`. */
   key?: string;
   /** How long the whole probe may take; default 3000 ms. */
   timeoutMs?: number;

@@ -6,8 +6,14 @@
  *
  * @module
  */
-import process from "node:process";
+/**
+ * Types of kafkajs, documented there; the tag keeps `deno doc --lint` from asking for them
+ * here.
+ *
+ * @ignore
+ */
 import { type logCreator, logLevel } from "kafkajs";
+import process from "node:process";
 import type { Logger } from "../../runtime/log.ts";
 
 /** What kafkajs reports when it cannot reach or lost a broker. */
@@ -29,6 +35,7 @@ const DROPPED_FIELDS = new Set(["timestamp", "logger", "message", "stack"]);
 
 /** The part of kafkajs's root logger the router drives. */
 export interface KafkaRootLogger {
+  /** Sets which kafkajs lines are made at all (`logLevel.DEBUG` while a broker is away). */
   setLogLevel(level: logLevel): void;
 }
 

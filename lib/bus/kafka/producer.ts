@@ -23,6 +23,12 @@
  *
  * @module
  */
+/**
+ * Types of kafkajs, documented there; the tag keeps `deno doc --lint` from asking for them
+ * here.
+ *
+ * @ignore
+ */
 import {
   type Admin,
   type Kafka,
@@ -81,6 +87,7 @@ export class UnacknowledgedError extends Error {
   /** Always true: sending again later may succeed. */
   readonly retriable = true;
 
+  /** Makes the error for `missing` records of the `topic/partition`s in `partitions`. */
   constructor(missing: number, partitions: string[]) {
     super(
       `Cannot publish to Kafka: ${missing} record(s) not acknowledged by the broker (${

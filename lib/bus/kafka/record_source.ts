@@ -7,8 +7,14 @@
  * from its first second: a consumer stopped before its first record resumes there, and a
  * partition that is assigned late does not start at whatever its end is then.
  */
-import { Buffer } from "node:buffer";
+/**
+ * Types of kafkajs, documented there; the tag keeps `deno doc --lint` from asking for them
+ * here.
+ *
+ * @ignore
+ */
 import type { Kafka, KafkaMessage } from "kafkajs";
+import { Buffer } from "node:buffer";
 import type { ConsumerMessage } from "../consumer.ts";
 import type { RecordSource } from "../source.ts";
 

@@ -3,6 +3,12 @@
  *
  * @module
  */
+/**
+ * Types of kafkajs, documented there; the tag keeps `deno doc --lint` from asking for them
+ * here.
+ *
+ * @ignore
+ */
 import type { Admin, ITopicConfig, Kafka } from "kafkajs";
 
 /** Options for {@linkcode ensureTopics}. */

@@ -6,6 +6,12 @@
  * The producer lives here alone, so how it is built (and recovered after a failure) can change
  * without touching the enricher.
  */
+/**
+ * Types of kafkajs, documented there; the tag keeps `deno doc --lint` from asking for them
+ * here.
+ *
+ * @ignore
+ */
 import type { Kafka } from "kafkajs";
 import type { TransactionSink } from "../sink.ts";
 import type { Logger } from "../../runtime/log.ts";

@@ -102,6 +102,8 @@ export class LeaseLostError extends Error {
   readonly holder: string | null;
 
   /**
+   * Makes the error of a commit refused for want of the lease.
+   *
    * @param group The consumer group.
    * @param source What it reads.
    * @param holder Who holds the lease now.

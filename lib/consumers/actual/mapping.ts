@@ -7,6 +7,7 @@
  * (Actual writes the other side itself).
  */
 import type { TransactionResource } from "../../up/types.ts";
+import { dayInZone, DEFAULT_TIME_ZONE } from "../../runtime/dates.ts";
 
 /** An Actual transaction as `addTransactions` takes it. */
 export interface ActualTransaction {
@@ -77,12 +78,7 @@ export function actualChange(
   if (transferTo !== undefined && cents > 0) {
     return { kind: "skip", reason: "the receiving side of a transfer: Actual writes it" };
   }
-  const date = new Intl.DateTimeFormat("en-CA", {
-    timeZone: options.timeZone ?? "Australia/Sydney",
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-  }).format(Date.parse(attributes.createdAt));
+  const date = dayInZone(attributes.createdAt, options.timeZone ?? DEFAULT_TIME_ZONE);
   const notes = [attributes.rawText, attributes.message].filter(Boolean).join(" | ");
   const categoryId = relationships.category.data?.id;
   const result: ActualTransaction = {

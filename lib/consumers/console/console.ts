@@ -5,7 +5,8 @@
 import { readTransactionRecord } from "../../bus/transaction_record.ts";
 import type { Consumer, ConsumerMessage } from "../../bus/consumer.ts";
 import { readableCategory } from "../position/dashboard_snapshot.ts";
-import { dollars } from "../position/spend_chart.ts";
+import { DEFAULT_TIME_ZONE, localDateTime } from "../../runtime/dates.ts";
+import { formatDollars } from "../../runtime/money.ts";
 
 /** Options for {@linkcode createConsoleConsumer}. */
 export interface ConsoleConsumerOptions {
@@ -43,27 +44,20 @@ export interface ConsoleLineOptions {
  */
 export function consoleLine(
   message: ConsumerMessage,
-  timeZone = "Australia/Sydney",
+  timeZone = DEFAULT_TIME_ZONE,
   options: ConsoleLineOptions = {},
 ): string {
   const { id, transaction } = readTransactionRecord(message.key, message.value);
   if (transaction === null) return `deleted            ${id}`;
   const { attributes, relationships } = transaction;
-  const when = new Intl.DateTimeFormat("en-CA", {
-    timeZone,
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-    hour: "2-digit",
-    minute: "2-digit",
-    hourCycle: "h23",
-  }).format(Date.parse(attributes.createdAt)).replace(",", "");
+  const local = localDateTime(attributes.createdAt, timeZone);
+  const when = `${local.day} ${local.time}`;
   const categoryId = relationships.category?.data?.id;
   const category = categoryId
     ? options.categoryNames?.get(categoryId) ?? readableCategory(categoryId)
     : undefined;
   return `${when}  ${attributes.status.padEnd(7)}  ${
-    dollars(attributes.amount.valueInBaseUnits).padStart(10)
+    formatDollars(attributes.amount.valueInBaseUnits).padStart(10)
   }  ${attributes.description}${category ? `  [${category}]` : ""}`;
 }
 

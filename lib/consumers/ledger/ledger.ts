@@ -12,6 +12,8 @@ import { readTransactionRecord } from "../../bus/transaction_record.ts";
 import type { UpClient } from "../../up/client.ts";
 import type { TransactionResource } from "../../up/types.ts";
 import type { Consumer, ConsumerMessage } from "../../bus/consumer.ts";
+import { dayInZone, DEFAULT_TIME_ZONE } from "../../runtime/dates.ts";
+import { formatDecimal } from "../../runtime/money.ts";
 
 /** Options for {@linkcode createLedgerConsumer}. */
 export interface LedgerOptions {
@@ -64,12 +66,6 @@ function slug(text: string): string {
   return text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "") || "account";
 }
 
-/** Decimal text of cents, for the journal: `-1250` → `-12.50`. */
-function decimal(cents: number): string {
-  const abs = Math.abs(cents);
-  return `${cents < 0 ? "-" : ""}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, "0")}`;
-}
-
 /**
  * The journal entry of a settled transaction: the Up account against an expense, income or
  * transfer account.
@@ -103,21 +99,12 @@ export function journalEntry(
   const date = entryDate(transaction, options.timeZone);
   const payee = attributes.description.replace(/[\r\n;]+/g, " ").trim() || "Up";
   return `${date} * ${payee}  ; id:${transaction.id}\n` +
-    `    ${asset.padEnd(40)}  ${decimal(cents)} ${currency}\n` +
-    `    ${other.padEnd(40)}  ${decimal(-cents)} ${currency}\n\n`;
+    `    ${asset.padEnd(40)}  ${formatDecimal(cents)} ${currency}\n` +
+    `    ${other.padEnd(40)}  ${formatDecimal(-cents)} ${currency}\n\n`;
 }
 
-function entryDate(transaction: TransactionResource, timeZone = "Australia/Sydney"): string {
-  return dayOf(Date.parse(transaction.attributes.createdAt), timeZone);
-}
-
-function dayOf(epochMs: number, timeZone = "Australia/Sydney"): string {
-  return new Intl.DateTimeFormat("en-CA", {
-    timeZone,
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-  }).format(epochMs);
+function entryDate(transaction: TransactionResource, timeZone = DEFAULT_TIME_ZONE): string {
+  return dayInZone(transaction.attributes.createdAt, timeZone);
 }
 
 /** The id an account's opening balance carries in the journal. */
@@ -253,13 +240,13 @@ export async function createLedgerConsumer(options: LedgerOptions): Promise<Ledg
       const known = journalSums(journal, asset);
       const cents = account.attributes.balance.valueInBaseUnits - heldCents - known.cents;
       const currency = account.attributes.balance.currencyCode;
-      const day = known.firstDay ?? dayOf((options.now ?? Date.now)(), options.timeZone);
+      const day = known.firstDay ?? dayInZone((options.now ?? Date.now)(), options.timeZone);
       // Dated with the earliest entry so that hledger's running balance starts from it.
       await append(
         journalPath,
         `${day} * Opening balance  ; id:${openingId(account.id)}\n` +
-          `    ${asset.padEnd(40)}  ${decimal(cents)} ${currency}\n` +
-          `    ${"equity:opening-balances".padEnd(40)}  ${decimal(-cents)} ${currency}\n\n`,
+          `    ${asset.padEnd(40)}  ${formatDecimal(cents)} ${currency}\n` +
+          `    ${"equity:opening-balances".padEnd(40)}  ${formatDecimal(-cents)} ${currency}\n\n`,
       );
       inJournal.add(openingId(account.id));
     }

@@ -23,6 +23,7 @@ import type { MqttSettings } from "./settings.ts";
 import { accountState } from "./state.ts";
 import { MqttStateStore } from "./state_store.ts";
 import { mqttTopics } from "./topics.ts";
+import { DEFAULT_TIME_ZONE } from "../../runtime/dates.ts";
 
 /** Options for {@linkcode createMqttConsumer}. */
 export interface MqttConsumerOptions {
@@ -77,7 +78,7 @@ export async function createMqttConsumer(options: MqttConsumerOptions): Promise<
   const { settings, logger } = options;
   const now = options.now ?? Date.now;
   const topic = options.topic ?? "up.transactions";
-  const timeZone = options.timeZone ?? "Australia/Sydney";
+  const timeZone = options.timeZone ?? DEFAULT_TIME_ZONE;
   const hold = options.eventHoldMs ?? 1000;
   const topics = mqttTopics(settings);
   const store = new MqttStateStore(options.statePath);

@@ -8,7 +8,6 @@
  * (it picks its transport from the URL, not from that flag). Import MQTT.js from here only.
  */
 import process from "node:process";
-import type { MqttClient } from "mqtt";
 
 type Flagged = { browser?: boolean };
 const saved = (process as unknown as Flagged).browser;
@@ -24,4 +23,3 @@ try {
 /** MQTT.js's default export: `connect`, `connectAsync`. */
 const mqtt: typeof import("mqtt").default = loaded;
 export default mqtt;
-export type { MqttClient };

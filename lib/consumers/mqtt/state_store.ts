@@ -8,19 +8,11 @@
  * whose account is gone can be removed). The file's shape is versioned: its migrations are
  * listed here, version 1 being the first.
  */
-import { DatabaseSync } from "node:sqlite";
-import { createOwnerOnly } from "../../runtime/owner_only.ts";
-
-/** One step of a stored format (the shape of `lib/runtime/versioned_db.ts`'s migrations). */
-export interface Migration {
-  version: number;
-  description: string;
-  rewritesData?: boolean;
-  up(db: DatabaseSync): void;
-}
+import type { DatabaseSync } from "node:sqlite";
+import { openVersioned, type VersionedSchema } from "../../runtime/versioned_db.ts";
 
 /** The versioned schema of the state file. */
-export const MQTT_STATE_SCHEMA: { name: string; migrations: readonly Migration[] } = {
+export const MQTT_STATE_SCHEMA: VersionedSchema = {
   name: "mqtt consumer state",
   migrations: [
     {
@@ -54,56 +46,24 @@ export const MQTT_STATE_SCHEMA: { name: string; migrations: readonly Migration[]
   ],
 };
 
-/**
- * Opens a SQLite file at the newest version of `schema`, running the missing migrations, each
- * in its own transaction; refuses a file newer than this program knows.
- * (Stands in for `openVersioned` of `lib/runtime/versioned_db.ts` until that lands.)
- */
-function openVersioned(
-  path: string,
-  schema: { name: string; migrations: readonly Migration[] },
-): DatabaseSync {
-  createOwnerOnly(path);
-  const db = new DatabaseSync(path);
-  db.exec("PRAGMA journal_mode = WAL");
-  const { user_version: current } = db.prepare("PRAGMA user_version").get() as {
-    user_version: number;
-  };
-  const newest = schema.migrations.at(-1)?.version ?? 0;
-  if (current > newest) {
-    db.close();
-    throw new Error(
-      `Cannot open ${path}: the ${schema.name} is at version ${current}, newer than this upbus knows (${newest}); run the upbus that wrote it`,
-    );
-  }
-  for (const migration of schema.migrations) {
-    if (migration.version <= current) continue;
-    db.exec("BEGIN IMMEDIATE");
-    try {
-      migration.up(db);
-      db.exec(`PRAGMA user_version = ${migration.version}`);
-      db.exec("COMMIT");
-    } catch (error) {
-      db.exec("ROLLBACK");
-      db.close();
-      throw error;
-    }
-  }
-  return db;
-}
-
 /** An event waiting to be sent, or sent. */
 export interface StoredEvent {
+  /** Its place in the outbox, in the order events arrived. */
   seq: number;
+  /** The Up transaction it is about. */
   transactionId: string;
+  /** What happened to it, such as `TRANSACTION_CREATED`. */
   eventType: string;
+  /** The account it belongs to, whose topics it is sent to. */
   accountId: string;
+  /** The message to publish, JSON. */
   payload: string;
 }
 
 /** The `mqtt` consumer's state file. */
 export class MqttStateStore {
   readonly #db: DatabaseSync;
+  /** The state file's path. */
   readonly path: string;
 
   /**

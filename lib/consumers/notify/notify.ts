@@ -17,6 +17,7 @@ import { readTransactionRecord } from "../../bus/transaction_record.ts";
 import type { Logger } from "../../runtime/log.ts";
 import type { TransactionResource } from "../../up/types.ts";
 import type { Consumer } from "../../bus/consumer.ts";
+import { DEFAULT_TIME_ZONE } from "../../runtime/dates.ts";
 
 /** Options for {@linkcode createNotifyConsumer}. */
 export interface NotifyConsumerOptions {
@@ -115,7 +116,7 @@ export function firings(
       accountName,
       event,
       rule: rule.name,
-      timeZone: options.timeZone ?? "Australia/Sydney",
+      timeZone: options.timeZone ?? DEFAULT_TIME_ZONE,
     });
     const notifications = rule.actions.map((action, index) => {
       const click = action.click ? renderTemplate(action.click, values) : deepLink(transaction);

@@ -85,7 +85,11 @@ export const OUTBOX_SCHEMA: VersionedSchema = {
 export class Outbox {
   #db: DatabaseSync;
 
-  /** @param path The state file. */
+  /**
+   * Opens (creating and migrating) the state file.
+   *
+   * @param path The state file.
+   */
   constructor(path: string) {
     this.#db = openVersioned(path, OUTBOX_SCHEMA, { synchronous: "FULL" });
   }

@@ -125,6 +125,8 @@ export class RulesError extends Error {
   /** The line (1-based), when known. */
   line: number | undefined;
   /**
+   * Makes the error of a rules-file mistake.
+   *
    * @param message What is wrong, naming the file and line.
    * @param line The line.
    */

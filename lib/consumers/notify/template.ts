@@ -4,6 +4,8 @@
  * that matched. The fields are a fixed list, checked when the rules file is read.
  */
 import type { TransactionResource } from "../../up/types.ts";
+import { localDateTime } from "../../runtime/dates.ts";
+import { formatDollars } from "../../runtime/money.ts";
 
 /** The fields a template can use. */
 export const TEMPLATE_FIELDS: readonly string[] = [
@@ -45,13 +47,6 @@ export function templateFields(template: string): string[] {
   return [...template.matchAll(PLACEHOLDER)].map((match) => match[1]);
 }
 
-/** Money as people write it: `$1,234.50`, with a minus for a negative amount. */
-function dollars(cents: number): string {
-  const abs = Math.abs(cents);
-  const whole = Math.floor(abs / 100).toLocaleString("en-AU");
-  return `${cents < 0 ? "-" : ""}$${whole}.${String(abs % 100).padStart(2, "0")}`;
-}
-
 /** What a template is filled from. */
 export interface TemplateContext {
   /** The transaction. */
@@ -76,12 +71,11 @@ export function templateValues(context: TemplateContext): Record<string, string>
   const { attributes, relationships, id } = context.transaction;
   const cents = attributes.amount.valueInBaseUnits;
   const created = new Date(Date.parse(attributes.createdAt));
-  const part = (options: Intl.DateTimeFormatOptions) =>
-    new Intl.DateTimeFormat("en-CA", { timeZone: context.timeZone, ...options }).format(created);
+  const local = localDateTime(created, context.timeZone);
   return {
     description: attributes.description,
-    amount: dollars(Math.abs(cents)),
-    signed_amount: dollars(cents),
+    amount: formatDollars(Math.abs(cents)),
+    signed_amount: formatDollars(cents),
     currency: attributes.amount.currencyCode,
     account: context.accountName ?? relationships.account.data.id,
     category: relationships.category.data?.id ?? "",
@@ -89,8 +83,8 @@ export function templateValues(context: TemplateContext): Record<string, string>
     status: attributes.status,
     event: context.event,
     rule: context.rule,
-    date: part({ year: "numeric", month: "2-digit", day: "2-digit" }),
-    time: part({ hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
+    date: local.day,
+    time: local.time,
     id,
     message: attributes.message ?? "",
     raw_text: attributes.rawText ?? "",

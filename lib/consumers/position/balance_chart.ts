@@ -5,7 +5,8 @@
  * width, so it reads the same on a phone and on a wide screen.
  */
 import type { DayFigure } from "./position.ts";
-import { dollars, escapeMarkup, shortDay } from "./spend_chart.ts";
+import { formatDollars } from "../../runtime/money.ts";
+import { escapeMarkup, shortDay } from "./spend_chart.ts";
 
 /**
  * Draws a balance history as a line, oldest on the left; the vertical scale runs from a little
@@ -40,7 +41,7 @@ export function balanceSvg(history: DayFigure[]): string {
   const line = points.map(([x, y]) => `${x},${y}`).join(" ");
   const area = `0,${height} ${line} ${width},${height}`;
   const last = history.at(-1)!;
-  const label = `Balance over the last ${history.length} days, ${dollars(last.cents)} on ${
+  const label = `Balance over the last ${history.length} days, ${formatDollars(last.cents)} on ${
     shortDay(last.day)
   }`;
   return `<svg xmlns="http://www.w3.org/2000/svg" class="chart balance-chart" role="img" ` +

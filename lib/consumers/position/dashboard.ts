@@ -182,6 +182,8 @@ const PAGE = `<!doctype html>
 "use strict";
 const initial = __SNAPSHOT__;
 const seen = new Set();
+// The page's own copy of formatDollars (lib/runtime/money.ts): this script runs in the browser,
+// which loads no upbus module.
 const money = (cents) => {
   const abs = Math.abs(cents);
   return (cents < 0 ? "-" : "") + "$" + Math.floor(abs / 100).toLocaleString("en-AU") + "." + String(abs % 100).padStart(2, "0");

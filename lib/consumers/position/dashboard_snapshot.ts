@@ -8,6 +8,7 @@ import { UpAuthError, UpNetworkError, UpRateLimitError } from "../../up/errors.t
 import { balanceSvg } from "./balance_chart.ts";
 import type { AccountPosition, DayFigure, Position, PositionTransaction } from "./position.ts";
 import { dailySpendSvg } from "./spend_chart.ts";
+import { DEFAULT_TIME_ZONE } from "../../runtime/dates.ts";
 
 /** One account as the dashboard shows it. */
 export interface DashboardAccount extends AccountPosition {
@@ -29,14 +30,19 @@ export interface DashboardTransaction extends PositionTransaction {
 
 /** Spend of one category over the last days. */
 export interface CategorySpend {
+  /** The category id, or `uncategorised`. */
   category: string;
+  /** Its name as the page shows it. */
   name: string;
+  /** Spend in the category, positive cents. */
   cents: number;
 }
 
 /** What the page shows; sent whole on every change (it is small). */
 export interface DashboardSnapshot {
+  /** Every account's figures. */
   accounts: DashboardAccount[];
+  /** The latest transactions, newest first. */
   recent: DashboardTransaction[];
   /** Spend per day, last 30 days, oldest first. */
   spendDays: DayFigure[];
@@ -148,7 +154,7 @@ export function buildSnapshot(position: Position, options: SnapshotOptions): Das
       ? null
       : new Date(options.reconciledAt).toISOString(),
     completeAt: options.completeAt == null ? null : new Date(options.completeAt).toISOString(),
-    timeZone: options.timeZone ?? "Australia/Sydney",
+    timeZone: options.timeZone ?? DEFAULT_TIME_ZONE,
   };
 }
 

@@ -6,13 +6,19 @@
  * reports drift every time after.
  */
 import type { AccountResource, TransactionResource } from "../../up/types.ts";
+import { dayInZone, DEFAULT_TIME_ZONE } from "../../runtime/dates.ts";
 
 /** What the position keeps of one transaction. */
 export interface PositionTransaction {
+  /** Up's transaction id. */
   id: string;
+  /** The account it belongs to. */
   accountId: string;
+  /** Up's status: `HELD` until it settles. */
   status: "HELD" | "SETTLED";
+  /** Up's description (usually the merchant). */
   description: string;
+  /** Signed amount in cents: negative for a purchase. */
   amountCents: number;
   /** Child category id, or `null`. */
   category: string | null;
@@ -24,6 +30,7 @@ export interface PositionTransaction {
 
 /** One account's figures, in cents. */
 export interface AccountPosition {
+  /** Up's account id. */
   accountId: string;
   /** Up's display name, once known from `GET /accounts`. */
   name: string | null;
@@ -43,7 +50,9 @@ export interface AccountPosition {
 
 /** One day's figure: the day in the position's time zone (`2026-12-01`) and cents. */
 export interface DayFigure {
+  /** The day, `YYYY-MM-DD`, in the position's time zone. */
   day: string;
+  /** The day's figure in cents. */
   cents: number;
 }
 
@@ -52,6 +61,7 @@ export type SpendByCategory = Record<string, number>;
 
 /** A reconciliation's finding for one account. */
 export interface Drift {
+  /** Up's account id. */
   accountId: string;
   /** Up's balance. */
   upCents: number;
@@ -112,19 +122,17 @@ export class Position {
   readonly #drift = new Map<string, number>();
   readonly #names = new Map<string, string>();
   readonly #types = new Map<string, string>();
-  readonly #day: Intl.DateTimeFormat;
+  readonly #day: (instant: number) => string;
   readonly #now: () => number;
 
   /**
+   * Makes an empty position.
+   *
    * @param options The time zone and clock.
    */
   constructor(options: PositionOptions = {}) {
-    this.#day = new Intl.DateTimeFormat("en-CA", {
-      timeZone: options.timeZone ?? "Australia/Sydney",
-      year: "numeric",
-      month: "2-digit",
-      day: "2-digit",
-    });
+    const timeZone = options.timeZone ?? DEFAULT_TIME_ZONE;
+    this.#day = (instant) => dayInZone(instant, timeZone);
     this.#now = options.now ?? Date.now;
   }
 
@@ -226,13 +234,13 @@ export class Position {
    * @returns `today` and `month`.
    */
   spend(options: { accountId?: string } = {}): { today: SpendByCategory; month: SpendByCategory } {
-    const today = this.#day.format(this.#now());
+    const today = this.#day(this.#now());
     const month = today.slice(0, 7);
     const spend = { today: {} as SpendByCategory, month: {} as SpendByCategory };
     for (const transaction of this.#transactions.values()) {
       if (transaction.amountCents >= 0 || transaction.transfer) continue;
       if (options.accountId !== undefined && transaction.accountId !== options.accountId) continue;
-      const day = this.#day.format(transaction.createdAt);
+      const day = this.#day(transaction.createdAt);
       if (day.slice(0, 7) !== month) continue;
       const category = transaction.category ?? "uncategorised";
       spend.month[category] = (spend.month[category] ?? 0) - transaction.amountCents;
@@ -250,7 +258,7 @@ export class Position {
    * @returns Days as `YYYY-MM-DD`.
    */
   lastDays(days: number): string[] {
-    const [year, month, day] = this.#day.format(this.#now()).split("-").map(Number);
+    const [year, month, day] = this.#day(this.#now()).split("-").map(Number);
     return Array.from(
       { length: days },
       (_, i) =>
@@ -269,7 +277,7 @@ export class Position {
     const totals = new Map(this.lastDays(days).map((day) => [day, 0]));
     for (const transaction of this.#transactions.values()) {
       if (transaction.amountCents >= 0 || transaction.transfer) continue;
-      const day = this.#day.format(transaction.createdAt);
+      const day = this.#day(transaction.createdAt);
       const total = totals.get(day);
       if (total !== undefined) totals.set(day, total - transaction.amountCents);
     }
@@ -288,7 +296,7 @@ export class Position {
     const spend: SpendByCategory = {};
     for (const transaction of this.#transactions.values()) {
       if (transaction.amountCents >= 0 || transaction.transfer) continue;
-      if (this.#day.format(transaction.createdAt) < from) continue;
+      if (this.#day(transaction.createdAt) < from) continue;
       const category = transaction.category ?? "uncategorised";
       spend[category] = (spend[category] ?? 0) - transaction.amountCents;
     }
@@ -310,7 +318,7 @@ export class Position {
     const later = new Map<string, number>();
     for (const transaction of this.#transactions.values()) {
       if (transaction.accountId !== accountId) continue;
-      const day = this.#day.format(transaction.createdAt);
+      const day = this.#day(transaction.createdAt);
       later.set(day, (later.get(day) ?? 0) + transaction.amountCents);
     }
     const daysAsc = this.lastDays(days);

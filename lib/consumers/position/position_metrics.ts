@@ -5,6 +5,7 @@
  * in Australian dollars, labelled with the account's id and display name and the category id.
  */
 import type { Position } from "./position.ts";
+import { dayInZone, DEFAULT_TIME_ZONE } from "../../runtime/dates.ts";
 
 /** Options for {@linkcode positionMetrics}. */
 export interface PositionMetricsOptions {
@@ -43,12 +44,8 @@ const aud = (cents: number) => (cents / 100).toFixed(2);
  */
 export function positionMetrics(position: Position, options: PositionMetricsOptions = {}): string {
   const now = options.now ?? Date.now;
-  const day = new Intl.DateTimeFormat("en-CA", {
-    timeZone: options.timeZone ?? "Australia/Sydney",
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-  });
+  const timeZone = options.timeZone ?? DEFAULT_TIME_ZONE;
+  const day = (instant: number) => dayInZone(instant, timeZone);
   const accounts = position.accounts();
   const names = new Map(accounts.map((account) => [account.accountId, account.name]));
   const accountLabels = (accountId: string) => ({
@@ -79,12 +76,12 @@ export function positionMetrics(position: Position, options: PositionMetricsOpti
     accounts.map((account) => [accountLabels(account.accountId), aud(account.heldCents)]),
   );
 
-  const today = day.format(now());
+  const today = day(now());
   const spend = { today: new Map<string, number>(), month: new Map<string, number>() };
   const transactions = position.recent(position.size);
   for (const transaction of transactions) {
     if (transaction.amountCents >= 0 || transaction.transfer) continue;
-    const date = day.format(transaction.createdAt);
+    const date = day(transaction.createdAt);
     if (date.slice(0, 7) !== today.slice(0, 7)) continue;
     const key = `${transaction.accountId}\u0000${transaction.category ?? "uncategorised"}`;
     spend.month.set(key, (spend.month.get(key) ?? 0) - transaction.amountCents);

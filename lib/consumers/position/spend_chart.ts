@@ -4,6 +4,7 @@
  * stretches to its box (`preserveAspectRatio="none"`) and holds no text, so it stays sharp and
  * legible at any width; the labels around it are HTML.
  */
+import { formatDollars } from "../../runtime/money.ts";
 import type { DayFigure } from "./position.ts";
 
 /**
@@ -20,24 +21,6 @@ import type { DayFigure } from "./position.ts";
  */
 export function escapeMarkup(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-/**
- * Formats cents as dollars: `1250` → `$12.50`, `-1250` → `-$12.50`.
- *
- * @param cents The amount.
- * @returns The text.
- *
- * @example
- * ```ts
- * import { dollars } from "./spend_chart.ts";
- * if (dollars(-123456) !== "-$1,234.56") throw new Error(dollars(-123456));
- * ```
- */
-export function dollars(cents: number): string {
-  const abs = Math.abs(cents);
-  const whole = Math.floor(abs / 100).toLocaleString("en-AU");
-  return `${cents < 0 ? "-" : ""}$${whole}.${String(abs % 100).padStart(2, "0")}`;
 }
 
 /**
@@ -88,7 +71,7 @@ export function dailySpendSvg(days: DayFigure[]): string {
     const today = i === days.length - 1 ? " today" : "";
     return `<rect class="bar${today}" data-day="${day}" data-cents="${cents}" x="${x}" y="${y}" ` +
       `width="${(slot - gap).toFixed(2)}" height="${barHeight.toFixed(2)}" rx="1">` +
-      `<title>${escapeMarkup(`${shortDay(day)}: ${dollars(cents)}`)}</title></rect>`;
+      `<title>${escapeMarkup(`${shortDay(day)}: ${formatDollars(cents)}`)}</title></rect>`;
   });
   // The hit areas make an empty day hoverable too.
   return `<svg xmlns="http://www.w3.org/2000/svg" class="chart spend-chart" role="img" ` +

@@ -19,9 +19,13 @@ import { InvalidEventError, parseEvent } from "../event.ts";
 
 /** An event Up logged that the store does not hold. */
 export interface MissingEvent {
+  /** Up's event id. */
   eventId: string;
+  /** The event's type, such as `TRANSACTION_CREATED`. */
   type: string;
+  /** The webhook whose log holds it. */
   webhookId: string;
+  /** The transaction it is about, when it is about one. */
   transactionId?: string;
   /** When Up created the event (from the body). */
   createdAt: string;
@@ -74,6 +78,7 @@ function inCreationOrder(events: MissingEvent[]): MissingEvent[] {
 
 /** What one webhook's logs hold. */
 export interface WebhookLogPlan {
+  /** The webhook whose logs these are. */
   webhookId: string;
   /** Log entries read in the window. */
   entries: number;
@@ -217,6 +222,7 @@ export interface ApplyLogRecoveryOptions {
   recovered?: Increment;
   /** The store's own counters, as for a live delivery. */
   stored?: Increment;
+  /** Counted per event already stored: `upbus_duplicate_events_total`. */
   duplicates?: Increment;
   /** The clock. Default `() => new Date()`. */
   now?: () => Date;

@@ -35,6 +35,7 @@ export interface ReconcileStore {
 
 /** One account's part of a plan. */
 export interface AccountPlan {
+  /** Up's account id. */
   accountId: string;
   /** Transactions read in the window. */
   transactions: number;
@@ -143,6 +144,7 @@ export async function planReconciliation(
 
 /** Options for {@linkcode applyReconciliation}. */
 export interface ApplyReconciliationOptions {
+  /** Where each reconciled transaction is logged, one line each. */
   logger: Logger;
   /** `upbus_reconciled_transactions_total`. */
   reconciled?: Increment;

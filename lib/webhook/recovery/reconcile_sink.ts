@@ -18,9 +18,13 @@ export interface ReconcileSinkConfig {
   dataDir: string;
   /** Empty: embedded mode. */
   kafkaBrokers: string[];
+  /** `KAFKA_CLIENT_ID`: the client id the sink's producer announces. */
   kafkaClientId: string;
+  /** The brokers' TLS and SASL settings (`KAFKA_SSL*`, `KAFKA_SASL_*`). */
   kafkaConnection: KafkaConnectionConfig;
+  /** `KAFKA_TOPIC_PARTITIONS`: partitions of a topic the sink creates. */
   kafkaTopicPartitions: number;
+  /** `KAFKA_REPLICATION_FACTOR`: replicas of a topic the sink creates. */
   kafkaReplicationFactor: number;
 }
 

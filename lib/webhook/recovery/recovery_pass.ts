@@ -19,18 +19,25 @@ import { readRecoveryState, writeRecoveryState } from "./recovery_state.ts";
 
 /** Counters a pass moves. */
 export interface RecoveryCounters {
+  /** Events committed marked recovered: `upbus_recovered_events_total`. */
   recovered?: Increment;
+  /** Transactions published marked reconciled: `upbus_reconciled_transactions_total`. */
   reconciled?: Increment;
+  /** Events the store committed, as for a live delivery. */
   stored?: Increment;
+  /** Events the store already held, as for a live delivery. */
   duplicates?: Increment;
 }
 
 /** Options for {@linkcode runRecoveryPass}. */
 export interface RecoveryPassOptions {
+  /** The Up API client whose webhook logs and transactions are read. */
   up: UpClient;
+  /** The event store, as recovery sees it. */
   store: RecoveryStore;
   /** `DATA_DIR`: where `webhooks.json` and `recovery.json` are. */
   dataDir: string;
+  /** Where the pass logs what it found and did. */
   logger: Logger;
   /** Webhooks to read beside those in `webhooks.json`. Default none. */
   webhookIds?: readonly string[];
@@ -55,18 +62,22 @@ export interface RecoveryPassOptions {
   /** The logs' plan of a dry run just before (`upbus recover` prints it first): used instead of
    * reading the logs again. */
   planned?: WebhookLogPlan[];
+  /** The counters the pass moves; default none. */
   counters?: RecoveryCounters;
   /** The clock, epoch ms. Default `Date.now`. */
   now?: () => number;
   /** Progress: told each phase's total (logs, then transactions) once it is planned, then
    * each step. */
   onPlanned?: (steps: number) => void;
+  /** Progress: told once per step done. */
   onStep?: () => void;
 }
 
 /** What a pass found and did. */
 export interface RecoveryPassReport {
+  /** Each webhook's logs: what was read and what was missing. */
   webhooks: WebhookLogPlan[];
+  /** Each account's transactions: what was read and what was reconciled. */
   accounts: AccountPlan[];
   /** Events committed marked recovered. */
   recovered: number;
@@ -74,8 +85,11 @@ export interface RecoveryPassReport {
   reconciled: number;
   /** Log entries that were not events (never stored): known missing. */
   unreadable: number;
+  /** When the pass started. */
   startedAt: Date;
+  /** When it ended. */
   endedAt: Date;
+  /** Whether it only read and planned. */
   dryRun: boolean;
 }
 

@@ -22,6 +22,7 @@ export interface CompleteUntil {
 
 /** The state. */
 export interface RecoveryState {
+  /** The file format's version. */
   version: 1;
   /** When the last pass that read every source without an error ended (ISO 8601). */
   lastCompletePass?: string;

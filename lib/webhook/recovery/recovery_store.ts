@@ -16,6 +16,7 @@ import { reconciledPairKey, type ReconcileStore } from "./reconcile.ts";
 export interface RecoveryStore extends LogRecoveryStore, ReconcileStore {
   /** Up's `createdAt` of the first event stored, or `undefined` on an empty store. */
   firstEventCreatedAt(): string | undefined;
+  /** Closes the store's own connection (the service's stays open). */
   close(): void;
 }
 

@@ -52,9 +52,9 @@ Deno.test("MqttStateStore refuses a file of a newer version and leaves it as it 
     assert.throws(
       () => new MqttStateStore(path),
       new RegExp(
-        `Cannot open ${path}: the mqtt consumer state is at version ${
+        `Cannot open ${path}: this mqtt consumer state has format version ${
           newest + 1
-        }, newer than this upbus knows \\(${newest}\\)`,
+        }, written by a newer upbus; this version of upbus knows up to ${newest}\\.`,
       ),
     );
     const check = new DatabaseSync(path);
