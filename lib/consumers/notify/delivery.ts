@@ -204,6 +204,12 @@ export function startDelivery(options: DeliveryOptions): Delivery {
           soonest = Math.min(soonest, ready);
           continue;
         }
+        // Another process of the group may hold it: the one whose claim wins sends it.
+        if (!outbox.claim(pending.seq, pending.nextAt, now() + timeoutMs + 5_000)) {
+          blocked.add(name);
+          progressed = true;
+          continue;
+        }
         await attempt(pending, target);
         progressed = true;
         blocked.add(name); // Read the outbox again: the rate limit decides what comes next.

@@ -157,6 +157,21 @@ export class Outbox {
     }));
   }
 
+  /**
+   * Takes a pending notification for one attempt, so that two processes of `notify` on one
+   * data directory never send it both: the row's next attempt moves to `until`, and only the
+   * process whose update found the `nextAt` it read wins. A process that dies while sending
+   * leaves the row due again at `until` (at least once after a crash, never twice otherwise).
+   *
+   * @returns Whether this process may send it now.
+   */
+  claim(seq: number, nextAt: number, until: number): boolean {
+    const result = this.#db.prepare(
+      "UPDATE outbox SET next_at = ? WHERE seq = ? AND state = 'pending' AND next_at = ?",
+    ).run(until, seq, nextAt);
+    return Number(result.changes) === 1;
+  }
+
   /** Marks a notification delivered. */
   markSent(seq: number, attempts: number, now: number): void {
     this.#db.prepare(
