@@ -110,6 +110,9 @@ for (const mode of ["embedded", "kafka"] as const) {
       });
     }
     const running = new Set<RunningUpbus>();
+    /** What happened when, for a failure's message. */
+    const timeline: string[] = [];
+    const at = (what: string) => timeline.push(`${new Date().toISOString().slice(11, 23)} ${what}`);
     /** When a notify process was killed with -9. */
     const notifyKilledAt: number[] = [];
     const consoles: RunningUpbus[] = [];
@@ -120,9 +123,11 @@ for (const mode of ["embedded", "kafka"] as const) {
           log?.msg === ready ? (log.url === undefined ? true : String(log.url)) : undefined,
       });
       running.add(child);
+      at(`started ${args.join(" ")} (pid ${child.pid})`);
       return [child, value] as const;
     };
     const stop = async (child: RunningUpbus, signal: Deno.Signal = "SIGTERM") => {
+      at(`${signal} pid ${child.pid}`);
       const { code } = await child.stop(signal);
       running.delete(child);
       if (signal === "SIGTERM") assert.equal(code, 0, child.err.slice(-20).join("\n"));
@@ -130,6 +135,7 @@ for (const mode of ["embedded", "kafka"] as const) {
     const serve = async () => {
       const [child, url] = await startServe(task("serve"), env);
       running.add(child);
+      at(`started serve (pid ${child.pid})`);
       webhook.url = `${url}/webhook`;
       return child;
     };
@@ -291,7 +297,15 @@ for (const mode of ["embedded", "kafka"] as const) {
         return notifyKilledAt.some((killed) => first <= killed && first > killed - 1000);
       };
       const twice = notes.filter((note, index) => notes.indexOf(note) !== index);
-      assert.deepEqual(twice.filter((note) => !inFlight(note)), [], "a notification twice");
+      const received = (note: string) =>
+        targets.received.filter((entry) => entry.body.message === note).map((entry) =>
+          new Date(entry.at).toISOString().slice(11, 23)
+        );
+      assert.deepEqual(
+        twice.filter((note) => !inFlight(note)).map((note) => `${note} at ${received(note)}`),
+        [],
+        `a notification twice; the timeline:\n${timeline.join("\n")}`,
+      );
       assert.deepEqual(
         [...new Set(notes)].sort(),
         [...settled.values()].sort(),
