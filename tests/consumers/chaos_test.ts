@@ -216,7 +216,17 @@ for (const mode of ["embedded", "kafka"] as const) {
       // meanwhile is printed when it is back.
       const console2 = await startConsole();
       await batch(4);
+      await sleep(1000);
       await stop(console2);
+      if (mode === "embedded") {
+        // One process reads an embedded group: the second waits, and prints nothing, while the
+        // first reads (with Kafka, the group shares the partitions between them).
+        assert.match(
+          String(console2.logs.find((log) => log.msg === "consumer running")?.starts),
+          /^waiting: another process/,
+        );
+        assert.deepEqual(console2.out, [], "a second console of the group printed records");
+      }
       await stop(console1);
       await batch(4);
       console1 = await startConsole();
