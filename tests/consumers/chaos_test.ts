@@ -105,6 +105,9 @@ for (const mode of ["embedded", "kafka"] as const) {
       });
     }
     const running = new Set<RunningUpbus>();
+    /** What happened when, for a failure's message. */
+    const timeline: string[] = [];
+    const at = (what: string) => timeline.push(`${new Date().toISOString().slice(11, 23)} ${what}`);
     /** When a notify process was killed with -9. */
     const notifyKilledAt: number[] = [];
     const consoles: RunningUpbus[] = [];
@@ -115,9 +118,11 @@ for (const mode of ["embedded", "kafka"] as const) {
           log?.msg === ready ? (log.url === undefined ? true : String(log.url)) : undefined,
       });
       running.add(child);
+      at(`started ${args.join(" ")} (pid ${child.pid})`);
       return [child, value] as const;
     };
     const stop = async (child: RunningUpbus, signal: Deno.Signal = "SIGTERM") => {
+      at(`${signal} pid ${child.pid}`);
       const { code } = await child.stop(signal);
       running.delete(child);
       if (signal === "SIGTERM") assert.equal(code, 0, child.err.slice(-20).join("\n"));
@@ -129,6 +134,7 @@ for (const mode of ["embedded", "kafka"] as const) {
       const [child, url] = await startServe(task("serve"), { ...env, PORT: port });
       port = new URL(url).port;
       running.add(child);
+      at(`started serve (pid ${child.pid})`);
       webhook.url = `${url}/webhook`;
       return child;
     };
@@ -213,7 +219,17 @@ for (const mode of ["embedded", "kafka"] as const) {
       // meanwhile is printed when it is back.
       const console2 = await startConsole();
       await batch(4);
+      await sleep(1000);
       await stop(console2);
+      if (mode === "embedded") {
+        // One process reads an embedded group: the second waits, and prints nothing, while the
+        // first reads (with Kafka, the group shares the partitions between them).
+        assert.match(
+          String(console2.logs.find((log) => log.msg === "consumer running")?.starts),
+          /^waiting: another process/,
+        );
+        assert.deepEqual(console2.out, [], "a second console of the group printed records");
+      }
       await stop(console1);
       await batch(4);
       console1 = await startConsole();
@@ -255,7 +271,12 @@ for (const mode of ["embedded", "kafka"] as const) {
         () => new Set(notified()).size >= settled.size,
         `${settled.size} notifications`,
         180_000,
-      );
+      ).catch((error) => {
+        const missing = [...settled.values()].filter((note) => !notified().includes(note));
+        assert.fail(
+          `${error.message}: missing ${missing.join(", ")}; the timeline:\n${timeline.join("\n")}`,
+        );
+      });
       await waitFor(
         async () => new Set(await ledgerIds(dataDir)).size >= settled.size,
         `${settled.size} ledger entries`,
@@ -306,7 +327,15 @@ for (const mode of ["embedded", "kafka"] as const) {
         return notifyKilledAt.some((killed) => first <= killed && first > killed - 1000);
       };
       const twice = notes.filter((note, index) => notes.indexOf(note) !== index);
-      assert.deepEqual(twice.filter((note) => !inFlight(note)), [], "a notification twice");
+      const received = (note: string) =>
+        targets.received.filter((entry) => entry.body.message === note).map((entry) =>
+          new Date(entry.at).toISOString().slice(11, 23)
+        );
+      assert.deepEqual(
+        twice.filter((note) => !inFlight(note)).map((note) => `${note} at ${received(note)}`),
+        [],
+        `a notification twice; the timeline:\n${timeline.join("\n")}`,
+      );
       assert.deepEqual(
         [...new Set(notes)].sort(),
         [...settled.values()].sort(),

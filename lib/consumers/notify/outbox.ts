@@ -4,9 +4,10 @@
  * seen of each transaction, and every notification a rule rendered, with its delivery state.
  * A record's notifications are written in the same transaction as what was seen, before its
  * offset is committed; the deliverer sends them afterwards and marks them sent. So a restart
- * loses nothing (pending rows are sent on start) and repeats nothing that was marked sent; only
- * a kill between a target's 2xx and the mark can send one notification twice (signed webhooks
- * carry a stable `webhook-id` for receivers that deduplicate).
+ * loses nothing (pending rows are sent on start) and repeats nothing that was marked sent; an
+ * orderly stop lets a send in flight finish and be marked, so only a kill -9 between a target's
+ * 2xx and the mark can send one notification twice (signed webhooks carry a stable `webhook-id`
+ * for receivers that deduplicate).
  */
 import type { DatabaseSync } from "node:sqlite";
 import { openVersioned, type VersionedSchema } from "../../runtime/versioned_db.ts";
