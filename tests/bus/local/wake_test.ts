@@ -1,0 +1,121 @@
+/**
+ * Hand-offs without polling in embedded mode: a record appended to the local log reaches a
+ * source that waits at the end well before its fallback timer, whether the append is in the
+ * same process (the log announces it) or in another (`Deno.watchFs` sees the file written);
+ * and a source with nothing to watch still delivers on its fallback timer.
+ *
+ * Permissions: `--allow-read`/`--allow-write` (/tmp), `--allow-run=deno` (the other process).
+ */
+import assert from "node:assert/strict";
+import type { ConsumerMessage } from "../../../lib/bus/consumer.ts";
+import { openLocalLog } from "../../../lib/bus/local/local_log.ts";
+import { localLogRecordSource, localTopicReader } from "../../../lib/bus/local/local_log_source.ts";
+import { startConsumer } from "../../../lib/bus/runner.ts";
+import { waitFor } from "../../support/pipeline.ts";
+
+const TOPIC = "up.transactions";
+/** The fallback timer in these tests: far longer than the one second a wake-up may take. */
+const FALLBACK_MS = 5000;
+
+/** A consumer from the beginning that notes when each record arrived. */
+function arrivals(seen: Map<string, number>) {
+  return {
+    name: "wake-test",
+    topic: TOPIC,
+    fromBeginning: true,
+    handle: (message: ConsumerMessage) => void seen.set(message.key ?? "", Date.now()),
+  };
+}
+
+/** Lets the source read to its end and start waiting. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
+
+Deno.test("local log: an append in the same process wakes a waiting source before its fallback timer", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "upbus-wake-" });
+  const log = await openLocalLog(dir);
+  const seen = new Map<string, number>();
+  const consumer = await startConsumer(arrivals(seen), {
+    source: localLogRecordSource(log, { pollMs: FALLBACK_MS }),
+  });
+  try {
+    for (const key of ["tx-1", "tx-2", "tx-3"]) {
+      await settle();
+      const appended = Date.now();
+      log.append(TOPIC, [{ key, value: "{}" }]);
+      await waitFor(() => seen.has(key), key, 1000);
+      assert.ok(seen.get(key)! - appended < 1000, `${key} waited for the fallback timer`);
+    }
+  } finally {
+    await consumer.stop();
+    log.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("local log: an append by another process wakes a waiting source before its fallback timer", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "upbus-wake-" });
+  const log = await openLocalLog(dir);
+  const seen = new Map<string, number>();
+  const consumer = await startConsumer(arrivals(seen), {
+    source: localLogRecordSource(log, { pollMs: FALLBACK_MS }),
+  });
+  const module = new URL("../../../lib/bus/local/local_log.ts", import.meta.url).href;
+  const script = `
+    const { openLocalLog } = await import(${JSON.stringify(module)});
+    const log = await openLocalLog(${JSON.stringify(dir)});
+    for (const key of ["other-1", "other-2"]) {
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      log.append("${TOPIC}", [{ key, value: "{}" }]);
+      console.log(key + " " + Date.now());
+    }
+    log.close();`;
+  try {
+    await settle();
+    const child = new Deno.Command("deno", {
+      args: ["eval", "--quiet", script],
+      stdout: "piped",
+      stderr: "piped",
+    });
+    const output = await child.output();
+    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+    const appended = new TextDecoder().decode(output.stdout).trim().split("\n").map((line) =>
+      line.split(" ")
+    );
+    assert.equal(appended.length, 2);
+    for (const [key, at] of appended) {
+      await waitFor(() => seen.has(key), key, 1500);
+      assert.ok(seen.get(key)! - Number(at) < 1000, `${key} waited for the fallback timer`);
+    }
+  } finally {
+    await consumer.stop();
+    log.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("local log: a source with no signal to wait for still delivers on its fallback timer", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "upbus-wake-" });
+  const log = await openLocalLog(dir);
+  const seen = new Map<string, number>();
+  // A reader without a file to watch: the append's wake-up never reaches it.
+  const { path: _path, ...unwatched } = localTopicReader(log, TOPIC);
+  const consumer = await startConsumer(arrivals(seen), {
+    source: localLogRecordSource(log, { reader: unwatched, pollMs: 2000 }),
+  });
+  try {
+    await settle();
+    const appended = Date.now();
+    log.append(TOPIC, [{ key: "missed", value: "{}" }]);
+    await settle();
+    assert.ok(
+      !seen.has("missed"),
+      "the record came before the fallback timer: not a missed signal",
+    );
+    await waitFor(() => seen.has("missed"), "the record after the fallback timer", 4000);
+    assert.ok(seen.get("missed")! - appended < 3000);
+  } finally {
+    await consumer.stop();
+    log.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
