@@ -131,6 +131,8 @@ export function localLogRecordSource(
       let wake: (() => void) | undefined;
       /** A write seen since the last read began: the next pause returns at once. */
       let written = false;
+      /** The next short look after a write that showed nothing yet, in ms; 0: none. */
+      let settle = 0;
       /** Whether the current pause ends on a write (the lease wait does not: it ends on its timer). */
       let onWrites = false;
       const watch = reader.path === undefined ? undefined : watchWrites(reader.path, () => {
@@ -228,6 +230,7 @@ export function localLogRecordSource(
       async function read(): Promise<"stopped" | "lost"> {
         while (!stopping && !lost) {
           let batch: ConsumerMessage[];
+          const signalled = written;
           written = false;
           try {
             batch = reader.read(next, batchSize);
@@ -262,7 +265,14 @@ export function localLogRecordSource(
               });
             }
           }
-          if (batch.length < batchSize && !stopping && !lost) await pause(pollMs);
+          if (batch.length > 0) settle = 0;
+          if (batch.length === 0 && (signalled || settle > 0)) {
+            // Another process's write is seen as its WAL is written, before its commit shows:
+            // look again soon (2, 4 ... 256 ms) before waiting for the next write.
+            settle = settle === 0 ? 2 : settle * 2;
+            if (settle > 256) settle = 0;
+          }
+          if (batch.length < batchSize && !stopping && !lost) await pause(settle || pollMs);
         }
         return stopping ? "stopped" : "lost";
       }
