@@ -15,8 +15,12 @@ import type { HandleControl, RecordSource, Subscription } from "./source.ts";
 export interface StartConsumerOptions {
   /** Where records come from: `kafkaRecordSource(kafka)` or `localLogRecordSource(log)`. */
   source: RecordSource;
-  /** The consumer group. Default `upbus-<name>`, or a fresh one per start for `replay`. */
+  /**
+   * The consumer group. Default `<groupPrefix>-<name>`, or a fresh one per start for `replay`.
+   */
   groupId?: string;
+  /** The first part of the default group's name (`CONSUMER_GROUP_PREFIX`). Default `upbus`. */
+  groupPrefix?: string;
   /** Where failures are told. Default nowhere. */
   logger?: Logger;
   /** First delay before handling a failed record again, in ms; doubles. Default 500. */
@@ -100,8 +104,9 @@ export async function startConsumer(
   options: StartConsumerOptions,
 ): Promise<RunningConsumer> {
   const replay = consumer.replay ?? false;
+  const prefix = options.groupPrefix ?? "upbus";
   const groupId = options.groupId ??
-    (replay ? `upbus-${consumer.name}-${crypto.randomUUID()}` : `upbus-${consumer.name}`);
+    (replay ? `${prefix}-${consumer.name}-${crypto.randomUUID()}` : `${prefix}-${consumer.name}`);
   const initialBackoff = options.initialBackoffMs ?? 500;
   const maxBackoff = options.maxBackoffMs ?? 30_000;
   const { logger, source } = options;

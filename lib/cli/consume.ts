@@ -168,7 +168,9 @@ const BUILT_IN: Record<string, Builder> = {
       accountNames,
       timeZone: config.timeZone,
       up,
-      unreadEndOffsets: up === undefined ? undefined : await unreadEndOffsets("upbus-ledger"),
+      unreadEndOffsets: up === undefined
+        ? undefined
+        : await unreadEndOffsets(`${config.groupPrefix}-ledger`),
     });
     if (up === undefined) {
       logger.warn(
@@ -438,7 +440,7 @@ export async function startConsumeStage(
     });
     let running;
     try {
-      running = await startConsumer(handled, { source, logger });
+      running = await startConsumer(handled, { source, logger, groupPrefix: config.groupPrefix });
     } catch (error) {
       await consumer.close?.();
       throw error;

@@ -163,6 +163,9 @@ export function createDemoCommand(overrides: Partial<CliContext> = {}): Command 
         ? {
           KAFKA_TOPIC: `upbus-demo-${runId}.webhook-events`,
           TRANSACTIONS_TOPIC: `upbus-demo-${runId}.transactions`,
+          // Groups of its own too: a group named like the user's own enricher would share
+          // (and fight over) its members.
+          CONSUMER_GROUP_PREFIX: `upbus-demo-${runId}`,
         }
         : {};
       const demoEnv: Record<string, string> = {
@@ -280,20 +283,35 @@ export function createDemoCommand(overrides: Partial<CliContext> = {}): Command 
         await Promise.all(running);
         await service?.shutdown();
         await sim.shutdown();
-        if (kafkaBrokers) await deleteDemoTopics(kafkaBrokers, Object.values(topics));
+        if (kafkaBrokers) {
+          await deleteDemoTopics(
+            kafkaBrokers,
+            [topics.KAFKA_TOPIC, topics.TRANSACTIONS_TOPIC],
+            topics.CONSUMER_GROUP_PREFIX,
+          );
+        }
       }
       return failed ? 1 : 0;
     },
   };
 }
 
-async function deleteDemoTopics(brokers: string, topics: string[]): Promise<void> {
+async function deleteDemoTopics(
+  brokers: string,
+  topics: string[],
+  groupPrefix: string,
+): Promise<void> {
   const admin = createKafka({ brokers: brokers.split(",").map((b) => b.trim()) }).admin();
   try {
     await admin.connect();
     const existing = new Set(await admin.listTopics());
     const demo = [...topics, `${topics[0]}.dlq`].filter((topic) => existing.has(topic));
     if (demo.length > 0) await admin.deleteTopics({ topics: demo });
+    const { groups } = await admin.listGroups();
+    const own = groups.map((group) => group.groupId).filter((id) =>
+      id.startsWith(`${groupPrefix}-`)
+    );
+    if (own.length > 0) await admin.deleteGroups(own);
   } catch {
     /* best effort: the topics are named upbus-demo-* */
   } finally {

@@ -67,6 +67,7 @@ export async function startEnrichStage(context: CliContext): Promise<RunningStag
         eventsPath: `${dataDir}/events.db`,
         up,
         targetTopic: config.transactionsTopic,
+        groupId: `${config.groupPrefix}-enricher`,
         logger,
       });
     } catch (error) {
@@ -97,6 +98,7 @@ export async function startEnrichStage(context: CliContext): Promise<RunningStag
       targetTopic: config.transactionsTopic,
       partitions: config.kafkaTopicPartitions,
       replicationFactor: config.kafkaReplicationFactor,
+      groupId: `${config.groupPrefix}-enricher`,
       logger,
     });
   }

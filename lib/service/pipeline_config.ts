@@ -28,6 +28,7 @@ export const PIPELINE_VARIABLES = [
   "KAFKA_TOPIC_PARTITIONS",
   "KAFKA_REPLICATION_FACTOR",
   "TRANSACTIONS_TOPIC",
+  "CONSUMER_GROUP_PREFIX",
   "DATA_DIR",
   "LOG_LEVEL",
   "LOG_FORMAT",
@@ -51,6 +52,12 @@ export interface PipelineConfig extends SharedConfig {
   reconcileSeconds: number;
   /** Time zone of "today" and "this month". `TZ`, default `Australia/Sydney`. */
   timeZone: string;
+  /**
+   * The first part of every consumer group's name (`<prefix>-enricher`, `<prefix>-notify`...).
+   * `CONSUMER_GROUP_PREFIX`, default `upbus`: two deployments on one Kafka cluster each set
+   * their own, since a group holds one position per partition whatever topic its members read.
+   */
+  groupPrefix: string;
 }
 
 /**
@@ -83,6 +90,10 @@ export function loadPipelineConfig(
     name: "TRANSACTIONS_TOPIC",
     fallback: DEFAULT_TRANSACTIONS_TOPIC,
   });
+  const groupPrefix = readTopic(env("CONSUMER_GROUP_PREFIX"), {
+    name: "CONSUMER_GROUP_PREFIX",
+    fallback: "upbus",
+  });
   const timeZone = env("TZ")?.trim() || DEFAULT_TIME_ZONE;
   try {
     new Intl.DateTimeFormat("en-AU", { timeZone });
@@ -108,5 +119,6 @@ export function loadPipelineConfig(
       max: 86_400,
     }),
     timeZone,
+    groupPrefix,
   };
 }

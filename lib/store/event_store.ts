@@ -40,6 +40,9 @@ interface QueuedAppend {
   reject(error: Error): void;
 }
 
+/** How long a failed commit of webhooks keeps `/readyz` not ready, unless one succeeds. */
+export const COMMIT_FAILURE_WINDOW_MS = 60_000;
+
 /** Options for {@linkcode openEventStore}. */
 export interface EventStoreOptions {
   /** Path of the SQLite database file; created with its directory when missing. */
@@ -58,6 +61,8 @@ export class EventStore {
   #failure: Error | undefined;
   #commitListeners = new Set<() => void>();
   #commits = 0;
+  /** The last failed commit of webhooks, until one succeeds: what `/readyz` reports. */
+  #commitFailure: { at: number; message: string } | undefined;
   #path = "";
   #appended = 0;
 
@@ -144,9 +149,11 @@ export class EventStore {
         const { outcomes } = await this.#call("append", { events: batch.map((q) => q.event) });
         this.#commits++;
         this.#appended += batch.length;
+        this.#commitFailure = undefined;
         batch.forEach((queued, index) => queued.resolve(outcomes![index]));
         for (const listener of this.#commitListeners) listener();
       } catch (error) {
+        this.#commitFailure = { at: Date.now(), message: (error as Error).message };
         for (const queued of batch) queued.reject(error as Error);
       }
     }
@@ -213,12 +220,21 @@ export class EventStore {
   }
 
   /**
-   * Proves the store can commit, with a one-row write.
+   * Proves the store can commit: a one-row write, and no commit of webhooks failed in the last
+   * {@linkcode COMMIT_FAILURE_WINDOW_MS} without one succeeding since. A one-row write alone fits
+   * in the space a rolled-back batch left on a full disk while every webhook is refused.
    *
-   * @throws {StoreUnavailableError} If it cannot.
+   * @throws {StoreUnavailableError} If it cannot, or webhooks are being refused.
    */
   async probe(): Promise<void> {
     await this.#call("probe", { at: new Date().toISOString() });
+    const failure = this.#commitFailure;
+    if (failure !== undefined && Date.now() - failure.at < COMMIT_FAILURE_WINDOW_MS) {
+      const seconds = Math.round((Date.now() - failure.at) / 1000);
+      throw new StoreUnavailableError(
+        `webhooks are answered 503: the last commit failed ${seconds} s ago (${failure.message}); free space on the disk of ${this.#path} (DATA_DIR) or fix the cause`,
+      );
+    }
   }
 
   #readerOrThrow(): DatabaseSync {

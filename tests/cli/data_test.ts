@@ -9,7 +9,8 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { serveUpSimulator } from "../../lib/up_sim/server.ts";
-import { latestVersion } from "../../lib/runtime/versioned_db.ts";
+import { latestVersion, openVersioned } from "../../lib/runtime/versioned_db.ts";
+import { MQTT_STATE_SCHEMA } from "../../lib/consumers/mqtt/state_store.ts";
 import { EVENT_STORE_SCHEMA } from "../../lib/store/schema.ts";
 import { eventBody, SECRET, signedPost } from "../support/app.ts";
 import { waitFor } from "../support/pipeline.ts";
@@ -154,5 +155,29 @@ Deno.test("data backup while 200 webhooks arrive restores into a directory every
     await Promise.all(running.map((child) => child.stop("SIGTERM").catch(() => {})));
     await sim.shutdown();
     await Deno.remove(scratch, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("data status knows the mqtt consumer's state files and their version", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "upbus-data-mqtt-" });
+  try {
+    for (const name of ["state.db", "state.local.db"]) {
+      await Deno.mkdir(`${dir}/mqtt`, { recursive: true });
+      openVersioned(`${dir}/mqtt/${name}`, MQTT_STATE_SCHEMA).close();
+    }
+    const run = await runUpbus(task("data"), ["data", "status", "--json"], {
+      env: { DATA_DIR: dir },
+    });
+    assert.equal(run.code, 0, run.stderr);
+    const files = (JSON.parse(run.stdout) as {
+      files: { path: string; version: number | null; latest: number | null }[];
+    }).files.filter((file) => file.path.startsWith("mqtt/"));
+    const latest = latestVersion(MQTT_STATE_SCHEMA);
+    assert.deepEqual(files.map(({ path, version, latest }) => ({ path, version, latest })), [
+      { path: "mqtt/state.db", version: latest, latest },
+      { path: "mqtt/state.local.db", version: latest, latest },
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -144,6 +144,13 @@ Deno.test("with KAFKA_BROKERS, the demo runs through Kafka on topics of its own,
   try {
     const topics = await admin.listTopics();
     assert.deepEqual(topics.filter((name) => name.startsWith(topic.split(".")[0])), []);
+    // Its consumer groups were its own (never the user's `upbus-enricher`), and are gone too.
+    const { groups } = await admin.listGroups();
+    const own = groups.map((group) => group.groupId).filter((id) =>
+      id.startsWith(`${topic.split(".")[0]}-`)
+    );
+    assert.deepEqual(own, []);
+    assert.ok(!err.includes("no running instances"), err);
   } finally {
     await admin.disconnect();
   }

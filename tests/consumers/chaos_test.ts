@@ -65,9 +65,10 @@ for (const mode of ["embedded", "kafka"] as const) {
   Deno.test({
     name:
       `${mode}: every consumer holds every transaction once through stops, kills and a second process`,
-    // With Kafka it passed once (2 min) and then twice missed notifications (under a loaded
-    // machine): not yet dependable, so it does not gate CI until the cause is found (see the
-    // session note of Dec 7).
+    // With Kafka, the missed notifications had their cause (groups shared with other tests on
+    // the shared broker: CONSUMER_GROUP_PREFIX), but the next run showed the dashboard's held
+    // amount short of the simulator's (13 held shown): open in the session note of Dec 7, so it
+    // does not gate CI yet.
     ignore: mode === "kafka",
   }, async () => {
     const scratch = await Deno.makeTempDir({ prefix: `upbus-chaos-${mode}-` });
@@ -104,9 +105,16 @@ for (const mode of ["embedded", "kafka"] as const) {
         KAFKA_TOPIC_PARTITIONS: "3",
         KAFKA_REPLICATION_FACTOR: "1",
         KAFKA_CLIENT_ID: `upbus-chaos-${run}`,
+        // Its own groups: other tests' consumers on the shared broker are in `upbus-*`.
+        CONSUMER_GROUP_PREFIX: `upbus-chaos-${run}`,
       });
     }
     const running = new Set<RunningUpbus>();
+    /** What happened when, for a failure's message. */
+    const timeline: string[] = [];
+    const at = (what: string) => timeline.push(`${new Date().toISOString().slice(11, 23)} ${what}`);
+    /** When a notify process was killed with -9. */
+    const notifyKilledAt: number[] = [];
     const consoles: RunningUpbus[] = [];
     const start = async (permissionSet: string, args: string[], ready = "consumer running") => {
       const [child, value] = await startUpbus(task(permissionSet), args, {
@@ -115,9 +123,11 @@ for (const mode of ["embedded", "kafka"] as const) {
           log?.msg === ready ? (log.url === undefined ? true : String(log.url)) : undefined,
       });
       running.add(child);
+      at(`started ${args.join(" ")} (pid ${child.pid})`);
       return [child, value] as const;
     };
     const stop = async (child: RunningUpbus, signal: Deno.Signal = "SIGTERM") => {
+      at(`${signal} pid ${child.pid}`);
       const { code } = await child.stop(signal);
       running.delete(child);
       if (signal === "SIGTERM") assert.equal(code, 0, child.err.slice(-20).join("\n"));
@@ -125,6 +135,7 @@ for (const mode of ["embedded", "kafka"] as const) {
     const serve = async () => {
       const [child, url] = await startServe(task("serve"), env);
       running.add(child);
+      at(`started serve (pid ${child.pid})`);
       webhook.url = `${url}/webhook`;
       return child;
     };
@@ -166,10 +177,7 @@ for (const mode of ["embedded", "kafka"] as const) {
       let service = await serve();
       // Started and stopped before the first record: a group that starts at the end keeps that
       // start, so what arrives while they are stopped is theirs when they are back.
-      // (Embedded mode only for now: with Kafka, a notify group started and stopped this way
-      // was seen to miss records in this test; tests/bus/group_position_test.ts covers the
-      // Kafka source's start, and the cause is open in the session's note.)
-      if (mode === "embedded") {
+      {
         const [early] = await start("consume", ["consume", "notify"]);
         await stop(early);
         await stop(await startConsole());
@@ -200,6 +208,7 @@ for (const mode of ["embedded", "kafka"] as const) {
       await stop(ledger, "SIGKILL");
       await stop(enricher, "SIGKILL");
       const [enricher2] = await start("enrich", ["enrich"], "enricher running");
+      notifyKilledAt.push(Date.now());
       await stop(notify, "SIGKILL");
       await batch(4);
 
@@ -207,7 +216,17 @@ for (const mode of ["embedded", "kafka"] as const) {
       // meanwhile is printed when it is back.
       const console2 = await startConsole();
       await batch(4);
+      await sleep(1000);
       await stop(console2);
+      if (mode === "embedded") {
+        // One process reads an embedded group: the second waits, and prints nothing, while the
+        // first reads (with Kafka, the group shares the partitions between them).
+        assert.match(
+          String(console2.logs.find((log) => log.msg === "consumer running")?.starts),
+          /^waiting: another process/,
+        );
+        assert.deepEqual(console2.out, [], "a second console of the group printed records");
+      }
       await stop(console1);
       await batch(4);
       console1 = await startConsole();
@@ -280,8 +299,28 @@ for (const mode of ["embedded", "kafka"] as const) {
       await sleep(2000);
 
       const notes = notified();
-      assert.equal(notes.length, new Set(notes).size, `a notification twice: ${notes.sort()}`);
-      assert.deepEqual(notes.sort(), [...settled.values()].sort(), "one per settled purchase");
+      // A notify killed with -9 between the target's answer and marking it sent sends that one
+      // again (the target has no idempotency key): allowed only for a notification first received
+      // in the second before a kill, never otherwise.
+      const inFlight = (note: string) => {
+        const first = targets.received.find((received) => received.body.message === note)!.at;
+        return notifyKilledAt.some((killed) => first <= killed && first > killed - 1000);
+      };
+      const twice = notes.filter((note, index) => notes.indexOf(note) !== index);
+      const received = (note: string) =>
+        targets.received.filter((entry) => entry.body.message === note).map((entry) =>
+          new Date(entry.at).toISOString().slice(11, 23)
+        );
+      assert.deepEqual(
+        twice.filter((note) => !inFlight(note)).map((note) => `${note} at ${received(note)}`),
+        [],
+        `a notification twice; the timeline:\n${timeline.join("\n")}`,
+      );
+      assert.deepEqual(
+        [...new Set(notes)].sort(),
+        [...settled.values()].sort(),
+        "one per settled purchase",
+      );
 
       const ids = await ledgerIds(dataDir);
       assert.equal(ids.length, new Set(ids).size, "no ledger entry twice");

@@ -77,12 +77,23 @@ Deno.test("loadPipelineConfig() takes no brokers as embedded mode and names each
   assert.equal(config.transactionsTopic, "up.transactions");
   assert.equal(config.dashboardPort, 8081);
   assert.equal(config.timeZone, "Australia/Sydney");
+  assert.equal(
+    config.groupPrefix,
+    "upbus",
+    "yesterday's group names: upbus-enricher, upbus-notify",
+  );
+  assert.equal(
+    loadPipelineConfig((name) => name === "CONSUMER_GROUP_PREFIX" ? "alice" : undefined)
+      .groupPrefix,
+    "alice",
+  );
   assert.deepEqual(loadPipelineConfig(() => undefined).kafkaBrokers, [], "embedded mode");
   const cases: Array<[Record<string, string>, RegExp]> = [
     [{ ...base, TRANSACTIONS_TOPIC: "a b" }, /TRANSACTIONS_TOPIC is "a b"/],
     [{ ...base, DASHBOARD_PORT: "99999" }, /DASHBOARD_PORT is "99999", expected a whole number/],
     [{ ...base, RECONCILE_SECONDS: "soon" }, /RECONCILE_SECONDS is "soon"/],
     [{ ...base, TZ: "Mars/Olympus" }, /TZ is "Mars\/Olympus", expected an IANA time zone/],
+    [{ ...base, CONSUMER_GROUP_PREFIX: "my group" }, /CONSUMER_GROUP_PREFIX is "my group"/],
   ];
   for (const [values, message] of cases) {
     await t.step(JSON.stringify(values), () => {

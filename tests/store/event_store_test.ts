@@ -145,3 +145,33 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "the store's readiness probe fails while webhooks are refused for a full disk, though one row still fits",
+  ignore: !mountable,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const mount = (options: string) =>
+      new Deno.Command("mount", { args: ["-t", "tmpfs", "-o", options, "tmpfs", dir] }).output();
+    assert.ok((await mount("size=1m")).success);
+    try {
+      const store = await openEventStore({ path: `${dir}/events.db` });
+      assert.equal(await store.append(event("before", 2048)), "stored");
+      await store.probe();
+      // A batch too big for what is left is rolled back; a one-row write still fits.
+      await assert.rejects(store.append(event("too-big", 2_000_000)), StoreUnavailableError);
+      await assert.rejects(store.probe(), /webhooks are answered 503: the last commit failed/);
+      const remount = await new Deno.Command("mount", {
+        args: ["-o", "remount,size=8m", dir],
+      }).output();
+      assert.ok(remount.success);
+      assert.equal(await store.append(event("after-space-freed", 2048)), "stored");
+      await store.probe();
+      await store.close();
+    } finally {
+      await new Deno.Command("umount", { args: ["-l", dir] }).output();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

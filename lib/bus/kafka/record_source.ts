@@ -125,8 +125,11 @@ export function kafkaRecordSource(
           (error) => {
             // Another member joined first (its group then holds the positions) or the admin
             // request failed: the group's own reset policy applies, as before.
+            const busy = /no running instances/i.test((error as Error).message);
             logger?.warn(
-              "cannot commit the new group's start position; the group starts as Kafka resets it",
+              busy
+                ? `cannot commit the new group's start position: the group ${groupId} has running members that read no position of ${topic} (another upbus deployment on this cluster with the same group names? Give each its own CONSUMER_GROUP_PREFIX); the group starts as Kafka resets it`
+                : "cannot commit the new group's start position; the group starts as Kafka resets it",
               {
                 group: groupId,
                 topic,

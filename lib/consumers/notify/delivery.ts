@@ -39,7 +39,10 @@ export interface Delivery {
   wake(): void;
   /** Sent, retried and dead-lettered since start. */
   stats(): { sent: number; retries: number; dead: number };
-  /** Stops: an attempt in flight is abandoned (and made again on the next start). */
+  /**
+   * Stops: no new attempt starts, and an attempt in flight is let finish (within its timeout)
+   * and marked, so a notification the target received is not sent again by the next start.
+   */
   stop(): Promise<void>;
 }
 
@@ -117,7 +120,9 @@ export function startDelivery(options: DeliveryOptions): Delivery {
       nextSlot.set(target.config.name, now() + 60_000 / target.config.ratePerMinute);
       const response = await send(request.url, {
         ...request.init,
-        signal: AbortSignal.any([stopper.signal, AbortSignal.timeout(timeoutMs)]),
+        // Not the stop's signal: a request the target may already hold is let finish and its
+        // answer marked, or the next start (or another process of the group) sends it again.
+        signal: AbortSignal.timeout(timeoutMs),
       });
       const body = await response.text();
       if (response.ok) {
@@ -144,7 +149,6 @@ export function startDelivery(options: DeliveryOptions): Delivery {
       }
       error = `HTTP ${response.status} ${body.slice(0, 200)}`.trim();
     } catch (caught) {
-      if (stopper.signal.aborted) return; // Abandoned, not failed: tried again on the next start.
       error = `${(caught as Error).name}: ${(caught as Error).message}`;
     }
     error = redact(error, target.secrets);
@@ -202,6 +206,12 @@ export function startDelivery(options: DeliveryOptions): Delivery {
           // In order per target: nothing after it goes first.
           blocked.add(name);
           soonest = Math.min(soonest, ready);
+          continue;
+        }
+        // Another process of the group may hold it: the one whose claim wins sends it.
+        if (!outbox.claim(pending.seq, pending.nextAt, now() + timeoutMs + 5_000)) {
+          blocked.add(name);
+          progressed = true;
           continue;
         }
         await attempt(pending, target);

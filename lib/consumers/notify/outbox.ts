@@ -4,9 +4,10 @@
  * seen of each transaction, and every notification a rule rendered, with its delivery state.
  * A record's notifications are written in the same transaction as what was seen, before its
  * offset is committed; the deliverer sends them afterwards and marks them sent. So a restart
- * loses nothing (pending rows are sent on start) and repeats nothing that was marked sent; only
- * a kill between a target's 2xx and the mark can send one notification twice (signed webhooks
- * carry a stable `webhook-id` for receivers that deduplicate).
+ * loses nothing (pending rows are sent on start) and repeats nothing that was marked sent; an
+ * orderly stop lets a send in flight finish and be marked, so only a kill -9 between a target's
+ * 2xx and the mark can send one notification twice (signed webhooks carry a stable `webhook-id`
+ * for receivers that deduplicate).
  */
 import type { DatabaseSync } from "node:sqlite";
 import { openVersioned, type VersionedSchema } from "../../runtime/versioned_db.ts";
@@ -155,6 +156,21 @@ export class Outbox {
       attempts: row.attempts,
       nextAt: row.next_at,
     }));
+  }
+
+  /**
+   * Takes a pending notification for one attempt, so that two processes of `notify` on one
+   * data directory never send it both: the row's next attempt moves to `until`, and only the
+   * process whose update found the `nextAt` it read wins. A process that dies while sending
+   * leaves the row due again at `until` (at least once after a crash, never twice otherwise).
+   *
+   * @returns Whether this process may send it now.
+   */
+  claim(seq: number, nextAt: number, until: number): boolean {
+    const result = this.#db.prepare(
+      "UPDATE outbox SET next_at = ? WHERE seq = ? AND state = 'pending' AND next_at = ?",
+    ).run(until, seq, nextAt);
+    return Number(result.changes) === 1;
   }
 
   /** Marks a notification delivered. */

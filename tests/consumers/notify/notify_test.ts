@@ -4,6 +4,7 @@ import { loadRules } from "../../../lib/consumers/notify/load.ts";
 import { parseRules, RulesError } from "../../../lib/consumers/notify/rules.ts";
 import { createConsumeCommand } from "../../../lib/cli/consume.ts";
 import { createNotifyConsumer } from "../../../lib/consumers/notify/notify.ts";
+import { Outbox } from "../../../lib/consumers/notify/outbox.ts";
 import { startConsumer } from "../../../lib/bus/runner.ts";
 import { kafkaRecordSource } from "../../../lib/bus/kafka/record_source.ts";
 import { ensureTransactionsTopic, transactionRecord } from "../../../lib/bus/transaction_record.ts";
@@ -450,6 +451,53 @@ Deno.test("a notification recorded before a stop is sent after the restart, once
     assert.deepEqual(second.outbox.counts(), { pending: 0, sent: 1, dead: 0 });
   } finally {
     await second.close();
+  }
+});
+
+Deno.test("a stop while a target holds a request lets it finish and marks it sent, so it is not sent again", async () => {
+  await using env = await setup();
+  let received!: () => void;
+  const inFlight = new Promise<void>((resolve) => received = resolve);
+  const consumer = createNotifyConsumer({
+    ...env.loaded,
+    statePath: `${env.dir}/notify/state.db`,
+    logger,
+    delivery: {
+      // The target has the request and answers slowly: the stop comes before its answer.
+      fetch: async (input, init) => {
+        const response = await fetch(input, { ...init, signal: undefined });
+        const body = await response.text();
+        received();
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        init?.signal?.throwIfAborted();
+        return new Response(body === "" ? null : body, {
+          status: response.status,
+          headers: response.headers,
+        });
+      },
+    },
+  });
+  const tx = env.bank.addTransaction({ amountCents: -900, description: "Bakery" });
+  await consumer.handle({
+    topic: TOPIC,
+    partition: 0,
+    offset: "0",
+    key: tx.id,
+    value: new TextEncoder().encode(JSON.stringify(env.resource(tx))),
+    headers: {},
+    timestamp: "0",
+  });
+  await inFlight;
+  await consumer.close();
+  const received1 = env.targets.received.length;
+  assert.ok(received1 >= 1, "the target received it before the stop");
+  const outbox = new Outbox(`${env.dir}/notify/state.db`);
+  try {
+    // What the targets received is marked sent; only what no target saw is sent on the next start.
+    assert.equal(outbox.counts().sent, received1, "every received notification marked sent");
+    assert.equal(outbox.counts().dead, 0);
+  } finally {
+    outbox.close();
   }
 });
 
