@@ -3,8 +3,8 @@
  * The {@linkcode RecordSource} of embedded mode: it reads the local log (`DATA_DIR/pipeline.db`),
  * or another {@linkcode OffsetReader} such as the event store, in offset order, and commits the
  * group's offset in the local log only after the handler is done. Read to its end, it waits for
- * the file to be written (lib/runtime/wake.ts: an append in this process, or `Deno.watchFs` for
- * another's), with a fallback timer in case a signal is missed. A replay reads from offset 0
+ * the file to be written (lib/runtime/wake.ts: an append in this isolate, or the writer's
+ * `<file>-wake` signal seen by `Deno.watchFs`), with a fallback timer in case a signal is missed. A replay reads from offset 0
  * on every start and commits nothing.
  *
  * One process reads a group at a time: the subscription takes the group's lease in the local
@@ -131,8 +131,6 @@ export function localLogRecordSource(
       let wake: (() => void) | undefined;
       /** A write seen since the last read began: the next pause returns at once. */
       let written = false;
-      /** The next short look after a write that showed nothing yet, in ms; 0: none. */
-      let settle = 0;
       /** Whether the current pause ends on a write (the lease wait does not: it ends on its timer). */
       let onWrites = false;
       const watch = reader.path === undefined ? undefined : watchWrites(reader.path, () => {
@@ -230,7 +228,6 @@ export function localLogRecordSource(
       async function read(): Promise<"stopped" | "lost"> {
         while (!stopping && !lost) {
           let batch: ConsumerMessage[];
-          const signalled = written;
           written = false;
           try {
             batch = reader.read(next, batchSize);
@@ -265,14 +262,7 @@ export function localLogRecordSource(
               });
             }
           }
-          if (batch.length > 0) settle = 0;
-          if (batch.length === 0 && (signalled || settle > 0)) {
-            // Another process's write is seen as its WAL is written, before its commit shows:
-            // look again soon (2, 4 ... 256 ms) before waiting for the next write.
-            settle = settle === 0 ? 2 : settle * 2;
-            if (settle > 256) settle = 0;
-          }
-          if (batch.length < batchSize && !stopping && !lost) await pause(settle || pollMs);
+          if (batch.length < batchSize && !stopping && !lost) await pause(pollMs);
         }
         return stopping ? "stopped" : "lost";
       }

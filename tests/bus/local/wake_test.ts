@@ -11,6 +11,8 @@ import type { ConsumerMessage } from "../../../lib/bus/consumer.ts";
 import { openLocalLog } from "../../../lib/bus/local/local_log.ts";
 import { localLogRecordSource, localTopicReader } from "../../../lib/bus/local/local_log_source.ts";
 import { startConsumer } from "../../../lib/bus/runner.ts";
+import { eventStoreSource } from "../../../lib/bus/local/event_source.ts";
+import { openEventStore } from "../../../lib/store/event_store.ts";
 import { waitFor } from "../../support/pipeline.ts";
 
 const TOPIC = "up.transactions";
@@ -113,6 +115,72 @@ Deno.test("local log: a source with no signal to wait for still delivers on its 
     );
     await waitFor(() => seen.has("missed"), "the record after the fallback timer", 4000);
     assert.ok(seen.get("missed")! - appended < 3000);
+  } finally {
+    await consumer.stop();
+    log.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("event store: a commit by the store's writer worker wakes a source on events.db before its fallback timer", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "upbus-wake-" });
+  const log = await openLocalLog(dir);
+  const store = await openEventStore({ path: `${dir}/events.db` });
+  const seen = new Map<string, number>();
+  const consumer = await startConsumer(
+    { ...arrivals(seen), topic: "events.db" },
+    {
+      source: localLogRecordSource(log, {
+        reader: eventStoreSource(`${dir}/events.db`),
+        pollMs: FALLBACK_MS,
+      }),
+    },
+  );
+  try {
+    for (const id of ["ev-1", "ev-2"]) {
+      await settle();
+      const appended = Date.now();
+      await store.append({
+        eventId: id,
+        type: "TRANSACTION_CREATED",
+        transactionId: `tx-${id}`,
+        body: new TextEncoder().encode(`{"data":{"id":"${id}"}}`),
+        signature: "0".repeat(64),
+        receivedAt: new Date().toISOString(),
+      });
+      await waitFor(() => [...seen.values()].length >= Number(id.slice(3)), id, 1500);
+      assert.ok(Date.now() - appended < 1000, `${id} waited for the fallback timer`);
+    }
+  } finally {
+    await consumer.stop();
+    await store.close();
+    log.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("local log: an idle source is not woken by its own lease renewals or cursor commits", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "upbus-wake-" });
+  const log = await openLocalLog(dir);
+  const reads: number[] = [];
+  const reader = localTopicReader(log, TOPIC);
+  const counted = {
+    ...reader,
+    read: (from: number, limit: number) => {
+      reads.push(Date.now());
+      return reader.read(from, limit);
+    },
+  };
+  const seen = new Map<string, number>();
+  // Renewed every 100 ms: each renewal writes pipeline.db's WAL.
+  const consumer = await startConsumer(arrivals(seen), {
+    source: localLogRecordSource(log, { reader: counted, pollMs: FALLBACK_MS, leaseMs: 300 }),
+  });
+  try {
+    await settle();
+    const before = reads.length;
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    assert.ok(reads.length - before <= 1, `${reads.length - before} reads in 2 s idle`);
   } finally {
     await consumer.stop();
     log.close();
