@@ -256,7 +256,12 @@ for (const mode of ["embedded", "kafka"] as const) {
         () => new Set(notified()).size >= settled.size,
         `${settled.size} notifications`,
         180_000,
-      );
+      ).catch((error) => {
+        const missing = [...settled.values()].filter((note) => !notified().includes(note));
+        assert.fail(
+          `${error.message}: missing ${missing.join(", ")}; the timeline:\n${timeline.join("\n")}`,
+        );
+      });
       await waitFor(
         async () => new Set(await ledgerIds(dataDir)).size >= settled.size,
         `${settled.size} ledger entries`,
