@@ -55,15 +55,13 @@ function schemaOf(path: string): VersionedSchema | undefined {
   return undefined;
 }
 
-/** Every file under `dir` (relative paths); SQLite's -wal and -shm, wake-up signals and temporary files left out. */
+/** Every file under `dir` (relative paths), SQLite's -wal, -shm and temporary files left out. */
 async function listFiles(dir: string, prefix = ""): Promise<string[]> {
   const found: string[] = [];
   for await (const entry of Deno.readDir(`${dir}/${prefix}`)) {
     const path = prefix ? `${prefix}/${entry.name}` : entry.name;
     if (entry.isDirectory) found.push(...await listFiles(dir, path));
-    else if (entry.isFile && !/(-wal|-shm|-journal|-wake|\.tmp)$/.test(entry.name)) {
-      found.push(path);
-    }
+    else if (entry.isFile && !/(-wal|-shm|-journal|\.tmp)$/.test(entry.name)) found.push(path);
   }
   return found.sort();
 }

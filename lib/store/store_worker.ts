@@ -7,7 +7,6 @@
 /// <reference lib="deno.worker" />
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { openVersioned } from "../runtime/versioned_db.ts";
-import { announceWrite, closeSignal } from "../runtime/wake.ts";
 import { inTransaction } from "./queries.ts";
 import { EVENT_STORE_SCHEMA } from "./schema.ts";
 import type { AppendOutcome, NewEvent } from "./types.ts";
@@ -27,11 +26,8 @@ export type WriterReply =
 let db: DatabaseSync | undefined;
 /** The INSERT, prepared once per connection rather than once per commit. */
 let insert: StatementSync | undefined;
-/** The store's file: its readers in other processes wait for its signal file. */
-let storePath: string | undefined;
 
 function open(path: string): void {
-  storePath = path;
   db = openVersioned(path, EVENT_STORE_SCHEMA, { synchronous: "FULL" });
   insert = db.prepare(
     `INSERT INTO events (event_id, type, webhook_id, transaction_id, created_at,
@@ -73,12 +69,8 @@ function handle(request: WriterRequest): WriterReply {
     case "open":
       open(request.path);
       return { id: request.id, ok: true };
-    case "append": {
-      const outcomes = append(request.events);
-      // After the commit: a reader woken now finds these events (`enrich` in embedded mode).
-      if (storePath !== undefined && outcomes.includes("stored")) announceWrite(storePath);
-      return { id: request.id, ok: true, outcomes };
-    }
+    case "append":
+      return { id: request.id, ok: true, outcomes: append(request.events) };
     case "probe": {
       const conn = connection();
       inTransaction(
@@ -91,7 +83,6 @@ function handle(request: WriterRequest): WriterReply {
     }
     case "close":
       insert = undefined;
-      if (storePath !== undefined) closeSignal(storePath);
       db?.close();
       db = undefined;
       return { id: request.id, ok: true };

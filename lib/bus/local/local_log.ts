@@ -15,7 +15,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import type { ConsumerMessage } from "../consumer.ts";
 import { openVersioned, type VersionedSchema } from "../../runtime/versioned_db.ts";
-import { announceWrite, closeSignal } from "../../runtime/wake.ts";
+import { announceWrite } from "../../runtime/wake.ts";
 
 /** The local log's file name under `DATA_DIR`. */
 export const LOCAL_LOG_FILE = "pipeline.db";
@@ -366,7 +366,6 @@ export class LocalLog {
 
   /** Closes the connection. */
   close(): void {
-    closeSignal(this.#path);
     if (this.#db.isOpen) this.#db.close();
   }
 }

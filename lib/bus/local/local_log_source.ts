@@ -3,8 +3,8 @@
  * The {@linkcode RecordSource} of embedded mode: it reads the local log (`DATA_DIR/pipeline.db`),
  * or another {@linkcode OffsetReader} such as the event store, in offset order, and commits the
  * group's offset in the local log only after the handler is done. Read to its end, it waits for
- * the file to be written (lib/runtime/wake.ts: an append in this isolate, or the writer's
- * `<file>-wake` signal seen by `Deno.watchFs`), with a fallback timer in case a signal is missed. A replay reads from offset 0
+ * a commit announced in this process (lib/runtime/wake.ts), or for its poll interval, which finds
+ * another process's writes. A replay reads from offset 0
  * on every start and commits nothing.
  *
  * One process reads a group at a time: the subscription takes the group's lease in the local
@@ -40,8 +40,8 @@ export interface LocalLogRecordSourceOptions {
    */
   reader?: OffsetReader;
   /**
-   * Once the source is read to its end, the longest wait for a write before reading again (the
-   * fallback for a missed wake-up), in ms. Default 1000.
+   * Once the source is read to its end, the longest wait for a commit announced in this process
+   * before reading again (what finds another process's writes), in ms. Default 500.
    */
   pollMs?: number;
   /** Records read per poll. Default 100. */
@@ -105,7 +105,7 @@ export function localLogRecordSource(
   log: LocalLog,
   options: LocalLogRecordSourceOptions = {},
 ): RecordSource {
-  const pollMs = options.pollMs ?? 1000;
+  const pollMs = options.pollMs ?? 500;
   const batchSize = options.batchSize ?? 100;
   const leaseMs = options.leaseMs ?? 10_000;
   return {

@@ -1,10 +1,10 @@
 /**
- * Hand-offs without polling in embedded mode: a record appended to the local log reaches a
- * source that waits at the end well before its fallback timer, whether the append is in the
- * same process (the log announces it) or in another (`Deno.watchFs` sees the file written);
- * and a source with nothing to watch still delivers on its fallback timer.
+ * Hand-offs without polling in one process (`upbus run`): a record appended to the local log, or
+ * an event committed to the store by its writer worker, reaches a source of this process that
+ * waits at its end well before its fallback timer; a source with no signal (another process's
+ * writes) still delivers on its fallback timer; and an idle source is not woken by its lease.
  *
- * Permissions: `--allow-read`/`--allow-write` (/tmp), `--allow-run=deno` (the other process).
+ * Permissions: `--allow-read`/`--allow-write` (/tmp).
  */
 import assert from "node:assert/strict";
 import type { ConsumerMessage } from "../../../lib/bus/consumer.ts";
@@ -54,47 +54,6 @@ Deno.test("local log: an append in the same process wakes a waiting source befor
   }
 });
 
-Deno.test("local log: an append by another process wakes a waiting source before its fallback timer", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "upbus-wake-" });
-  const log = await openLocalLog(dir);
-  const seen = new Map<string, number>();
-  const consumer = await startConsumer(arrivals(seen), {
-    source: localLogRecordSource(log, { pollMs: FALLBACK_MS }),
-  });
-  const module = new URL("../../../lib/bus/local/local_log.ts", import.meta.url).href;
-  const script = `
-    const { openLocalLog } = await import(${JSON.stringify(module)});
-    const log = await openLocalLog(${JSON.stringify(dir)});
-    for (const key of ["other-1", "other-2"]) {
-      await new Promise((resolve) => setTimeout(resolve, 400));
-      log.append("${TOPIC}", [{ key, value: "{}" }]);
-      console.log(key + " " + Date.now());
-    }
-    log.close();`;
-  try {
-    await settle();
-    const child = new Deno.Command("deno", {
-      args: ["eval", "--quiet", script],
-      stdout: "piped",
-      stderr: "piped",
-    });
-    const output = await child.output();
-    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
-    const appended = new TextDecoder().decode(output.stdout).trim().split("\n").map((line) =>
-      line.split(" ")
-    );
-    assert.equal(appended.length, 2);
-    for (const [key, at] of appended) {
-      await waitFor(() => seen.has(key), key, 1500);
-      assert.ok(seen.get(key)! - Number(at) < 1000, `${key} waited for the fallback timer`);
-    }
-  } finally {
-    await consumer.stop();
-    log.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
-
 Deno.test("local log: a source with no signal to wait for still delivers on its fallback timer", async () => {
   const dir = await Deno.makeTempDir({ prefix: "upbus-wake-" });
   const log = await openLocalLog(dir);
@@ -122,7 +81,7 @@ Deno.test("local log: a source with no signal to wait for still delivers on its 
   }
 });
 
-Deno.test("event store: a commit by the store's writer worker wakes a source on events.db before its fallback timer", async () => {
+Deno.test("event store: a commit (by the store's writer worker) wakes a source on events.db in the same process before its fallback timer", async () => {
   const dir = await Deno.makeTempDir({ prefix: "upbus-wake-" });
   const log = await openLocalLog(dir);
   const store = await openEventStore({ path: `${dir}/events.db` });
