@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { announceWrite } from "../runtime/wake.ts";
 import type { DatabaseSync } from "node:sqlite";
 import { openSqlite } from "../runtime/sqlite.ts";
 import type { WriterReply, WriterRequest } from "./store_worker.ts";
@@ -152,6 +153,8 @@ export class EventStore {
         this.#commitFailure = undefined;
         batch.forEach((queued, index) => queued.resolve(outcomes![index]));
         for (const listener of this.#commitListeners) listener();
+        // Readers of events.db in this isolate (`enrich` in `upbus run`) read what was committed.
+        announceWrite(this.#path);
       } catch (error) {
         this.#commitFailure = { at: Date.now(), message: (error as Error).message };
         for (const queued of batch) queued.reject(error as Error);

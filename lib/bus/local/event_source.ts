@@ -70,6 +70,7 @@ export function eventStoreSource(path: string): EventStoreSource {
 
   return {
     name: EVENT_STORE_SOURCE,
+    path,
     read(from: number, limit: number): ConsumerMessage[] {
       const conn = connection();
       if (conn === undefined) return [];

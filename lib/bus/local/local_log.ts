@@ -15,6 +15,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import type { ConsumerMessage } from "../consumer.ts";
 import { openVersioned, type VersionedSchema } from "../../runtime/versioned_db.ts";
+import { announceWrite } from "../../runtime/wake.ts";
 
 /** The local log's file name under `DATA_DIR`. */
 export const LOCAL_LOG_FILE = "pipeline.db";
@@ -191,6 +192,7 @@ export class LocalLog {
       const { commit } = options;
       if (commit !== undefined) this.#commit(commit.group, commit.source, commit.offset);
       db.exec("COMMIT");
+      announceWrite(this.#path);
       return offsets;
     } catch (error) {
       if (db.isTransaction) db.exec("ROLLBACK");

@@ -1,8 +1,10 @@
 /**
  * @module Local log record source
- * The {@linkcode RecordSource} of embedded mode: it polls the local log (`DATA_DIR/pipeline.db`),
+ * The {@linkcode RecordSource} of embedded mode: it reads the local log (`DATA_DIR/pipeline.db`),
  * or another {@linkcode OffsetReader} such as the event store, in offset order, and commits the
- * group's offset in the local log only after the handler is done. A replay reads from offset 0
+ * group's offset in the local log only after the handler is done. Read to its end, it waits for
+ * a commit announced in this process (lib/runtime/wake.ts), or for its poll interval, which finds
+ * another process's writes. A replay reads from offset 0
  * on every start and commits nothing.
  *
  * One process reads a group at a time: the subscription takes the group's lease in the local
@@ -13,6 +15,7 @@
  */
 import type { ConsumerMessage } from "../consumer.ts";
 import type { RecordSource } from "../source.ts";
+import { watchWrites } from "../../runtime/wake.ts";
 import { LeaseLostError, type LocalLog } from "./local_log.ts";
 
 /** Records readable by offset: a topic of the local log, or the event store. */
@@ -23,6 +26,8 @@ export interface OffsetReader {
   read(from: number, limit: number): ConsumerMessage[];
   /** The offset after the last record now: where a group that starts at the end starts. */
   end(): number;
+  /** The file it reads, watched for writes; none: only the fallback timer wakes the source. */
+  path?: string;
   /** Releases the reader, when it holds anything. */
   close?(): void;
 }
@@ -34,7 +39,10 @@ export interface LocalLogRecordSourceOptions {
    * Closed when the subscription stops.
    */
   reader?: OffsetReader;
-  /** Milliseconds between polls once the source is read to its end. Default 500. */
+  /**
+   * Once the source is read to its end, the longest wait for a commit announced in this process
+   * before reading again (what finds another process's writes), in ms. Default 500.
+   */
   pollMs?: number;
   /** Records read per poll. Default 100. */
   batchSize?: number;
@@ -67,6 +75,7 @@ export interface LocalLogRecordSourceOptions {
 export function localTopicReader(log: LocalLog, topic: string): OffsetReader {
   return {
     name: topic,
+    path: log.path,
     read: (from, limit) => log.read(topic, { from, limit }),
     end: () => log.end(topic),
   };
@@ -120,12 +129,27 @@ export function localLogRecordSource(
       let timer: ReturnType<typeof setTimeout> | undefined;
       let renewal: ReturnType<typeof setInterval> | undefined;
       let wake: (() => void) | undefined;
+      /** A write seen since the last read began: the next pause returns at once. */
+      let written = false;
+      /** Whether the current pause ends on a write (the lease wait does not: it ends on its timer). */
+      let onWrites = false;
+      const watch = reader.path === undefined ? undefined : watchWrites(reader.path, () => {
+        written = true;
+        if (onWrites) wake?.();
+      });
       const control = { active: () => !stopping && !lost, heartbeat: () => Promise.resolve() };
 
-      function pause(ms: number): Promise<void> {
+      function pause(ms: number, untilWrite = true): Promise<void> {
+        onWrites = untilWrite;
+        if ((written && untilWrite) || stopping) return Promise.resolve();
         return new Promise((resolve) => {
-          wake = resolve;
-          timer = setTimeout(resolve, ms);
+          const done = () => {
+            clearTimeout(timer);
+            wake = undefined;
+            resolve();
+          };
+          wake = done;
+          timer = setTimeout(done, ms);
         });
       }
 
@@ -195,6 +219,7 @@ export function localLogRecordSource(
             : `from the end: new records only (offset ${next})`;
         }
       } catch (error) {
+        watch?.close();
         reader.close?.();
         return Promise.reject(error);
       }
@@ -203,6 +228,7 @@ export function localLogRecordSource(
       async function read(): Promise<"stopped" | "lost"> {
         while (!stopping && !lost) {
           let batch: ConsumerMessage[];
+          written = false;
           try {
             batch = reader.read(next, batchSize);
           } catch (error) {
@@ -252,7 +278,7 @@ export function localLogRecordSource(
               holder = `unknown (${(error as Error).message})`;
             }
             if (holder !== null) {
-              await pause(Math.min(1000, leaseMs));
+              await pause(Math.min(1000, leaseMs), false);
               continue;
             }
             logger?.info("took over the consumer group", { group: groupId, source, offset: next });
@@ -271,6 +297,7 @@ export function localLogRecordSource(
             stopping = true;
             clearTimeout(timer);
             clearInterval(renewal);
+            watch?.close();
             wake?.();
             try {
               await running;
