@@ -192,7 +192,7 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
         context.out(`Checkpoint: ${checkpointPath} (delete it to run the same range again).`);
         if (skipped > 0) {
           context.out(
-            `${skipped} of them were skipped: the topic already held a newer state of that transaction.`,
+            `${skipped} of them skipped by this run: the topic already held a newer or the same state.`,
           );
         }
         logger.debug("backfill done", { checkpointPath, skippedStale: skipped });
