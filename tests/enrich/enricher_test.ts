@@ -49,10 +49,12 @@ Deno.test("startEnricher() turns each webhook event type into the transaction's 
       const { published, tombstones, skippedStale } = enricher.stats();
       return published + tombstones + skippedStale === 6;
     }, "six records handled");
+    // The settled purchase's CREATED and SETTLED both fetch its present state: the second is a
+    // repeat, as is the second tombstone of the deleted one.
     assert.deepEqual(enricher.stats(), {
-      published: 4,
+      published: 3,
       tombstones: 1,
-      skippedStale: 1,
+      skippedStale: 2,
       ignored: 1,
       failures: 0,
     });
@@ -83,7 +85,7 @@ Deno.test("startEnricher() turns each webhook event type into the transaction's 
     assert.equal(latest.get(replacement.id)?.attributes.status, "SETTLED");
   });
   await t.step("PING publishes nothing", () => {
-    assert.equal(records.length, 5);
+    assert.equal(records.length, 4);
   });
   await t.step("a restart in the same group resumes after the committed offsets", async () => {
     const again = await startEnricher({ ...options, logger: quiet });
@@ -98,7 +100,7 @@ Deno.test("startEnricher() turns each webhook event type into the transaction's 
     } finally {
       await again.stop();
     }
-    assert.equal((await consumeWithKcat(brokers, target)).length, 6);
+    assert.equal((await consumeWithKcat(brokers, target)).length, 5);
   });
   await sim.close();
   await Deno.remove(dataDir, { recursive: true });
