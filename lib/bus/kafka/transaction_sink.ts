@@ -80,7 +80,7 @@ export async function kafkaTransactionSink(
     others: options.others,
   });
   if (created.length > 0) options.logger.info("created Kafka topics", { topics: created });
-  const states = openTransactionStates(options.dataDir);
+  const states = openTransactionStates(options.dataDir, { topic });
   let producer: UpbusProducer | undefined;
   try {
     producer = await connect(kafka);

@@ -1,7 +1,7 @@
 /**
  * @module Transaction states file
  * What Kafka cannot answer, the latest state of a key of `up.transactions`, kept beside it in
- * `DATA_DIR/transaction_states.db`: per transaction id, the state and value digest of the last
+ * `DATA_DIR/transaction_states.db`: per topic and transaction id, the state and value digest of the last
  * record a sink published and the broker acknowledged (`../transaction_state.ts`). Every writer of
  * the topic in Kafka mode (the enricher's sink, backfill, reconciliation) consults it before a
  * send and writes it after the acknowledgement, so an older state is never sent over a newer
@@ -9,11 +9,14 @@
  * back, so two writers that raced leave the newer state.
  *
  * What it cannot close: two processes that both checked before either wrote both send; the
- * topic then holds the later send, whichever it is. The window is one send long.
+ * topic then holds the later send, whichever it is. The window is one send long. And it speaks
+ * for the topic as this data directory's writers wrote it: after the topic is deleted and made
+ * again, delete the file too (or its writers skip every state they had published before).
  */
 import type { DatabaseSync } from "node:sqlite";
 import { openVersioned, type VersionedSchema } from "../../runtime/versioned_db.ts";
 import { type StateMark, supersedes, type TransactionState } from "../transaction_state.ts";
+import { DEFAULT_TRANSACTIONS_TOPIC } from "../transaction_record.ts";
 
 /** The file's name under `DATA_DIR`. */
 export const TRANSACTION_STATES_FILE = "transaction_states.db";
@@ -24,28 +27,32 @@ export const TRANSACTION_STATES_SCHEMA: VersionedSchema = {
   migrations: [
     {
       version: 1,
-      description: "the last published state and value digest per transaction",
+      description: "the last published state and value digest per topic and transaction",
       up: (db) =>
         db.exec(
           `CREATE TABLE IF NOT EXISTS states (
-             key TEXT PRIMARY KEY,
+             topic TEXT NOT NULL,
+             key TEXT NOT NULL,
              state TEXT NOT NULL,
              digest TEXT NOT NULL,
-             updated_at INTEGER NOT NULL
+             updated_at INTEGER NOT NULL,
+             PRIMARY KEY (topic, key)
            ) STRICT`,
         ),
     },
   ],
 };
 
-/** The last published state of each key, in `DATA_DIR/transaction_states.db`. */
+/** The last published state of each key of one topic, in `DATA_DIR/transaction_states.db`. */
 export class TransactionStates {
   #db: DatabaseSync;
+  #topic: string;
   #now: () => number;
 
   /** Use {@linkcode openTransactionStates}. */
-  constructor(db: DatabaseSync, now: () => number) {
+  constructor(db: DatabaseSync, topic: string, now: () => number) {
     this.#db = db;
+    this.#topic = topic;
     this.#now = now;
   }
 
@@ -56,7 +63,9 @@ export class TransactionStates {
    * @returns Its state and digest, or `undefined` when nothing was published for it here.
    */
   last(key: string): StateMark | undefined {
-    const row = this.#db.prepare("SELECT state, digest FROM states WHERE key = ?").get(key) as
+    const row = this.#db.prepare(
+      "SELECT state, digest FROM states WHERE topic = ? AND key = ?",
+    ).get(this.#topic, key) as
       | { state: TransactionState; digest: string }
       | undefined;
     return row === undefined ? undefined : { state: row.state, digest: row.digest };
@@ -74,15 +83,15 @@ export class TransactionStates {
     db.exec("BEGIN IMMEDIATE");
     try {
       const write = db.prepare(
-        `INSERT INTO states (key, state, digest, updated_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (key) DO UPDATE SET state = excluded.state, digest = excluded.digest,
+        `INSERT INTO states (topic, key, state, digest, updated_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (topic, key) DO UPDATE SET state = excluded.state, digest = excluded.digest,
            updated_at = excluded.updated_at`,
       );
       const now = this.#now();
       for (const { key, mark } of marks) {
         const stored = this.last(key);
         if (stored !== undefined && !supersedes(mark, stored)) continue;
-        write.run(key, mark.state, mark.digest, now);
+        write.run(this.#topic, key, mark.state, mark.digest, now);
       }
       db.exec("COMMIT");
     } catch (error) {
@@ -99,6 +108,8 @@ export class TransactionStates {
 
 /** Options for {@linkcode openTransactionStates}. */
 export interface TransactionStatesOptions {
+  /** The enriched topic whose keys it keeps. Default `up.transactions`. */
+  topic?: string;
   /** The clock of `updated_at`, epoch ms. Default `Date.now`. */
   now?: () => number;
 }
@@ -108,7 +119,7 @@ export interface TransactionStatesOptions {
  * open it at once.
  *
  * @param dataDir The data directory; created when missing.
- * @param options The clock.
+ * @param options The topic and the clock.
  * @returns The open file; close it when done.
  * @throws {NewerFileError} If a newer upbus wrote the file.
  *
@@ -131,5 +142,9 @@ export function openTransactionStates(
   const path = `${dataDir.replace(/\/+$/, "")}/${TRANSACTION_STATES_FILE}`;
   // Several processes (enrich, backfill, the service's reconciliation) may create it together.
   const db = openVersioned(path, TRANSACTION_STATES_SCHEMA, { synchronous: "FULL" });
-  return new TransactionStates(db, options.now ?? Date.now);
+  return new TransactionStates(
+    db,
+    options.topic ?? DEFAULT_TRANSACTIONS_TOPIC,
+    options.now ?? Date.now,
+  );
 }

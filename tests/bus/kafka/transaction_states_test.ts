@@ -25,6 +25,12 @@ Deno.test("TransactionStates keeps each key's newest state: a stale remember cha
     // A writer that checked before the tombstone and sent after it.
     states.remember([{ key: "tx-1", mark: { state: "SETTLED", digest: "c" } }]);
     assert.deepEqual(states.last("tx-1"), { state: "DELETED", digest: "tombstone" });
+    const other = openTransactionStates(dir, { topic: "other.transactions" });
+    try {
+      assert.equal(other.last("tx-1"), undefined, "each topic has its own states");
+    } finally {
+      other.close();
+    }
     assert.equal(
       fileVersion(`${dir}/${TRANSACTION_STATES_FILE}`),
       latestVersion(TRANSACTION_STATES_SCHEMA),
