@@ -12,7 +12,7 @@
  * process that died loses it once it expires. A commit by an open log that does not hold the
  * group's lease is refused ({@linkcode LeaseLostError}), and a commit never moves a cursor back.
  */
-import type { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { ConsumerMessage } from "../consumer.ts";
 import { openVersioned, type VersionedSchema } from "../../runtime/versioned_db.ts";
 import { announceWrite } from "../../runtime/wake.ts";
@@ -154,6 +154,7 @@ export class LocalLog {
   #now: () => number;
   #path: string;
   #owner: string;
+  #dataVersion: StatementSync | undefined;
 
   /** Use {@linkcode openLocalLog}. */
   constructor(db: DatabaseSync, path: string, now: () => number, owner?: string) {
@@ -166,6 +167,16 @@ export class LocalLog {
   /** The database file. */
   get path(): string {
     return this.#path;
+  }
+
+  /**
+   * A number that changes each time another connection (another process) commits to the file:
+   * SQLite's `PRAGMA data_version`, read from shared memory, so it costs microseconds. Writes on
+   * this connection do not change it; they are announced in the process instead.
+   */
+  dataVersion(): number {
+    this.#dataVersion ??= this.#db.prepare("PRAGMA data_version");
+    return (this.#dataVersion.get() as { data_version: number }).data_version;
   }
 
   /** This open log's owner id in leases: `<hostname>:<pid>:<random>`. */
