@@ -208,9 +208,11 @@ export class LocalLog {
       const insert = db.prepare(
         "INSERT INTO records (topic, record_offset, key, value, headers, timestamp) VALUES (?, ?, ?, ?, ?, ?)",
       );
+      // The key's highest offset from the index by key, then that record by primary key (with
+      // ORDER BY ... LIMIT 1 instead, SQLite scans the whole topic by primary key).
       const latest = db.prepare(
-        `SELECT value FROM records WHERE topic = ? AND key = ?
-         ORDER BY record_offset DESC LIMIT 1`,
+        `SELECT value FROM records WHERE topic = ? AND record_offset =
+           (SELECT max(record_offset) FROM records WHERE topic = ? AND key = ?)`,
       );
       // The latest record of each key this call appended, ahead of what the file holds.
       const appended = new Map<string | null, LocalRecord>();
@@ -219,7 +221,9 @@ export class LocalLog {
         if (supersedes !== undefined) {
           let last = appended.get(record.key);
           if (last === undefined && record.key !== null) {
-            const row = latest.get(topic, record.key) as { value: Uint8Array | null } | undefined;
+            const row = latest.get(topic, topic, record.key) as
+              | { value: Uint8Array | null }
+              | undefined;
             if (row !== undefined) last = { key: record.key, value: row.value };
           }
           if (!supersedes(record, last)) return null;
