@@ -40,6 +40,9 @@ import {
 
 /** Landed versions whose data directories this version must open, newest first. */
 const PREVIOUS_VERSIONS = [
+  // Session 4's main before the state order (issue 18.4): pipeline.db at version 2 (leases, no
+  // index by key).
+  "b3b0aab",
   // Session 3's last landing: pipeline.db at version 1 (no leases), consumer state at version 1.
   "821b39b",
   // Session 2's last landing: every file unversioned (user_version 0, JSON without `version`).
