@@ -10,7 +10,9 @@
 //
 // Environment: PORT (default 8091), HOST (default 127.0.0.1), UP_WEBHOOK_SECRETS (comma
 // separated, required), KAFKA_BROKERS (comma separated, required), KAFKA_TOPIC (default
-// up.webhook-events; created with 3 partitions when missing).
+// up.webhook-events; created with 3 partitions when missing), KAFKA_LINGER (how long a batch
+// waits for more records, a Go duration; default 0s: sent at once, or as soon as the request
+// before it on that connection was answered).
 //
 // Build and run: cd bench/go_bridge && go build -o bin/go_bridge . && bin/go_bridge
 package main
@@ -175,11 +177,15 @@ func main() {
 	for _, secret := range secrets {
 		b.secrets = append(b.secrets, []byte(secret))
 	}
+	linger, err := time.ParseDuration(env("KAFKA_LINGER", "0s"))
+	if err != nil {
+		log.Fatalf("Cannot read KAFKA_LINGER: %q is not a duration; expected e.g. 0s or 5ms", os.Getenv("KAFKA_LINGER"))
+	}
 	client, err := kgo.NewClient(
 		kgo.SeedBrokers(brokers...),
 		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotent: franz-go's default with acks=all
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
-		kgo.ProducerLinger(0),
+		kgo.ProducerLinger(linger),
 	)
 	if err != nil {
 		log.Fatalf("Cannot create the Kafka client: %v", err)
