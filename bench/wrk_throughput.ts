@@ -148,6 +148,31 @@ async function buildGoBridge(): Promise<string | undefined> {
   return GO_BRIDGE;
 }
 
+/**
+ * The pid of the broker behind `brokers` when it was started from this checkout (its
+ * `.kafka/<dir>/broker.json` names the port): its CPU is counted per event beside each Kafka
+ * contestant's. `undefined` for a broker started elsewhere.
+ */
+async function brokerPid(brokers: string): Promise<number | undefined> {
+  const port = Number(brokers.split(",")[0].split(":").at(-1));
+  try {
+    for await (const entry of Deno.readDir(`${root}.kafka`)) {
+      try {
+        const state = JSON.parse(
+          await Deno.readTextFile(`${root}.kafka/${entry.name}/broker.json`),
+        );
+        if (state.port === port) return state.pid;
+      } catch { /* not a broker's directory */ }
+    }
+  } catch { /* no .kafka */ }
+  return undefined;
+}
+
+/** CPU seconds the broker used between two readings, or nothing without a broker pid. */
+async function brokerCpu(pid: number | undefined): Promise<number | undefined> {
+  return pid === undefined ? undefined : (await sampleProcess(pid)).cpuSeconds;
+}
+
 /** Records on `topic`: the sum of its partitions' high-water marks. */
 async function topicRecords(brokers: string, topic: string): Promise<number> {
   const admin = createKafka({ brokers: brokers.split(",") }).admin();
@@ -259,6 +284,7 @@ try {
   // (b) the Go bridge, on the topic upbus with Kafka then uses.
   const topic = `upbus-wrk-${Date.now()}`;
   const goBridge = values.brokers === undefined ? undefined : await buildGoBridge();
+  const broker = values.brokers === undefined ? undefined : await brokerPid(values.brokers);
   if (values.brokers === undefined) console.log("bench: no --brokers: the Go bridge is left out");
   if (goBridge !== undefined) {
     const bodies = `${dataRoot}/go.txt`;
@@ -281,8 +307,10 @@ try {
       await checkSignatures("Go bridge", `${base}/webhook`);
       const recordsBefore = await topicRecords(values.brokers!, topic);
       const before = await sampleProcess(bridge.pid);
+      const brokerBefore = await brokerCpu(broker);
       const result = await runWrk(`${base}/webhook`, bodies);
       const after = await sampleProcess(bridge.pid);
+      const brokerAfter = await brokerCpu(broker);
       checkWrk("Go bridge", result);
       const records = (await topicRecords(values.brokers!, topic)) - recordsBefore;
       if (records < result.requests || records > result.requests + Number(values.connections)) {
@@ -295,6 +323,9 @@ try {
         result,
         cpuUsPerEvent: new Map([
           ["whole process", ((after.cpuSeconds - before.cpuSeconds) / records) * 1e6],
+          ...(brokerAfter === undefined ? [] : [
+            ["(Kafka broker)", ((brokerAfter - brokerBefore!) / records) * 1e6] as [string, number],
+          ]),
         ]),
         stored: records,
       });
@@ -344,8 +375,14 @@ try {
       await checkSignatures(mode.name, `${base}/webhook`);
       const storedBefore = await storedEvents(base);
       const before: ProcSample = await sampleProcess(service.pid);
+      const brokerBefore = await brokerCpu(
+        mode.env.KAFKA_BROKERS === undefined ? undefined : broker,
+      );
       const result = await runWrk(`${base}/webhook`, bodies);
       const after: ProcSample = await sampleProcess(service.pid);
+      const brokerAfter = await brokerCpu(
+        mode.env.KAFKA_BROKERS === undefined ? undefined : broker,
+      );
       checkWrk(mode.name, result);
       const stored = (await storedEvents(base)) - storedBefore;
       // Requests still in flight when wrk stops may be stored without being counted by wrk.
@@ -365,6 +402,9 @@ try {
         all += seconds;
       }
       perEvent.set("whole process", (all / stored) * 1e6);
+      if (brokerAfter !== undefined) {
+        perEvent.set("(Kafka broker)", ((brokerAfter - brokerBefore!) / stored) * 1e6);
+      }
       rows.push({ name: mode.name, result, cpuUsPerEvent: perEvent, stored });
     } finally {
       await stop(service);
