@@ -8,12 +8,14 @@
  * before), each notified by a rule on new purchases; for each it notes when `serve` answered the
  * delivery `200` of its TRANSACTION_CREATED and when the target and the dashboard got it, then
  * prints p50, p90, p99 and max of both, beside the issue's targets (p50 ≤ 20 ms, p99 ≤ 100 ms).
+ * Then, once the pipeline has been idle for 15 s, it counts every process's wake-ups (voluntary
+ * context switches of all its threads) and CPU for `--idle-seconds` (10; 0 to skip).
  * Embedded mode by default; `--kafka HOST:PORT` through Kafka (fresh topics), `--kafka test`
  * through the tests' shared broker.
  *
  * Usage: deno run --allow-run=deno,python3,java,mvn --allow-net=127.0.0.1 --allow-read
  *          --allow-write=./data,./.kafka,/tmp,$HOME/.cache/upbus --allow-env
- *          bench/handoff_latency.ts [--count 200] [--rate 5] [--one-process]
+ *          bench/handoff_latency.ts [--count 200] [--rate 5] [--one-process] [--idle-seconds 10]
  *          [--kafka HOST:PORT | --kafka test]
  *
  * @module
@@ -25,6 +27,7 @@ import { testBrokers } from "../tests/support/kafka.ts";
 import { serveLocalTargets } from "../tests/support/notify_targets.ts";
 import { type RunningUpbus, startUpbus } from "../tests/support/upbus_program.ts";
 import { openDashboardStream } from "./dashboard_latency.ts";
+import { sampleProcess, usageBetween } from "./proc_stats.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -33,6 +36,7 @@ const { values } = parseArgs({
     rate: { type: "string", default: "5" },
     kafka: { type: "string" },
     "one-process": { type: "boolean", default: false },
+    "idle-seconds": { type: "string", default: "10" },
   },
 });
 const count = Number(values.count);
@@ -209,6 +213,27 @@ try {
   );
   summary("200 -> notification target", results.map((r) => r.notify));
   summary("200 -> dashboard", results.map((r) => r.dashboard));
+
+  const idleSeconds = Number(values["idle-seconds"]);
+  if (idleSeconds > 0) {
+    // Long enough for every source's check to back off to its poll interval.
+    await new Promise((resolve) => setTimeout(resolve, 15_000));
+    const before = await Promise.all(children.map((child) => sampleProcess(child.pid)));
+    await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
+    const after = await Promise.all(children.map((child) => sampleProcess(child.pid)));
+    const usage = before.map((sample, i) => usageBetween(sample, after[i]));
+    const names = oneProcess ? ["run"] : ["serve", "enrich", "notify", "position"];
+    const total = usage.reduce((sum, u) => sum + u.wakeupsPerSecond, 0);
+    console.log(
+      `idle, ${idleSeconds} s after 15 s quiet: ${
+        usage.map((u, i) =>
+          `${names[i]} ${u.wakeupsPerSecond.toFixed(1)} wake-ups/s, ${
+            (u.cpuShare * 100).toFixed(2)
+          } % CPU`
+        ).join("; ")
+      }; ${total.toFixed(1)} wake-ups/s in all`,
+    );
+  }
 } finally {
   for (const child of children.reverse()) await child.stop("SIGTERM");
   await sim.shutdown();
