@@ -15,8 +15,8 @@ import type { EventStore } from "../store/event_store.ts";
 export interface RelayThreadOptions extends Omit<RelayWorkerConfig, "path" | "waitFlag"> {
   /** Told if the worker dies. */
   logger: Logger;
-  /** Receives the worker's counts. */
-  metrics: { published: Increment; publishErrors: Increment };
+  /** Receives the worker's counts, and the wake-ups sent to it (default: not counted). */
+  metrics: { published: Increment; publishErrors: Increment; relayWakeups?: Increment };
 }
 
 /**
@@ -90,7 +90,10 @@ export function startRelayThread(store: EventStore, options: RelayThreadOptions)
   }
 
   const unsubscribe = store.onCommit(() => {
-    if (Atomics.exchange(waitFlag, 0, 0) === 1) worker.postMessage({ op: "wake" });
+    if (Atomics.exchange(waitFlag, 0, 0) === 1) {
+      worker.postMessage({ op: "wake" });
+      metrics.relayWakeups?.inc();
+    }
   });
 
   return {
