@@ -10,9 +10,11 @@
  *   (b) upbus with Kafka (fsync kept), when `--brokers` is given;
  *   (c) upbus embedded (no Kafka: the store and the local log).
  * For each it prints requests/s, p50, p99, the ratio to the ceiling, and for upbus the CPU per
- * accepted event per thread (bench/proc_stats.ts reads /proc). It checks that each side really
- * accepted what wrk counts: wrk's non-2xx and error counts must be 0, and upbus's stored events
- * (`upbus_events_stored_total` on /metrics) must cover every 2xx wrk counted.
+ * accepted event per thread (bench/proc_stats.ts reads /proc; with Kafka, from wrk's start until
+ * the relay has published every stored event, and the relay's wake-ups per event). It checks
+ * that each side really accepted what wrk counts: wrk's non-2xx and error counts must be 0, and
+ * upbus's stored events (`upbus_events_stored_total` on /metrics) must cover every 2xx wrk
+ * counted.
  *
  * Usage: deno task bench:wrk [--duration 10] [--connections 32] [--threads 2]
  *        [--bodies 200000] [--brokers 127.0.0.1:9092] [--port-base 18620]
@@ -130,9 +132,27 @@ async function stop(child: Deno.ChildProcess): Promise<void> {
   await child.status;
 }
 
-async function storedEvents(base: string): Promise<number> {
+async function metric(base: string, name: string): Promise<number | undefined> {
   const text = await (await fetch(`${base}/metrics`)).text();
-  return Number(/^upbus_events_stored_total (\d+)/m.exec(text)?.[1] ?? 0);
+  const found = new RegExp(`^${name} (\\d+)`, "m").exec(text)?.[1];
+  return found === undefined ? undefined : Number(found);
+}
+
+async function storedEvents(base: string): Promise<number> {
+  return (await metric(base, "upbus_events_stored_total")) ?? 0;
+}
+
+/** With Kafka, waits until the relay has published every stored event: its CPU per event then
+ * counts all the work of the events wrk sent, not only what it did while wrk ran. */
+async function drained(base: string, timeoutMs = 180_000): Promise<number> {
+  const started = performance.now();
+  while ((await metric(base, "upbus_relay_backlog")) !== 0) {
+    if (performance.now() - started > timeoutMs) {
+      throw new Error(`bench: the relay did not publish the backlog within ${timeoutMs} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return performance.now() - started;
 }
 
 /** The checks every side must pass: wrk saw only 2xx, and no body was sent twice. */
@@ -151,6 +171,10 @@ interface Row {
   result: WrkResult;
   cpuUsPerEvent?: Map<string, number>;
   stored?: number;
+  /** With Kafka: how long after wrk's end the relay had published everything, in ms. */
+  drainMs?: number;
+  /** With Kafka: commits that woke the relay, per stored event (absent before the counter). */
+  wakeupsPerEvent?: number;
 }
 
 const rows: Row[] = [];
@@ -218,8 +242,11 @@ try {
       await waitHttp(`${base}/readyz`, service);
       const storedBefore = await storedEvents(base);
       const before: ProcSample = await sampleProcess(service.pid);
+      const wakeupsBefore = await metric(base, "upbus_relay_wakeups_total");
       const result = await runWrk(`${base}/webhook`, bodies);
+      const drainMs = mode.env.KAFKA_BROKERS === undefined ? undefined : await drained(base);
       const after: ProcSample = await sampleProcess(service.pid);
+      const wakeups = await metric(base, "upbus_relay_wakeups_total");
       checkWrk(mode.name, result);
       const stored = (await storedEvents(base)) - storedBefore;
       // Requests still in flight when wrk stops may be stored without being counted by wrk.
@@ -239,7 +266,17 @@ try {
         all += seconds;
       }
       perEvent.set("whole process", (all / stored) * 1e6);
-      rows.push({ name: mode.name, result, cpuUsPerEvent: perEvent, stored });
+      const wakeupsPerEvent = wakeups === undefined || drainMs === undefined
+        ? undefined
+        : (wakeups - (wakeupsBefore ?? 0)) / stored;
+      rows.push({
+        name: mode.name,
+        result,
+        cpuUsPerEvent: perEvent,
+        stored,
+        drainMs,
+        wakeupsPerEvent,
+      });
     } finally {
       await stop(service);
     }
@@ -264,7 +301,14 @@ for (const row of rows) {
   );
 }
 for (const row of rows.filter((row) => row.cpuUsPerEvent !== undefined)) {
-  console.log(`\n${row.name}: CPU per accepted event, µs`);
+  const drain = row.drainMs === undefined
+    ? ""
+    : ` (until the relay had published all, ${(row.drainMs / 1000).toFixed(1)} s after wrk; ${
+      row.wakeupsPerEvent === undefined
+        ? "wake-ups not counted"
+        : `${row.wakeupsPerEvent.toFixed(3)} relay wake-ups per event`
+    })`;
+  console.log(`\n${row.name}: CPU per accepted event, µs${drain}`);
   for (const [kind, us] of [...row.cpuUsPerEvent!].sort((a, b) => b[1] - a[1])) {
     console.log(`  ${kind.padEnd(20)} ${us.toFixed(1)}`);
   }
