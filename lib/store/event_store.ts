@@ -270,6 +270,25 @@ export class EventStore {
 }
 
 /**
+ * Says in words what opening the store did to its format, for a command's output.
+ *
+ * @param path The store's file.
+ * @param report What {@linkcode EventStoreOptions.onMigrated} was told.
+ * @returns One line: the versions, and where the copy of the previous file is.
+ *
+ * @example
+ * ```ts
+ * import { describeMigration } from "./event_store.ts";
+ * const line = describeMigration("data/events.db", { from: 2, to: 3, backup: "data/events.db.v2.bak" });
+ * if (!line.includes("data/events.db.v2.bak")) throw new Error(line);
+ * ```
+ */
+export function describeMigration(path: string, report: MigrationReport): string {
+  const copy = report.backup === undefined ? "" : `; the previous file is kept at ${report.backup}`;
+  return `${path}: event store migrated from format ${report.from} to ${report.to}${copy}`;
+}
+
+/**
  * Opens (creating when missing) the event store.
  *
  * @param options Where the database file lives.

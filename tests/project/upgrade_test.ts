@@ -319,12 +319,20 @@ for (const commit of PREVIOUS_VERSIONS) {
       await purchase("Kafka Cafe 4");
       await purchase("Kafka Cafe 5");
       await oldServe.stop("SIGKILL");
+      const oldFormat = fileVersionOf(eventsDb);
       assert.ok(
-        fileVersionOf(eventsDb) < latestVersion(EVENT_STORE_SCHEMA),
+        oldFormat < latestVersion(EVENT_STORE_SCHEMA),
         `${commit} wrote events.db in an older format`,
       );
       const markedByOld = publishedByOldFormat(eventsDb);
-      await serve();
+      const newServe = await serve();
+      // The migration rewrites the relay's position: a copy of the old file is kept, and said.
+      const migrated = newServe.logs.find((log) =>
+        log.msg === "event store migrated to the new format"
+      );
+      const copy = `${eventsDb}.v${Math.max(1, oldFormat)}.bak`;
+      assert.equal(migrated?.backup, copy, JSON.stringify(migrated));
+      assert.equal(fileVersionOf(copy), oldFormat, "the copy is the old file");
       await purchase("Kafka Cafe 6");
       await waitFor(() => unpublished() === 0, "this version published every stored event", 60_000);
       const ids = new Set<string>();
