@@ -49,8 +49,8 @@ export const COMMIT_FAILURE_WINDOW_MS = 60_000;
 export interface EventStoreOptions {
   /** Path of the SQLite database file; created with its directory when missing. */
   path: string;
-  /** Told when opening brought the file to a newer format, with the copy kept first if the
-   * migration rewrote data (the service logs it). Default: nobody. */
+  /** Told when opening brought an existing file to a newer format, with the copy kept first if
+   * a migration rewrote data (the service logs it); not for a new file. Default: nobody. */
   onMigrated?: (report: MigrationReport) => void;
 }
 
@@ -311,7 +311,9 @@ export async function openEventStore(options: EventStoreOptions): Promise<EventS
   const store = new EventStore(worker);
   try {
     const migration = await store.open(options.path);
-    if (migration.from !== migration.to) options.onMigrated?.(migration);
+    // A new file goes through every step too: only an existing one's migration is news.
+    const existed = migration.from > 0 || migration.backup !== undefined;
+    if (migration.from !== migration.to && existed) options.onMigrated?.(migration);
   } catch (error) {
     worker.terminate();
     throw new StoreUnavailableError(
