@@ -7,14 +7,19 @@
  * bench/wrk/signed_webhooks.lua sends in rotation, then runs wrk at C connections for D seconds
  * against, in turn:
  *   (a) the ceiling: a bare Hono + HMAC endpoint that stores nothing (bench/ceiling_server.ts);
- *   (b) upbus with Kafka (fsync kept), when `--brokers` is given;
- *   (c) upbus embedded (no Kafka: the store and the local log).
- * For each it prints requests/s, p50, p99, the ratio to the ceiling, and for upbus the CPU per
- * accepted event per thread (bench/proc_stats.ts reads /proc; with Kafka, from wrk's start until
- * the relay has published every stored event, and the relay's wake-ups per event). It checks
- * that each side really accepted what wrk counts: wrk's non-2xx and error counts must be 0, and
- * upbus's stored events (`upbus_events_stored_total` on /metrics) must cover every 2xx wrk
- * counted.
+ *   (b) the Go bridge (bench/go_bridge/: net/http, HMAC, franz-go, 200 on the broker's ack, no
+ *       fsync), when `--brokers` is given and `go` is installed (built into
+ *       bench/go_bridge/bin/ first; without `go` the bench says so and leaves it out);
+ *   (c) upbus with Kafka (fsync kept), when `--brokers` is given, on the Go bridge's topic;
+ *   (d) upbus embedded (no Kafka: the store and the local log).
+ * For each it prints requests/s, p50, p99, the ratios to the ceiling and to the Go bridge, and
+ * the CPU per accepted event (per thread for upbus; bench/proc_stats.ts reads /proc; for upbus
+ * with Kafka from wrk's start until the relay has published every stored event, with the relay's
+ * wake-ups per event). Before the load, each side must answer 200 to one correctly signed
+ * request and 401 to one signed with another secret. It checks that each side really accepted
+ * what wrk counts: wrk's non-2xx and error counts must be 0, upbus's stored events
+ * (`upbus_events_stored_total` on /metrics) and the Go bridge's records on the topic (the
+ * partitions' high-water marks) must cover every 2xx wrk counted.
  *
  * Usage: deno task bench:wrk [--duration 10] [--connections 32] [--threads 2]
  *        [--bodies 200000] [--brokers 127.0.0.1:9092] [--port-base 18620]
@@ -23,7 +28,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { signBody } from "../lib/webhook/signature.ts";
+import { createKafka } from "../lib/bus/kafka/client.ts";
+import { SIGNATURE_HEADER, signBody } from "../lib/webhook/signature.ts";
 import { V8_FLAGS } from "../tasks/compile.ts";
 import { cpuByThread, type ProcSample, sampleProcess } from "./proc_stats.ts";
 
@@ -57,32 +63,127 @@ interface WrkResult {
   wrapped: number;
 }
 
-/** Writes `count` signed bodies, one "signature\tbody" a line, with ids `${prefix}-${i}`. */
-async function writeBodies(path: string, prefix: string, count: number): Promise<void> {
+/** An Up webhook body for a TRANSACTION_CREATED event `id` on `transaction`. */
+function webhookBody(id: string, transaction: string): string {
   const api = "https://api.up.com.au/api/v1";
-  const lines: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const transaction = `tx-${i % 500}`;
-    const body = JSON.stringify({
-      data: {
-        type: "webhook-events",
-        id: `${prefix}-${i}`,
-        attributes: { eventType: "TRANSACTION_CREATED", createdAt: new Date().toISOString() },
-        relationships: {
-          webhook: {
-            data: { type: "webhooks", id: "bench" },
-            links: { related: `${api}/webhooks/bench` },
-          },
-          transaction: {
-            data: { type: "transactions", id: transaction },
-            links: { related: `${api}/transactions/${transaction}` },
-          },
+  return JSON.stringify({
+    data: {
+      type: "webhook-events",
+      id,
+      attributes: { eventType: "TRANSACTION_CREATED", createdAt: new Date().toISOString() },
+      relationships: {
+        webhook: {
+          data: { type: "webhooks", id: "bench" },
+          links: { related: `${api}/webhooks/bench` },
+        },
+        transaction: {
+          data: { type: "transactions", id: transaction },
+          links: { related: `${api}/transactions/${transaction}` },
         },
       },
-    });
+    },
+  });
+}
+
+/** Writes `count` signed bodies, one "signature\tbody" a line, with ids `${prefix}-${i}`. */
+async function writeBodies(path: string, prefix: string, count: number): Promise<void> {
+  const lines: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const body = webhookBody(`${prefix}-${i}`, `tx-${i % 500}`);
     lines.push(`${await signBody(body, SECRET)}\t${body}`);
   }
   await Deno.writeTextFile(path, lines.join("\n") + "\n");
+}
+
+/**
+ * Sends one correctly signed request and one signed with another secret; throws unless the
+ * first gets 200 and the second 401 (a side that accepts anything, or nothing, is no contestant).
+ */
+async function checkSignatures(name: string, url: string): Promise<void> {
+  const body = webhookBody(`check-${name.replace(/\W+/g, "-")}-${Date.now()}`, "tx-check");
+  const answers: number[] = [];
+  for (const secret of [SECRET, `not-${SECRET}`]) {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/json",
+        [SIGNATURE_HEADER]: await signBody(body, secret),
+      },
+      body,
+    });
+    await response.body?.cancel();
+    answers.push(response.status);
+  }
+  if (answers[0] !== 200 || answers[1] !== 401) {
+    throw new Error(
+      `bench: ${name}: answered ${answers[0]} to a correctly signed request (expected 200) and ${
+        answers[1]
+      } to a badly signed one (expected 401)`,
+    );
+  }
+}
+
+/** Where the Go bridge's binary is built (gitignored). */
+const GO_BRIDGE = `${root}bench/go_bridge/bin/go_bridge`;
+
+/** Builds bench/go_bridge; `undefined` (and says why) when `go` is not installed. */
+async function buildGoBridge(): Promise<string | undefined> {
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command("go", {
+      args: ["build", "-buildvcs=false", "-o", GO_BRIDGE, "."],
+      cwd: `${root}bench/go_bridge`,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    console.log("bench: `go` is not installed: the Go bridge is left out (apt-get install golang)");
+    return undefined;
+  }
+  if (!out.success) {
+    throw new Error(
+      `bench: go build of bench/go_bridge failed: ${new TextDecoder().decode(out.stderr)}`,
+    );
+  }
+  return GO_BRIDGE;
+}
+
+/**
+ * The pid of the broker behind `brokers` when it was started from this checkout (its
+ * `.kafka/<dir>/broker.json` names the port): its CPU is counted per event beside each Kafka
+ * contestant's. `undefined` for a broker started elsewhere.
+ */
+async function brokerPid(brokers: string): Promise<number | undefined> {
+  const port = Number(brokers.split(",")[0].split(":").at(-1));
+  try {
+    for await (const entry of Deno.readDir(`${root}.kafka`)) {
+      try {
+        const state = JSON.parse(
+          await Deno.readTextFile(`${root}.kafka/${entry.name}/broker.json`),
+        );
+        if (state.port === port) return state.pid;
+      } catch { /* not a broker's directory */ }
+    }
+  } catch { /* no .kafka */ }
+  return undefined;
+}
+
+/** CPU seconds the broker used between two readings, or nothing without a broker pid. */
+async function brokerCpu(pid: number | undefined): Promise<number | undefined> {
+  return pid === undefined ? undefined : (await sampleProcess(pid)).cpuSeconds;
+}
+
+/** Records on `topic`: the sum of its partitions' high-water marks. */
+async function topicRecords(brokers: string, topic: string): Promise<number> {
+  const admin = createKafka({ brokers: brokers.split(",") }).admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return offsets.reduce((sum, partition) => sum + Number(partition.high), 0);
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 async function runWrk(url: string, bodiesPath: string): Promise<WrkResult> {
@@ -170,6 +271,7 @@ interface Row {
   name: string;
   result: WrkResult;
   cpuUsPerEvent?: Map<string, number>;
+  /** Events stored (upbus) or records on the topic (the Go bridge) during the run. */
   stored?: number;
   /** With Kafka: how long after wrk's end the relay had published everything, in ms. */
   drainMs?: number;
@@ -194,6 +296,7 @@ try {
   }).spawn();
   try {
     await waitHttp(`http://127.0.0.1:${portBase + 10}/healthz`, ceiling);
+    await checkSignatures("ceiling", `http://127.0.0.1:${portBase + 10}/webhook`);
     const result = await runWrk(`http://127.0.0.1:${portBase + 10}/webhook`, ceilingBodies);
     checkWrk("ceiling", result, false); // stores nothing: repeated ids cost it the same
     rows.push({ name: "ceiling (Hono + HMAC, stores nothing)", result });
@@ -201,10 +304,62 @@ try {
     await stop(ceiling);
   }
 
-  // (b) upbus with Kafka, (c) upbus embedded.
+  // (b) the Go bridge, on the topic upbus with Kafka then uses.
+  const topic = `upbus-wrk-${Date.now()}`;
+  const goBridge = values.brokers === undefined ? undefined : await buildGoBridge();
+  const broker = values.brokers === undefined ? undefined : await brokerPid(values.brokers);
+  if (values.brokers === undefined) console.log("bench: no --brokers: the Go bridge is left out");
+  if (goBridge !== undefined) {
+    const bodies = `${dataRoot}/go.txt`;
+    await writeBodies(bodies, `go-${Date.now()}`, count);
+    const port = portBase + 11;
+    const bridge = new Deno.Command(goBridge, {
+      env: {
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        UP_WEBHOOK_SECRETS: SECRET,
+        KAFKA_BROKERS: values.brokers!,
+        KAFKA_TOPIC: topic,
+      },
+      stdout: "null",
+      stderr: "inherit",
+    }).spawn();
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      await waitHttp(`${base}/healthz`, bridge);
+      await checkSignatures("Go bridge", `${base}/webhook`);
+      const recordsBefore = await topicRecords(values.brokers!, topic);
+      const before = await sampleProcess(bridge.pid);
+      const brokerBefore = await brokerCpu(broker);
+      const result = await runWrk(`${base}/webhook`, bodies);
+      const after = await sampleProcess(bridge.pid);
+      const brokerAfter = await brokerCpu(broker);
+      checkWrk("Go bridge", result);
+      const records = (await topicRecords(values.brokers!, topic)) - recordsBefore;
+      if (records < result.requests || records > result.requests + Number(values.connections)) {
+        throw new Error(
+          `bench: Go bridge: wrk counted ${result.requests} 200s but the topic holds ${records} new records`,
+        );
+      }
+      rows.push({
+        name: "Go bridge (net/http + franz-go, ack, no fsync)",
+        result,
+        cpuUsPerEvent: new Map([
+          ["whole process", ((after.cpuSeconds - before.cpuSeconds) / records) * 1e6],
+          ...(brokerAfter === undefined ? [] : [
+            ["(Kafka broker)", ((brokerAfter - brokerBefore!) / records) * 1e6] as [string, number],
+          ]),
+        ]),
+        stored: records,
+      });
+    } finally {
+      await stop(bridge);
+    }
+  }
+
+  // (c) upbus with Kafka, (d) upbus embedded.
   const modes: Array<{ name: string; env: Record<string, string> }> = [];
   if (values.brokers !== undefined) {
-    const topic = `upbus-wrk-${Date.now()}`;
     modes.push({
       name: "upbus, Kafka (fsync)",
       env: { KAFKA_BROKERS: values.brokers, KAFKA_TOPIC: topic },
@@ -240,13 +395,20 @@ try {
     try {
       const base = `http://127.0.0.1:${port}`;
       await waitHttp(`${base}/readyz`, service);
+      await checkSignatures(mode.name, `${base}/webhook`);
       const storedBefore = await storedEvents(base);
       const before: ProcSample = await sampleProcess(service.pid);
       const wakeupsBefore = await metric(base, "upbus_relay_wakeups_total");
+      const brokerBefore = await brokerCpu(
+        mode.env.KAFKA_BROKERS === undefined ? undefined : broker,
+      );
       const result = await runWrk(`${base}/webhook`, bodies);
       const drainMs = mode.env.KAFKA_BROKERS === undefined ? undefined : await drained(base);
       const after: ProcSample = await sampleProcess(service.pid);
       const wakeups = await metric(base, "upbus_relay_wakeups_total");
+      const brokerAfter = await brokerCpu(
+        mode.env.KAFKA_BROKERS === undefined ? undefined : broker,
+      );
       checkWrk(mode.name, result);
       const stored = (await storedEvents(base)) - storedBefore;
       // Requests still in flight when wrk stops may be stored without being counted by wrk.
@@ -277,6 +439,10 @@ try {
         drainMs,
         wakeupsPerEvent,
       });
+      if (brokerAfter !== undefined) {
+        perEvent.set("(Kafka broker)", ((brokerAfter - brokerBefore!) / stored) * 1e6);
+      }
+      rows.push({ name: mode.name, result, cpuUsPerEvent: perEvent, stored });
     } finally {
       await stop(service);
     }
@@ -287,17 +453,23 @@ try {
 
 const rps = (r: WrkResult) => r.requests / (r.durationUs / 1e6);
 const ceilingRps = rps(rows[0].result);
+const go = rows.find((row) => row.name.startsWith("Go bridge"))?.result;
+const toGo = (ratio: (g: WrkResult) => number) => go === undefined ? "-" : ratio(go).toFixed(2);
 console.log(
   `\nwrk ${values.connections} connections, ${values.threads} threads, ${values.duration} s each`,
 );
-console.log("| side | requests/s | p50 ms | p99 ms | × ceiling req/s | events stored |");
-console.log("|---|---|---|---|---|---|");
+console.log(
+  "| side | requests/s | p50 ms | p99 ms | × ceiling req/s | × Go req/s | × Go p99 | stored |",
+);
+console.log("|---|---|---|---|---|---|---|---|");
 for (const row of rows) {
   const r = row.result;
   console.log(
     `| ${row.name} | ${rps(r).toFixed(0)} | ${(r.p50Us / 1000).toFixed(2)} | ${
       (r.p99Us / 1000).toFixed(2)
-    } | ${(rps(r) / ceilingRps).toFixed(2)} | ${row.stored ?? "-"} |`,
+    } | ${(rps(r) / ceilingRps).toFixed(2)} | ${toGo((g) => rps(r) / rps(g))} | ${
+      toGo((g) => r.p99Us / g.p99Us)
+    } | ${row.stored ?? "-"} |`,
   );
 }
 for (const row of rows.filter((row) => row.cpuUsPerEvent !== undefined)) {

@@ -3,7 +3,6 @@
  * `upbus backfill --since <date> [--until <date>] [--account <id>]`: imports history into
  * `up.transactions`, resumable, inside Up's hourly request budget, with a progress bar.
  */
-import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
 import {
   backfill,
@@ -11,9 +10,11 @@ import {
   checkpointName,
   readCheckpoint,
 } from "../enrich/backfill.ts";
-import { UpbusProducer } from "../bus/kafka/producer.ts";
 import { pipelineKafka } from "../bus/kafka/connection_check.ts";
-import { ensureTransactionsTopic, transactionRecord } from "../bus/transaction_record.ts";
+import { kafkaTransactionSink } from "../bus/kafka/transaction_sink.ts";
+import { localLogTransactionSink } from "../bus/local/local_log_sink.ts";
+import type { TransactionSink } from "../bus/sink.ts";
+import { transactionRecord } from "../bus/transaction_record.ts";
 import { createLogger } from "../runtime/log.ts";
 import { loadPipelineConfig } from "../service/pipeline_config.ts";
 import { openLocalLog } from "../bus/local/local_log.ts";
@@ -114,8 +115,8 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
         retryUnreachable: true,
         onRetry: reportRetry(context, "backfill"),
       });
-      let publish: (transactions: TransactionResource[]) => Promise<void>;
-      let close: () => Promise<void>;
+      let sink: TransactionSink;
+      let closeLog = () => {};
       let destination = config.transactionsTopic;
       if (config.kafkaBrokers.length === 0) {
         const log = await openLocalLog(config.dataDir);
@@ -124,33 +125,35 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
           { log: log.path, topic: config.transactionsTopic },
         );
         destination = `${config.transactionsTopic} in the local log ${log.path}`;
-        publish = (transactions) => {
-          log.append(
-            config.transactionsTopic,
-            transactions.map((transaction) => transactionRecord(transaction, "backfill")),
-          );
-          return Promise.resolve();
-        };
-        close = () => Promise.resolve(log.close());
+        sink = localLogTransactionSink(log, { topic: config.transactionsTopic });
+        closeLog = () => log.close();
       } else {
         // A wrong password or certificate ends the command here, in one line.
         const kafka = await pipelineKafka(config, logger);
-        await ensureTransactionsTopic(kafka, config.transactionsTopic, {
+        sink = await kafkaTransactionSink(kafka, {
+          topic: config.transactionsTopic,
           partitions: config.kafkaTopicPartitions,
           replicationFactor: config.kafkaReplicationFactor,
+          dataDir: config.dataDir,
+          logger,
         });
-        const producer = await UpbusProducer.connect(kafka);
-        publish = async (transactions) => {
-          await producer.sendAll(transactions.map((transaction) => {
-            const record = transactionRecord(transaction, "backfill");
-            return {
-              topic: config.transactionsTopic,
-              message: { ...record, value: Buffer.from(record.value ?? "") },
-            };
-          }));
-        };
-        close = () => producer.disconnect();
       }
+      let skipped = 0;
+      // A page is written as the enricher writes: a state older than what the topic holds for
+      // the key (the enricher published a newer one since the page was fetched) is skipped.
+      const publish = async (transactions: TransactionResource[]) => {
+        const outcomes = await sink.publishAll(
+          transactions.map((transaction) => transactionRecord(transaction, "backfill")),
+        );
+        skipped += outcomes.filter((outcome) => outcome === "skipped-stale").length;
+      };
+      const close = async () => {
+        try {
+          await sink.close();
+        } finally {
+          closeLog();
+        }
+      };
       const started = context.now();
       const tty = Deno.stderr.isTerminal();
       try {
@@ -187,7 +190,12 @@ export function createBackfillCommand(overrides: Partial<CliContext> = {}): Comm
               : ` (${total} over every run of this range; a resumed page boundary is fetched again).`),
         );
         context.out(`Checkpoint: ${checkpointPath} (delete it to run the same range again).`);
-        logger.debug("backfill done", { checkpointPath });
+        if (skipped > 0) {
+          context.out(
+            `${skipped} of them skipped by this run: the topic already held a newer or the same state.`,
+          );
+        }
+        logger.debug("backfill done", { checkpointPath, skippedStale: skipped });
         return 0;
       } finally {
         await close();

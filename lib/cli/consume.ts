@@ -164,6 +164,7 @@ const BUILT_IN: Record<string, Builder> = {
     const accountNames = await accountNamesOf(up);
     const consumer = await createLedgerConsumer({
       dir: `${config.dataDir}/ledger`,
+      logger,
       topic: config.transactionsTopic,
       accountNames,
       timeZone: config.timeZone,

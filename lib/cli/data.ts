@@ -17,6 +17,10 @@ import { type CliContext, cliContext } from "./context.ts";
 import { LOCAL_LOG_SCHEMA } from "../bus/local/local_log.ts";
 import { CONSUMER_STATE_SCHEMA } from "../consumers/idempotent.ts";
 import { MQTT_STATE_SCHEMA } from "../consumers/mqtt/state_store.ts";
+import {
+  TRANSACTION_STATES_FILE,
+  TRANSACTION_STATES_SCHEMA,
+} from "../bus/kafka/transaction_states.ts";
 import { OUTBOX_SCHEMA } from "../consumers/notify/outbox.ts";
 import { latestVersion, type VersionedSchema } from "../runtime/versioned_db.ts";
 import { countEventsAnyVersion } from "../store/queries.ts";
@@ -53,6 +57,7 @@ function schemaOf(path: string): VersionedSchema | undefined {
   if (path === "notify/state.db") return OUTBOX_SCHEMA;
   if (/^consumers\/[^/]+\.db$/.test(path)) return CONSUMER_STATE_SCHEMA;
   if (/^mqtt\/state(\.local)?\.db$/.test(path)) return MQTT_STATE_SCHEMA;
+  if (path === TRANSACTION_STATES_FILE) return TRANSACTION_STATES_SCHEMA;
   return undefined;
 }
 

@@ -98,6 +98,7 @@ export async function startEnrichStage(context: CliContext): Promise<RunningStag
       targetTopic: config.transactionsTopic,
       partitions: config.kafkaTopicPartitions,
       replicationFactor: config.kafkaReplicationFactor,
+      dataDir: config.dataDir,
       groupId: `${config.groupPrefix}-enricher`,
       logger,
     });

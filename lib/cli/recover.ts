@@ -121,7 +121,7 @@ export function createRecoverCommand(overrides: Partial<CliContext> = {}): Comma
         const plan = await runRecoveryPass({
           ...common,
           dryRun: true,
-          sink: { publish: () => Promise.resolve() },
+          sink: { publish: () => Promise.resolve("published" as const) },
         });
         context.out(dryRun ? "Plan (dry run: nothing is changed):" : "Plan:");
         for (const webhook of plan.webhooks) {

@@ -3,8 +3,10 @@
  * Imports history into `up.transactions`: pages the accounts and each one's transactions
  * (`page[size]=100`, newest first) and publishes each transaction under its id, the same key the
  * enricher uses. After each page it saves a checkpoint (per account, the oldest `createdAt`
- * reached), so an interrupted run resumes where it stopped; a page fetched twice only writes the
- * same keys again, which compaction folds away.
+ * reached), so an interrupted run resumes where it stopped. The publisher is a
+ * `TransactionSink`'s `publishAll` (`lib/bus/sink.ts`): a transaction whose key already holds a
+ * newer state (the enricher published its settlement after the page was fetched) or the same one
+ * (a page fetched twice) is skipped, never written over it.
  */
 import { type JsonSchema, latestJsonVersion, upgradeJson } from "../runtime/versioned_json.ts";
 import type { UpClient } from "../up/client.ts";
@@ -44,7 +46,8 @@ export interface BackfillProgress {
 export interface BackfillOptions {
   /** The Up client, its `fetch` behind a request budget. */
   up: UpClient;
-  /** Publishes one page of transactions and resolves once Kafka acknowledged them. */
+  /** Publishes one page of transactions and resolves once they are durable (or skipped as
+   * older than what the topic holds). */
   publish: (transactions: TransactionResource[]) => Promise<void>;
   /** Oldest `createdAt` to import. */
   since: Date;

@@ -72,6 +72,8 @@ export interface EnricherOptions {
   partitions?: number;
   /** Replication factor of topics it creates. Default -1 (the broker's). */
   replicationFactor?: number;
+  /** `DATA_DIR`: where `transaction_states.db` keeps each key's last published state. */
+  dataDir: string;
   /** First retry delay after a failed fetch or publish, in ms; doubles. Default 500. */
   initialBackoffMs?: number;
   /** Longest retry delay, in ms. Default 30 000. */
@@ -183,6 +185,7 @@ async function kafkaPorts(options: EnricherOptions): Promise<EnricherPorts> {
     partitions: options.partitions,
     replicationFactor: options.replicationFactor,
     others: [sourceTopic],
+    dataDir: options.dataDir,
     logger: options.logger,
   });
   return { source: kafkaRecordSource(options.kafka), sourceTopic, sink };
@@ -224,6 +227,7 @@ function localPorts(options: EmbeddedEnricherOptions): EnricherPorts {
  * const enricher = await startEnricher({
  *   kafka: createKafka({ brokers: ["127.0.0.1:9092"] }),
  *   up: upClientFromEnv(),
+ *   dataDir: "./data",
  *   logger: createLogger(),
  * });
  * await enricher.stop();

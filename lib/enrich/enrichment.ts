@@ -12,6 +12,7 @@ import {
   type TransactionRecord,
   transactionRecord,
 } from "../bus/transaction_record.ts";
+import type { PublishOutcome } from "../bus/transaction_state.ts";
 import type { Logger } from "../runtime/log.ts";
 import type { UpClient } from "../up/client.ts";
 import { UpNotFoundError } from "../up/errors.ts";
@@ -22,6 +23,8 @@ export interface EnricherStats {
   published: number;
   /** Tombstones published. */
   tombstones: number;
+  /** Records the sink skipped: their key's last published state was newer, or the same. */
+  skippedStale: number;
   /** Events with nothing to enrich (PING, unknown types, dead letters). */
   ignored: number;
   /** Failed attempts, each retried. */
@@ -32,8 +35,11 @@ export interface EnricherStats {
 export interface EnrichmentOptions {
   /** The Up API client that fetches transactions. */
   up: UpClient;
-  /** Publishes one record; resolves once it is durable (acknowledged, or committed). */
-  publish: (record: TransactionRecord) => void | Promise<void>;
+  /**
+   * Publishes one record; resolves once it is durable (acknowledged, or committed), or skipped
+   * as older than the key's last published state (`skipped-stale`; nothing to retry).
+   */
+  publish: (record: TransactionRecord) => PublishOutcome | Promise<PublishOutcome>;
   /** Where it logs. */
   logger: Logger;
 }
@@ -89,7 +95,10 @@ function readFacts(message: ConsumerMessage): WebhookFacts {
  * const published: Array<string | null> = [];
  * const enrichment = createEnrichment({
  *   up: {} as UpClient,
- *   publish: (record) => void published.push(record.value),
+ *   publish: (record) => {
+ *     published.push(record.value);
+ *     return "published";
+ *   },
  *   logger: createLogger({ write: () => {} }),
  * });
  * const headers = { ce_type: "au.com.up.webhook.transaction.deleted", ce_subject: "tx-1" };
@@ -99,7 +108,23 @@ function readFacts(message: ConsumerMessage): WebhookFacts {
  */
 export function createEnrichment(options: EnrichmentOptions): Enrichment {
   const { up, publish, logger } = options;
-  const stats: EnricherStats = { published: 0, tombstones: 0, ignored: 0, failures: 0 };
+  const stats: EnricherStats = {
+    published: 0,
+    tombstones: 0,
+    skippedStale: 0,
+    ignored: 0,
+    failures: 0,
+  };
+
+  /** Publishes; false (counted, logged at debug) when the sink skipped the record as stale. */
+  async function published(record: TransactionRecord): Promise<boolean> {
+    if (await publish(record) === "published") return true;
+    stats.skippedStale++;
+    logger.debug("skipped a stale state: the key's last published state is newer or the same", {
+      transactionId: record.key,
+    });
+    return false;
+  }
 
   async function handle(message: ConsumerMessage): Promise<void> {
     const { eventType, transactionId } = readFacts(message);
@@ -110,7 +135,7 @@ export function createEnrichment(options: EnrichmentOptions): Enrichment {
       return;
     }
     if (eventType === "TRANSACTION_DELETED") {
-      await publish(tombstoneRecord(transactionId, "enricher"));
+      if (!await published(tombstoneRecord(transactionId, "enricher"))) return;
       stats.tombstones++;
       logger.info("transaction deleted; published a tombstone", { transactionId });
       return;
@@ -125,11 +150,11 @@ export function createEnrichment(options: EnrichmentOptions): Enrichment {
       if (!(error instanceof UpNotFoundError)) throw error;
       // Deleted before we asked: its latest state is "gone"; the DELETED event follows.
       logger.info("transaction no longer exists; publishing a tombstone", { transactionId });
-      await publish(tombstoneRecord(transactionId, "enricher"));
+      if (!await published(tombstoneRecord(transactionId, "enricher"))) return;
       stats.tombstones++;
       return;
     }
-    await publish(record);
+    if (!await published(record)) return;
     stats.published++;
     logger.info("enriched transaction", { transactionId, event: eventType, status });
   }

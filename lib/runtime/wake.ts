@@ -3,13 +3,15 @@
  * Hand-offs without polling inside one process (`upbus run`, the demo): a reader of a SQLite
  * file that has read it to its end waits for "the file was committed to" instead of a timer,
  * and the writer says so after its commit ({@linkcode announceWrite}). A signal only wakes: the
- * waiter reads the file to see what is new. Writes by another process are not signalled; the
- * waiter's fallback timer (the poll interval) finds them, so a missed signal delays, never loses.
+ * waiter reads the file to see what is new. Writes by another process are not signalled here:
+ * the waiter checks the file's change counter (SQLite's `data_version`, see `checkInterval` in
+ * lib/bus/local/local_log_source.ts), and its fallback timer (the poll interval) reads anyway,
+ * so a missed signal delays, never loses.
  *
  * Watching the file from other processes (`Deno.watchFs` on the data directory, on a signal
  * file written after each commit) was tried: it cut the processes' hand-offs to 10-20 ms, but a
  * `consume notify` stopped during a burst of writes exited with SIGBUS in 3 of 18 chaos runs
- * (none without the watcher); see docs/performance.md.
+ * (none without the watcher); see docs/performance.md. The change counter needs no watcher.
  */
 
 /** Callbacks waiting on each file, by its path. */

@@ -11,6 +11,10 @@ import { DatabaseSync } from "node:sqlite";
 import { serveUpSimulator } from "../../lib/up_sim/server.ts";
 import { latestVersion, openVersioned } from "../../lib/runtime/versioned_db.ts";
 import { MQTT_STATE_SCHEMA } from "../../lib/consumers/mqtt/state_store.ts";
+import {
+  openTransactionStates,
+  TRANSACTION_STATES_SCHEMA,
+} from "../../lib/bus/kafka/transaction_states.ts";
 import { EVENT_STORE_SCHEMA } from "../../lib/store/schema.ts";
 import { eventBody, SECRET, signedPost } from "../support/app.ts";
 import { waitFor } from "../support/pipeline.ts";
@@ -177,6 +181,35 @@ Deno.test("data status knows the mqtt consumer's state files and their version",
       { path: "mqtt/state.db", version: latest, latest },
       { path: "mqtt/state.local.db", version: latest, latest },
     ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("data status lists transaction_states.db at its version, and data backup copies it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "upbus-data-states-" });
+  try {
+    const states = openTransactionStates(`${dir}/data`);
+    states.remember([{ key: "tx-1", mark: { state: "SETTLED", digest: "d" } }]);
+    states.close();
+    const env = { DATA_DIR: `${dir}/data` };
+    const run = await runUpbus(task("data"), ["data", "status", "--json"], { env });
+    assert.equal(run.code, 0, run.stderr);
+    const files = (JSON.parse(run.stdout) as {
+      files: { path: string; version: number | null; latest: number | null }[];
+    }).files.filter((file) => file.path === "transaction_states.db");
+    const latest = latestVersion(TRANSACTION_STATES_SCHEMA);
+    assert.deepEqual(files.map(({ path, version, latest }) => ({ path, version, latest })), [
+      { path: "transaction_states.db", version: latest, latest },
+    ]);
+    const backup = await runUpbus(task("data"), ["data", "backup", `${dir}/copy`], { env });
+    assert.equal(backup.code, 0, backup.stderr);
+    const copy = openTransactionStates(`${dir}/copy`);
+    try {
+      assert.deepEqual(copy.last("tx-1"), { state: "SETTLED", digest: "d" });
+    } finally {
+      copy.close();
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -1,12 +1,16 @@
 import assert from "node:assert/strict";
 import { backfill } from "../../lib/enrich/backfill.ts";
 import { openLocalLog } from "../../lib/bus/local/local_log.ts";
+import { localLogTransactionSink } from "../../lib/bus/local/local_log_sink.ts";
+import { kafkaTransactionSink } from "../../lib/bus/kafka/transaction_sink.ts";
+import { transactionRecord } from "../../lib/bus/transaction_record.ts";
+import { createLogger } from "../../lib/runtime/log.ts";
 import { createUpClient } from "../../lib/up/client.ts";
 import { createRequestBudget } from "../../lib/up/request_budget.ts";
 import { serveUpSimulator } from "../../lib/up_sim/server.ts";
 import { consumeWithKcat } from "../support/consume.ts";
 import { testBrokers } from "../support/kafka.ts";
-import { waitFor } from "../support/pipeline.ts";
+import { quietKafka, waitFor } from "../support/pipeline.ts";
 import { serviceDataDir } from "../support/service_process.ts";
 import { childEnv } from "../support/upbus_program.ts";
 
@@ -181,3 +185,75 @@ Deno.test("backfill() without until imports a purchase made in the current secon
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+for (const mode of ["embedded", "kafka"] as const) {
+  Deno.test(`${mode}: backfill's page fetched before the enricher wrote a settlement leaves the settlement`, async () => {
+    const sim = serveUpSimulator({ port: 0, seedTransactions: 0 });
+    const dataDir = await serviceDataDir();
+    const topic = `upbus-test-backfill-order-${crypto.randomUUID()}`;
+    const brokers = mode === "kafka" ? await testBrokers() : "";
+    const logger = createLogger({ write: () => {} });
+    try {
+      const purchase = sim.bank.addTransaction({ amountCents: -450, description: "Campos" });
+      const fresh = sim.bank.addTransaction({ amountCents: -900, description: "Bakery" });
+      const up = createUpClient({ baseUrl: sim.baseUrl, token: sim.token });
+      // Up still lists the purchase HELD to backfill; the enricher already wrote it SETTLED.
+      const heldNow = await up.getTransaction(purchase.id);
+      const settled = structuredClone(heldNow);
+      settled.attributes.status = "SETTLED";
+      const record = transactionRecord(settled, "enricher");
+      if (mode === "kafka") {
+        const sink = await kafkaTransactionSink(quietKafka(brokers), { topic, dataDir, logger });
+        await sink.publish(record);
+        await sink.close();
+      } else {
+        const log = await openLocalLog(dataDir);
+        await localLogTransactionSink(log, { topic }).publish(record);
+        log.close();
+      }
+
+      const run = await new Deno.Command("deno", {
+        args: ["run", "-P=backfill", "main.ts", "backfill", "--since", "2020-01-01"],
+        cwd: ROOT,
+        clearEnv: true,
+        env: {
+          ...childEnv(),
+          UP_API_BASE: sim.baseUrl,
+          UP_API_TOKEN: sim.token,
+          DATA_DIR: dataDir,
+          TRANSACTIONS_TOPIC: topic,
+          ...(mode === "kafka" ? { KAFKA_BROKERS: brokers } : {}),
+        },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const output = new TextDecoder().decode(run.stdout) + new TextDecoder().decode(run.stderr);
+      assert.equal(run.code, 0, output);
+
+      const records: { key: string | null; value: string | null }[] = [];
+      if (mode === "kafka") {
+        const read = await consumeWithKcat(brokers, topic);
+        for (const { key, payload } of read.sort((a, b) => a.offset - b.offset)) {
+          records.push({ key, value: payload });
+        }
+      } else {
+        const log = await openLocalLog(dataDir);
+        for (const { key, value } of log.read(topic, { limit: 1000 })) {
+          records.push({ key, value: value && new TextDecoder().decode(value) });
+        }
+        log.close();
+      }
+      const latest = new Map(records.map(({ key, value }) => [key, JSON.parse(value!)]));
+      assert.equal(latest.get(purchase.id)?.attributes.status, "SETTLED", output);
+      assert.equal(latest.get(fresh.id)?.attributes.status, "HELD", "a new key is published");
+      assert.equal(records.length, 2, "nothing was written over the settlement");
+      assert.match(
+        output,
+        /1 of them skipped by this run: the topic already held a newer or the same state/,
+      );
+    } finally {
+      await sim.shutdown();
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  });
+}

@@ -42,7 +42,8 @@ import {
 
 /** Landed versions whose data directories this version must open, newest first. */
 const PREVIOUS_VERSIONS = [
-  // Session 4's main before the relay's mark: events.db at version 2 (a publish time per row).
+  // Session 4's main before the state order (issue 18.4) and the relay's mark: pipeline.db at
+  // version 2 (leases, no index by key), events.db at version 2 (a publish time per row).
   "b3b0aab",
   // Session 3's last landing: pipeline.db at version 1 (no leases), consumer state at version 1.
   "821b39b",

@@ -6,7 +6,7 @@
  * The file may not exist yet when the enricher starts before the service: it reads nothing
  * until it does.
  */
-import type { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { openVersionedReader } from "../../runtime/versioned_db.ts";
 import { EVENT_STORE_SCHEMA } from "../../store/schema.ts";
 import type { ConsumerMessage } from "../consumer.ts";
@@ -51,6 +51,7 @@ interface EventRow {
  */
 export function eventStoreSource(path: string): EventStoreSource {
   let db: DatabaseSync | undefined;
+  let dataVersion: StatementSync | undefined;
   /** `origin`, or `NULL` on a store the service has not migrated yet (version 1). */
   let originColumn = "NULL";
 
@@ -71,6 +72,13 @@ export function eventStoreSource(path: string): EventStoreSource {
   return {
     name: EVENT_STORE_SOURCE,
     path,
+    changes(): number {
+      // -1 until the service created the file: its first commit then reads as a change.
+      const conn = connection();
+      if (conn === undefined) return -1;
+      dataVersion ??= conn.prepare("PRAGMA data_version");
+      return (dataVersion.get() as { data_version: number }).data_version;
+    },
     read(from: number, limit: number): ConsumerMessage[] {
       const conn = connection();
       if (conn === undefined) return [];
@@ -102,6 +110,7 @@ export function eventStoreSource(path: string): EventStoreSource {
     close() {
       if (db?.isOpen) db.close();
       db = undefined;
+      dataVersion = undefined;
     },
   };
 }

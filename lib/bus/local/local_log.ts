@@ -12,7 +12,7 @@
  * process that died loses it once it expires. A commit by an open log that does not hold the
  * group's lease is refused ({@linkcode LeaseLostError}), and a commit never moves a cursor back.
  */
-import type { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { ConsumerMessage } from "../consumer.ts";
 import { openVersioned, type VersionedSchema } from "../../runtime/versioned_db.ts";
 import { announceWrite } from "../../runtime/wake.ts";
@@ -34,6 +34,13 @@ export interface LocalRecord {
 export interface LocalAppendOptions {
   /** A group's offset to commit in the same transaction as the records. Default none. */
   commit?: { group: string; source: string; offset: number };
+  /**
+   * Whether a record may be appended over its key's latest record in the topic (`undefined` when
+   * the key has none), asked inside the append's write transaction, so that two writers racing
+   * cannot both win; a record it refuses is skipped (the commit is still made). Default: every
+   * record is appended.
+   */
+  supersedes?: (next: LocalRecord, last: LocalRecord | undefined) => boolean;
 }
 
 /** Options for {@linkcode LocalLog.read}. */
@@ -74,6 +81,11 @@ CREATE TABLE leases (
 ) STRICT;
 `;
 
+/** Version 3: a key's latest record in a topic found without a scan (a sink's state check). */
+const SCHEMA_V3 = `
+CREATE INDEX records_by_key ON records (topic, key);
+`;
+
 /** `DATA_DIR/pipeline.db`'s formats, oldest first. Append a step for every change of shape. */
 export const LOCAL_LOG_SCHEMA: VersionedSchema = {
   name: "local log",
@@ -83,6 +95,11 @@ export const LOCAL_LOG_SCHEMA: VersionedSchema = {
       version: 2,
       description: "a lease per consumer group, so one process reads a group at a time",
       up: (db) => db.exec(SCHEMA_V2),
+    },
+    {
+      version: 3,
+      description: "an index of records by key, for the state check of each append",
+      up: (db) => db.exec(SCHEMA_V3),
     },
   ],
 };
@@ -137,6 +154,7 @@ export class LocalLog {
   #now: () => number;
   #path: string;
   #owner: string;
+  #dataVersion: StatementSync | undefined;
 
   /** Use {@linkcode openLocalLog}. */
   constructor(db: DatabaseSync, path: string, now: () => number, owner?: string) {
@@ -151,6 +169,16 @@ export class LocalLog {
     return this.#path;
   }
 
+  /**
+   * A number that changes each time another connection (another process) commits to the file:
+   * SQLite's `PRAGMA data_version`, read from shared memory, so it costs microseconds. Writes on
+   * this connection do not change it; they are announced in the process instead.
+   */
+  dataVersion(): number {
+    this.#dataVersion ??= this.#db.prepare("PRAGMA data_version");
+    return (this.#dataVersion.get() as { data_version: number }).data_version;
+  }
+
   /** This open log's owner id in leases: `<hostname>:<pid>:<random>`. */
   get owner(): string {
     return this.#owner;
@@ -162,37 +190,61 @@ export class LocalLog {
    * @param topic The topic.
    * @param records The records, in order.
    * @param options `commit`: an offset committed in the same transaction, so that a reader
-   * that writes what it read is never handed the same input again after a crash.
-   * @returns The offset of each record.
+   * that writes what it read is never handed the same input again after a crash; `supersedes`:
+   * which records may go over their key's latest one.
+   * @returns The offset of each record, `null` for one `supersedes` skipped.
    */
-  append(topic: string, records: LocalRecord[], options: LocalAppendOptions = {}): number[] {
-    if (records.length === 0) return [];
+  append(
+    topic: string,
+    records: LocalRecord[],
+    options: LocalAppendOptions = {},
+  ): Array<number | null> {
+    const { commit, supersedes } = options;
+    if (records.length === 0 && commit === undefined) return [];
     const db = this.#db;
     db.exec("BEGIN IMMEDIATE");
     try {
-      const end = this.#end(topic);
+      let next = this.#end(topic);
       const insert = db.prepare(
         "INSERT INTO records (topic, record_offset, key, value, headers, timestamp) VALUES (?, ?, ?, ?, ?, ?)",
       );
+      // The key's highest offset from the index by key, then that record by primary key (with
+      // ORDER BY ... LIMIT 1 instead, SQLite scans the whole topic by primary key).
+      const latest = db.prepare(
+        `SELECT value FROM records WHERE topic = ? AND record_offset =
+           (SELECT max(record_offset) FROM records WHERE topic = ? AND key = ?)`,
+      );
+      // The latest record of each key this call appended, ahead of what the file holds.
+      const appended = new Map<string | null, LocalRecord>();
       const timestamp = this.#now();
-      const offsets = records.map((record, index) => {
+      const offsets = records.map((record) => {
+        if (supersedes !== undefined) {
+          let last = appended.get(record.key);
+          if (last === undefined && record.key !== null) {
+            const row = latest.get(topic, topic, record.key) as
+              | { value: Uint8Array | null }
+              | undefined;
+            if (row !== undefined) last = { key: record.key, value: row.value };
+          }
+          if (!supersedes(record, last)) return null;
+        }
         const value = typeof record.value === "string"
           ? new TextEncoder().encode(record.value)
           : record.value;
         insert.run(
           topic,
-          end + index,
+          next,
           record.key,
           value,
           JSON.stringify(record.headers ?? {}),
           timestamp,
         );
-        return end + index;
+        appended.set(record.key, record);
+        return next++;
       });
-      const { commit } = options;
       if (commit !== undefined) this.#commit(commit.group, commit.source, commit.offset);
       db.exec("COMMIT");
-      announceWrite(this.#path);
+      if (appended.size > 0) announceWrite(this.#path);
       return offsets;
     } catch (error) {
       if (db.isTransaction) db.exec("ROLLBACK");

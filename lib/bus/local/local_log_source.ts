@@ -28,6 +28,11 @@ export interface OffsetReader {
   end(): number;
   /** The file it reads, watched for writes; none: only the fallback timer wakes the source. */
   path?: string;
+  /**
+   * A number that changes when another process commits to the file (SQLite's `data_version`);
+   * none: only writes announced in this process and the fallback timer wake the source.
+   */
+  changes?(): number;
   /** Releases the reader, when it holds anything. */
   close?(): void;
 }
@@ -40,8 +45,11 @@ export interface LocalLogRecordSourceOptions {
    */
   reader?: OffsetReader;
   /**
-   * Once the source is read to its end, the longest wait for a commit announced in this process
-   * before reading again (what finds another process's writes), in ms. Default 500.
+   * Once the source is read to its end, the longest wait before reading again, in ms. Default
+   * 500. Meanwhile a commit announced in this process wakes it at once, and another process's
+   * commit is seen by a check of the file's change counter ({@linkcode OffsetReader.changes})
+   * that runs often while records flow and ever less often once they stop (see
+   * {@linkcode checkInterval}).
    */
   pollMs?: number;
   /** Records read per poll. Default 100. */
@@ -51,6 +59,30 @@ export interface LocalLogRecordSourceOptions {
    * from one that was killed. Renewed every third of it. Default 10 000.
    */
   leaseMs?: number;
+}
+
+/** The shortest interval between two checks for another process's commit, in ms. */
+export const MIN_CHECK_MS = 5;
+
+/**
+ * How long a source read to its end waits before it checks again whether another process
+ * committed to its file: a twentieth of the time since it last read a record, at least
+ * {@linkcode MIN_CHECK_MS} and at most `pollMs`. While records arrive a few times a second, a
+ * hand-off between processes waits a few milliseconds; a pipeline idle for ten seconds checks
+ * every `pollMs` (500 ms by default), as a fixed poll did.
+ *
+ * @param sinceRecordMs Milliseconds since the source last read a record.
+ * @param pollMs The longest wait.
+ * @returns The wait before the next check, in ms.
+ *
+ * @example
+ * ```ts
+ * import { checkInterval } from "./local_log_source.ts";
+ * if (checkInterval(100, 500) !== 5 || checkInterval(60_000, 500) !== 500) throw new Error("unexpected");
+ * ```
+ */
+export function checkInterval(sinceRecordMs: number, pollMs: number): number {
+  return Math.min(pollMs, Math.max(MIN_CHECK_MS, Math.floor(sinceRecordMs / 20)));
 }
 
 /**
@@ -76,6 +108,7 @@ export function localTopicReader(log: LocalLog, topic: string): OffsetReader {
   return {
     name: topic,
     path: log.path,
+    changes: () => log.dataVersion(),
     read: (from, limit) => log.read(topic, { from, limit }),
     end: () => log.end(topic),
   };
@@ -139,17 +172,45 @@ export function localLogRecordSource(
       });
       const control = { active: () => !stopping && !lost, heartbeat: () => Promise.resolve() };
 
+      /** When a record was last read, epoch ms: how often the next pause checks for commits. */
+      let lastRecordAt = Date.now();
+      /** The file's change counter just before the last read: a commit after it ends a pause. */
+      let seenBeforeRead: number | undefined;
+
+      /**
+       * Waits `ms`, or less: until a commit announced in this process (`untilWrite`) or, checked
+       * at {@linkcode checkInterval}, until another process's commit changed the file.
+       */
       function pause(ms: number, untilWrite = true): Promise<void> {
         onWrites = untilWrite;
         if ((written && untilWrite) || stopping) return Promise.resolve();
         return new Promise((resolve) => {
+          const until = Date.now() + ms;
+          const changes = untilWrite ? reader.changes : undefined;
+          const seen = seenBeforeRead;
           const done = () => {
             clearTimeout(timer);
             wake = undefined;
             resolve();
           };
           wake = done;
-          timer = setTimeout(done, ms);
+          const check = () => {
+            const now = Date.now();
+            if (now >= until) return done();
+            let changed = false;
+            try {
+              changed = changes !== undefined && changes() !== seen;
+            } catch {
+              // A busy or closed file: the read after the wait says what is wrong.
+              changed = true;
+            }
+            if (changed) return done();
+            timer = setTimeout(check, Math.min(until - now, checkInterval(now - lastRecordAt, ms)));
+          };
+          timer = setTimeout(
+            changes === undefined ? done : check,
+            changes === undefined ? ms : checkInterval(Date.now() - lastRecordAt, ms),
+          );
         });
       }
 
@@ -230,7 +291,9 @@ export function localLogRecordSource(
           let batch: ConsumerMessage[];
           written = false;
           try {
+            seenBeforeRead = reader.changes?.();
             batch = reader.read(next, batchSize);
+            if (batch.length > 0) lastRecordAt = Date.now();
           } catch (error) {
             logger?.warn("cannot read the local source; retrying", {
               source,

@@ -14,6 +14,15 @@ import type { TransactionResource } from "../../up/types.ts";
 import type { Consumer, ConsumerMessage } from "../../bus/consumer.ts";
 import { dayInZone, DEFAULT_TIME_ZONE } from "../../runtime/dates.ts";
 import { formatDecimal } from "../../runtime/money.ts";
+import type { Logger } from "../../runtime/log.ts";
+import {
+  appendWhole,
+  csvRowsEnd,
+  journalEntriesEnd,
+  readWhole,
+  repairTail,
+  type TornTail,
+} from "./whole_append.ts";
 
 /** Options for {@linkcode createLedgerConsumer}. */
 export interface LedgerOptions {
@@ -38,6 +47,8 @@ export interface LedgerOptions {
   unreadEndOffsets?: Record<number, string>;
   /** The clock, epoch ms, for the date of an opening balance in an empty journal. */
   now?: () => number;
+  /** Where it warns about a torn entry cut off at start. Default none. */
+  logger?: Logger;
 }
 
 /** The `ledger` consumer, with what it wrote. */
@@ -134,13 +145,7 @@ function journalSums(journal: string, asset: string): { cents: number; firstDay:
 }
 
 async function readIds(path: string, pattern: RegExp): Promise<Set<string>> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return new Set();
-    throw error;
-  }
+  const text = await readWhole(path);
   return new Set([...text.matchAll(pattern)].map((match) => match[1]));
 }
 
@@ -154,14 +159,12 @@ async function sizeOf(path: string): Promise<number> {
   }
 }
 
-async function append(path: string, text: string): Promise<void> {
-  const file = await Deno.open(path, { append: true, create: true, mode: 0o600 });
-  try {
-    await file.write(new TextEncoder().encode(text));
-    await file.syncData();
-  } finally {
-    file.close();
-  }
+function warnTorn(torn: TornTail | null, logger: Logger | undefined): void {
+  if (torn === null) return;
+  logger?.warn(
+    "ledger: cut a torn entry off the end of a file (a crash stopped its write); its transaction is written again when its record is read",
+    { file: torn.path, bytes: torn.bytes, keptIn: torn.keptIn },
+  );
 }
 
 /**
@@ -187,6 +190,9 @@ export async function createLedgerConsumer(options: LedgerOptions): Promise<Ledg
   await Deno.mkdir(options.dir, { recursive: true, mode: 0o700 });
   const csvPath = `${options.dir.replace(/\/+$/, "")}/transactions.csv`;
   const journalPath = `${options.dir.replace(/\/+$/, "")}/journal.ledger`;
+  // Before the ids are read: the id of a torn entry would otherwise count as written.
+  warnTorn(await repairTail(csvPath, csvRowsEnd), options.logger);
+  warnTorn(await repairTail(journalPath, journalEntriesEnd), options.logger);
   const CSV_ID = /^([^,\n]+),\d{4}-/gm;
   // The sizes the files had when their ids were read: a file that grew otherwise was written by
   // another process of the group (a Kafka rebalance, a takeover after a kill -9).
@@ -208,7 +214,7 @@ export async function createLedgerConsumer(options: LedgerOptions): Promise<Ledg
   /** Appends, and keeps the file's size known when nobody else wrote meanwhile. */
   async function appendOwn(path: string, which: "csv" | "journal", text: string): Promise<void> {
     const before = await sizeOf(path);
-    await append(path, text);
+    await appendWhole(path, text);
     const after = await sizeOf(path);
     const own = new TextEncoder().encode(text).length;
     // Another writer in between: left unknown, so the next refresh reads the file again.
@@ -216,7 +222,7 @@ export async function createLedgerConsumer(options: LedgerOptions): Promise<Ledg
   }
   if (inCsv.size === 0) {
     const exists = await Deno.stat(csvPath).then(() => true, () => false);
-    if (!exists) await append(csvPath, CSV_HEADER);
+    if (!exists) await appendWhole(csvPath, CSV_HEADER);
   }
   let written = 0;
   const assetOf = (accountId: string) =>
@@ -232,17 +238,14 @@ export async function createLedgerConsumer(options: LedgerOptions): Promise<Ledg
       ) {
         heldCents += held.attributes.amount.valueInBaseUnits;
       }
-      const journal = await Deno.readTextFile(journalPath).catch((error) => {
-        if (error instanceof Deno.errors.NotFound) return "";
-        throw error;
-      });
+      const journal = await readWhole(journalPath);
       const asset = assetOf(account.id);
       const known = journalSums(journal, asset);
       const cents = account.attributes.balance.valueInBaseUnits - heldCents - known.cents;
       const currency = account.attributes.balance.currencyCode;
       const day = known.firstDay ?? dayInZone((options.now ?? Date.now)(), options.timeZone);
       // Dated with the earliest entry so that hledger's running balance starts from it.
-      await append(
+      await appendWhole(
         journalPath,
         `${day} * Opening balance  ; id:${openingId(account.id)}\n` +
           `    ${asset.padEnd(40)}  ${formatDecimal(cents)} ${currency}\n` +

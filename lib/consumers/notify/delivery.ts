@@ -182,12 +182,14 @@ export function startDelivery(options: DeliveryOptions): Delivery {
       let soonest = Infinity;
       let progressed = false;
       const blocked = new Set<string>();
-      for (const pending of outbox.pending()) {
+      for (const head of outbox.pending()) {
         if (stopper.signal.aborted) return;
-        const name = pending.notification.target;
+        if (blocked.size >= targets.size && targets.has(head.target)) break;
+        const name = head.target;
         if (blocked.has(name)) continue;
         const target = targets.get(name);
         if (target === undefined) {
+          const pending = outbox.load(head);
           outbox.markDead(
             pending.seq,
             pending.attempts,
@@ -201,7 +203,7 @@ export function startDelivery(options: DeliveryOptions): Delivery {
           });
           continue;
         }
-        const ready = Math.max(pending.nextAt, nextSlot.get(name) ?? 0);
+        const ready = Math.max(head.nextAt, nextSlot.get(name) ?? 0);
         if (ready > now()) {
           // In order per target: nothing after it goes first.
           blocked.add(name);
@@ -209,12 +211,12 @@ export function startDelivery(options: DeliveryOptions): Delivery {
           continue;
         }
         // Another process of the group may hold it: the one whose claim wins sends it.
-        if (!outbox.claim(pending.seq, pending.nextAt, now() + timeoutMs + 5_000)) {
+        if (!outbox.claim(head.seq, head.nextAt, now() + timeoutMs + 5_000)) {
           blocked.add(name);
           progressed = true;
           continue;
         }
-        await attempt(pending, target);
+        await attempt(outbox.load(head), target);
         progressed = true;
         blocked.add(name); // Read the outbox again: the rate limit decides what comes next.
       }

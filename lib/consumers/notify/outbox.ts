@@ -23,15 +23,22 @@ export interface SeenTransaction {
 }
 
 /** A notification waiting for delivery. */
-export interface PendingNotification {
+/** A pending notification without its body: what the delivery loop orders and picks by. */
+export interface PendingHead {
   /** Its order in the outbox. */
   seq: number;
-  /** The notification. */
-  notification: Notification;
+  /** The target's name. */
+  target: string;
   /** Attempts so far. */
   attempts: number;
   /** Epoch ms before which it is not tried again. */
   nextAt: number;
+}
+
+/** A pending notification, whole: what an attempt sends. */
+export interface PendingNotification extends PendingHead {
+  /** The notification. */
+  notification: Notification;
 }
 
 /** Counts by delivery state. */
@@ -143,19 +150,38 @@ export class Outbox {
     }
   }
 
-  /** Pending notifications, oldest first, at most `limit`. */
-  pending(limit = 100): PendingNotification[] {
+  /**
+   * Pending notifications, oldest first, at most `limit`, without their bodies (each holds a
+   * whole transaction): the delivery loop reads them after every send, and loads only the one it
+   * sends ({@linkcode Outbox.load}).
+   */
+  pending(limit = 100): PendingHead[] {
     const rows = this.#db.prepare(
-      "SELECT seq, notification, attempts, next_at FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?",
-    ).all(limit) as Array<
-      { seq: number; notification: string; attempts: number; next_at: number }
-    >;
+      "SELECT seq, json_extract(notification, '$.target') AS target, attempts, next_at FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?",
+    ).all(limit) as Array<{ seq: number; target: string; attempts: number; next_at: number }>;
     return rows.map((row) => ({
       seq: row.seq,
-      notification: JSON.parse(row.notification),
+      target: row.target,
       attempts: row.attempts,
       nextAt: row.next_at,
     }));
+  }
+
+  /**
+   * A pending notification with its body.
+   *
+   * @param head What {@linkcode Outbox.pending} returned for it.
+   * @returns It, whole.
+   * @throws {Error} If the row is gone (a rules file's outbox is never pruned while it runs).
+   */
+  load(head: PendingHead): PendingNotification {
+    const row = this.#db.prepare("SELECT notification FROM outbox WHERE seq = ?").get(head.seq) as
+      | { notification: string }
+      | undefined;
+    if (row === undefined) {
+      throw new Error(`Cannot load notification ${head.seq}: not in the outbox`);
+    }
+    return { ...head, notification: JSON.parse(row.notification) };
   }
 
   /**

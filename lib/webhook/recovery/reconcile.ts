@@ -173,16 +173,16 @@ export async function applyReconciliation(
   for (const transaction of all) {
     const record = transactionRecord(transaction, "reconciliation");
     record.headers[RECONCILED_HEADER] = "reconciled";
-    await sink.publish(record, {
-      topic: "reconciliation",
-      partition: 0,
-      offset: "0",
-      key: transaction.id,
-      value: null,
-      headers: {},
-      timestamp: String(Date.now()),
-    });
+    const outcome = await sink.publish(record);
     store.markReconciled([{ id: transaction.id, status: transaction.attributes.status }]);
+    if (outcome === "skipped-stale") {
+      // The key already holds a newer state (the enricher or backfill wrote it since the plan).
+      options.logger.debug("reconciliation skipped a stale state", {
+        transactionId: transaction.id,
+        status: transaction.attributes.status,
+      });
+      continue;
+    }
     published++;
     options.reconciled?.inc();
     options.onTransaction?.();

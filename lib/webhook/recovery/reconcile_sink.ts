@@ -3,11 +3,13 @@
  * Where reconciled transactions go, by mode, behind the enricher's {@linkcode TransactionSink}
  * seam: the enriched topic on Kafka (upbus's producer), or the same topic of the local log
  * (`DATA_DIR/pipeline.db`) in embedded mode. Unlike the enricher's local sink it commits no
- * reader's position: reconciliation reads Up's API, not a topic.
+ * reader's position: reconciliation reads Up's API, not a topic. Either way a reconciled state
+ * older than what the key already holds is skipped (`lib/bus/transaction_state.ts`).
  */
 import { createKafka } from "../../bus/kafka/client.ts";
 import { kafkaTransactionSink } from "../../bus/kafka/transaction_sink.ts";
 import { openLocalLog } from "../../bus/local/local_log.ts";
+import { localLogTransactionSink } from "../../bus/local/local_log_sink.ts";
 import type { TransactionSink } from "../../bus/sink.ts";
 import type { KafkaConnectionConfig } from "../../bus/kafka/connection_config.ts";
 import type { Logger } from "../../runtime/log.ts";
@@ -42,14 +44,8 @@ export async function openReconcileSink(
 ): Promise<TransactionSink> {
   if (config.kafkaBrokers.length === 0) {
     const log = await openLocalLog(config.dataDir);
-    return {
-      name: `${log.path} (${options.topic})`,
-      publish(record) {
-        log.append(options.topic, [record]);
-        return Promise.resolve();
-      },
-      close: () => Promise.resolve(log.close()),
-    };
+    const sink = localLogTransactionSink(log, { topic: options.topic });
+    return { ...sink, close: () => Promise.resolve(log.close()) };
   }
   const kafka = createKafka({
     brokers: config.kafkaBrokers,
@@ -61,6 +57,7 @@ export async function openReconcileSink(
     topic: options.topic,
     partitions: config.kafkaTopicPartitions,
     replicationFactor: config.kafkaReplicationFactor,
+    dataDir: config.dataDir,
     logger: options.logger,
   });
 }

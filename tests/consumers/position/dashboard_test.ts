@@ -128,6 +128,7 @@ Deno.test("the dashboard shows a simulated transaction and the new balance witho
     sourceTopic: events,
     targetTopic: transactions,
     groupId: `upbus-test-enricher-${id}`,
+    dataDir,
     logger: quiet,
   });
   // History first, as `backfill` imports it, so that the page has something to show.
