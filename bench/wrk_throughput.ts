@@ -431,6 +431,9 @@ try {
       const wakeupsPerEvent = wakeups === undefined || drainMs === undefined
         ? undefined
         : (wakeups - (wakeupsBefore ?? 0)) / stored;
+      if (brokerAfter !== undefined) {
+        perEvent.set("(Kafka broker)", ((brokerAfter - brokerBefore!) / stored) * 1e6);
+      }
       rows.push({
         name: mode.name,
         result,
@@ -439,10 +442,6 @@ try {
         drainMs,
         wakeupsPerEvent,
       });
-      if (brokerAfter !== undefined) {
-        perEvent.set("(Kafka broker)", ((brokerAfter - brokerBefore!) / stored) * 1e6);
-      }
-      rows.push({ name: mode.name, result, cpuUsPerEvent: perEvent, stored });
     } finally {
       await stop(service);
     }
