@@ -13,12 +13,13 @@
  *   (c) upbus with Kafka (fsync kept), when `--brokers` is given, on the Go bridge's topic;
  *   (d) upbus embedded (no Kafka: the store and the local log).
  * For each it prints requests/s, p50, p99, the ratios to the ceiling and to the Go bridge, and
- * the CPU per accepted event (per thread for upbus; bench/proc_stats.ts reads /proc). Before the
- * load, each side must answer 200 to one correctly signed request and 401 to one signed with
- * another secret. It checks that each side really accepted what wrk counts: wrk's non-2xx and
- * error counts must be 0, upbus's stored events (`upbus_events_stored_total` on /metrics) and
- * the Go bridge's records on the topic (the partitions' high-water marks) must cover every 2xx
- * wrk counted.
+ * the CPU per accepted event (per thread for upbus; bench/proc_stats.ts reads /proc; for upbus
+ * with Kafka from wrk's start until the relay has published every stored event, with the relay's
+ * wake-ups per event). Before the load, each side must answer 200 to one correctly signed
+ * request and 401 to one signed with another secret. It checks that each side really accepted
+ * what wrk counts: wrk's non-2xx and error counts must be 0, upbus's stored events
+ * (`upbus_events_stored_total` on /metrics) and the Go bridge's records on the topic (the
+ * partitions' high-water marks) must cover every 2xx wrk counted.
  *
  * Usage: deno task bench:wrk [--duration 10] [--connections 32] [--threads 2]
  *        [--bodies 200000] [--brokers 127.0.0.1:9092] [--port-base 18620]
@@ -232,9 +233,27 @@ async function stop(child: Deno.ChildProcess): Promise<void> {
   await child.status;
 }
 
-async function storedEvents(base: string): Promise<number> {
+async function metric(base: string, name: string): Promise<number | undefined> {
   const text = await (await fetch(`${base}/metrics`)).text();
-  return Number(/^upbus_events_stored_total (\d+)/m.exec(text)?.[1] ?? 0);
+  const found = new RegExp(`^${name} (\\d+)`, "m").exec(text)?.[1];
+  return found === undefined ? undefined : Number(found);
+}
+
+async function storedEvents(base: string): Promise<number> {
+  return (await metric(base, "upbus_events_stored_total")) ?? 0;
+}
+
+/** With Kafka, waits until the relay has published every stored event: its CPU per event then
+ * counts all the work of the events wrk sent, not only what it did while wrk ran. */
+async function drained(base: string, timeoutMs = 180_000): Promise<number> {
+  const started = performance.now();
+  while ((await metric(base, "upbus_relay_backlog")) !== 0) {
+    if (performance.now() - started > timeoutMs) {
+      throw new Error(`bench: the relay did not publish the backlog within ${timeoutMs} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return performance.now() - started;
 }
 
 /** The checks every side must pass: wrk saw only 2xx, and no body was sent twice. */
@@ -254,6 +273,10 @@ interface Row {
   cpuUsPerEvent?: Map<string, number>;
   /** Events stored (upbus) or records on the topic (the Go bridge) during the run. */
   stored?: number;
+  /** With Kafka: how long after wrk's end the relay had published everything, in ms. */
+  drainMs?: number;
+  /** With Kafka: commits that woke the relay, per stored event (absent before the counter). */
+  wakeupsPerEvent?: number;
 }
 
 const rows: Row[] = [];
@@ -375,11 +398,14 @@ try {
       await checkSignatures(mode.name, `${base}/webhook`);
       const storedBefore = await storedEvents(base);
       const before: ProcSample = await sampleProcess(service.pid);
+      const wakeupsBefore = await metric(base, "upbus_relay_wakeups_total");
       const brokerBefore = await brokerCpu(
         mode.env.KAFKA_BROKERS === undefined ? undefined : broker,
       );
       const result = await runWrk(`${base}/webhook`, bodies);
+      const drainMs = mode.env.KAFKA_BROKERS === undefined ? undefined : await drained(base);
       const after: ProcSample = await sampleProcess(service.pid);
+      const wakeups = await metric(base, "upbus_relay_wakeups_total");
       const brokerAfter = await brokerCpu(
         mode.env.KAFKA_BROKERS === undefined ? undefined : broker,
       );
@@ -402,10 +428,20 @@ try {
         all += seconds;
       }
       perEvent.set("whole process", (all / stored) * 1e6);
+      const wakeupsPerEvent = wakeups === undefined || drainMs === undefined
+        ? undefined
+        : (wakeups - (wakeupsBefore ?? 0)) / stored;
       if (brokerAfter !== undefined) {
         perEvent.set("(Kafka broker)", ((brokerAfter - brokerBefore!) / stored) * 1e6);
       }
-      rows.push({ name: mode.name, result, cpuUsPerEvent: perEvent, stored });
+      rows.push({
+        name: mode.name,
+        result,
+        cpuUsPerEvent: perEvent,
+        stored,
+        drainMs,
+        wakeupsPerEvent,
+      });
     } finally {
       await stop(service);
     }
@@ -436,7 +472,14 @@ for (const row of rows) {
   );
 }
 for (const row of rows.filter((row) => row.cpuUsPerEvent !== undefined)) {
-  console.log(`\n${row.name}: CPU per accepted event, µs`);
+  const drain = row.drainMs === undefined
+    ? ""
+    : ` (until the relay had published all, ${(row.drainMs / 1000).toFixed(1)} s after wrk; ${
+      row.wakeupsPerEvent === undefined
+        ? "wake-ups not counted"
+        : `${row.wakeupsPerEvent.toFixed(3)} relay wake-ups per event`
+    })`;
+  console.log(`\n${row.name}: CPU per accepted event, µs${drain}`);
   for (const [kind, us] of [...row.cpuUsPerEvent!].sort((a, b) => b[1] - a[1])) {
     console.log(`  ${kind.padEnd(20)} ${us.toFixed(1)}`);
   }

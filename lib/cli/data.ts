@@ -23,6 +23,7 @@ import {
 } from "../bus/kafka/transaction_states.ts";
 import { OUTBOX_SCHEMA } from "../consumers/notify/outbox.ts";
 import { latestVersion, type VersionedSchema } from "../runtime/versioned_db.ts";
+import { countEventsAnyVersion } from "../store/queries.ts";
 import { EVENT_STORE_SCHEMA } from "../store/schema.ts";
 
 const USAGE = `Usage: upbus data backup PATH
@@ -198,10 +199,11 @@ export function createDataCommand(overrides: Partial<CliContext> = {}): Command 
       }
       const files = await describeFiles(dataDir);
       const events = files.some((file) => file.path === "events.db")
-        ? readOnly(`${dataDir}/events.db`, (db) =>
-          db.prepare(
-            "SELECT count(*) AS stored, count(*) FILTER (WHERE published_at IS NULL) AS unpublished, max(seq) AS last FROM events",
-          ).get() as { stored: number; unpublished: number; last: number | null })
+        ? readOnly(`${dataDir}/events.db`, (db) => {
+          // Before version 3 from each row's publish mark, since then from the relay's mark.
+          const { total, unpublished } = countEventsAnyVersion(db);
+          return { stored: total, unpublished, last: total };
+        })
         : null;
       const positions = files.some((file) => file.path === "pipeline.db")
         ? readOnly(`${dataDir}/pipeline.db`, (db) => {

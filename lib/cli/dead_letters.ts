@@ -9,7 +9,7 @@ import { parseFlags } from "./args.ts";
 import { type Command, UsageError } from "./command.ts";
 import { type CliContext, cliContext } from "./context.ts";
 import { loadConfig } from "../service/config.ts";
-import { openEventStore } from "../store/event_store.ts";
+import { describeMigration, openEventStore } from "../store/event_store.ts";
 import { listDeadLetters, planRedrive, redrive } from "../webhook/dead_letters.ts";
 
 const USAGE = `Usage: upbus dead-letters list
@@ -113,7 +113,10 @@ export function createDeadLettersCommand(overrides: Partial<CliContext> = {}): C
       const ready = plans.filter((plan) => "event" in plan).length;
       context.out(`Total: ${ready} of ${plans.length} to commit as events.`);
       if (values["dry-run"] || ready === 0) return 0;
-      const store = await openEventStore({ path });
+      const store = await openEventStore({
+        path,
+        onMigrated: (report) => context.err(describeMigration(path, report)),
+      });
       try {
         const done = await redrive(plans, store);
         const fresh = done.filter((entry) => entry.outcome === "stored").length;

@@ -14,7 +14,7 @@ import { type CliContext, cliContext } from "./context.ts";
 import { progressLine } from "./progress.ts";
 import { loadConfig } from "../service/config.ts";
 import { createLogger } from "../runtime/log.ts";
-import { openEventStore } from "../store/event_store.ts";
+import { describeMigration, openEventStore } from "../store/event_store.ts";
 import { createUpClient } from "../up/client.ts";
 import { createRequestBudget } from "../up/request_budget.ts";
 import { runRecoveryPass } from "../webhook/recovery/recovery_pass.ts";
@@ -93,7 +93,10 @@ export function createRecoverCommand(overrides: Partial<CliContext> = {}): Comma
       });
       await up.ping();
       const dataDir = config.dataDir.replace(/\/+$/, "");
-      const events = await openEventStore({ path: `${dataDir}/events.db` });
+      const events = await openEventStore({
+        path: `${dataDir}/events.db`,
+        onMigrated: (report) => context.err(describeMigration(`${dataDir}/events.db`, report)),
+      });
       const store = recoveryStore(events);
       const topic = context.env("TRANSACTIONS_TOPIC")?.trim() || "up.transactions";
       const sink = dryRun ? undefined : await openReconcileSink(config, { topic, logger });

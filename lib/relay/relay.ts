@@ -1,7 +1,10 @@
 /**
  * The relay: publishes stored events to Kafka in arrival order, and marks each one published
- * only after the broker acknowledged that event's own partition. While the broker is down it
- * retries with backoff; after a restart it resumes from the first unpublished event.
+ * only after the broker acknowledged that event's own partition. Its progress is a high-water
+ * mark in the store (every event up to it is published) plus the few published above it out of
+ * line, when a batch was partly acknowledged: the unacknowledged ones go first in the next
+ * attempt, so per-key order holds. While the broker is down it retries with backoff; after a
+ * restart it resumes from the mark.
  *
  * @module
  */
@@ -36,6 +39,11 @@ export interface RelayOptions {
   /** After a partial batch, how long to let the next one fill, in ms; default 20. An idle relay
    * is woken by the next commit at once: this only spaces out sends under load. */
   lingerMs?: number;
+  /** Under sustained load the wait after a partial batch doubles from `lingerMs` up to this, in
+   * ms, so that batches grow with the load (a produce request costs far more than a record);
+   * it starts again from `lingerMs` after a small batch or once the relay has caught up.
+   * Default 80. */
+  maxLingerMs?: number;
   /** How often an idle relay checks that the broker answers, in ms; default 10000. */
   idleCheckMs?: number;
   /** First retry delay in ms after a failure; doubles up to `maxBackoffMs`. Default 250. */
@@ -54,6 +62,10 @@ export interface RelayOptions {
    * error's own message. */
   explain?: (error: unknown) => { message: string; fatal: boolean } | undefined;
 }
+
+/** A batch of at least this many events means load: the wait before the next one grows. Below
+ * it (a steady few events a second) the relay sends as soon as it can. */
+const LOAD_BATCH = 16;
 
 /** How long the relay waits between attempts when a setting is wrong (see `explain`). */
 const FATAL_BACKOFF_MS = 30_000;
@@ -152,6 +164,7 @@ export function startRelay(store: RelaySource, options: RelayOptions): Relay {
   const dlqTopic = `${topic}.dlq`;
   const batchSize = options.batchSize ?? 500;
   const lingerMs = options.lingerMs ?? 20;
+  const maxLingerMs = Math.max(lingerMs, options.maxLingerMs ?? 80);
   const idleCheckMs = options.idleCheckMs ?? 10_000;
   const initialBackoff = options.initialBackoffMs ?? 250;
   const maxBackoff = options.maxBackoffMs ?? 5000;
@@ -251,14 +264,22 @@ export function startRelay(store: RelaySource, options: RelayOptions): Relay {
 
   async function loop(): Promise<void> {
     let backoff = initialBackoff;
+    let linger = lingerMs;
     while (true) {
       if (stopping && Date.now() >= stopDeadline) return;
       let seqs: number[] = [];
       try {
         // Connect before there is anything to send, so that /readyz tells the truth at once.
         const active = await connected();
-        const batch = store.unpublished(batchSize);
+        let batch = store.unpublished(batchSize);
+        if (batch.length === 0 && store.waiting !== undefined) {
+          // Ask to be woken by the next commit, then look once more: a commit that landed
+          // between the two reads is found now, one after them wakes the pause below.
+          store.waiting(true);
+          batch = store.unpublished(batchSize);
+        }
         if (batch.length === 0) {
+          linger = lingerMs;
           if (status.state !== "connected") {
             logger.info("connected to Kafka", { topic, backlog: 0 });
           }
@@ -271,6 +292,7 @@ export function startRelay(store: RelaySource, options: RelayOptions): Relay {
           else if (!stopping) await checkBroker();
           continue;
         }
+        store.waiting?.(false);
         seqs = batch.map((event) => event.seq);
         const published = await publish(active, batch);
         if (published.length > 0) {
@@ -290,12 +312,15 @@ export function startRelay(store: RelaySource, options: RelayOptions): Relay {
         }
         setState("connected");
         backoff = initialBackoff;
-        // Under load, let the next batch fill a little: fewer, larger produce requests cost the
-        // broker and this process far less than a request per handful of events.
-        if (batch.length < batchSize && lingerMs > 0 && !stopping) {
-          await new Promise((resolve) => setTimeout(resolve, lingerMs));
+        // Under load, let the next batch fill: fewer, larger produce requests cost the broker
+        // and this process far less than a request per handful of events. The longer the load
+        // lasts, the longer the wait (up to maxLingerMs); a full batch goes at once.
+        if (batch.length < batchSize && linger > 0 && !stopping) {
+          await new Promise((resolve) => setTimeout(resolve, linger));
+          linger = batch.length >= LOAD_BATCH ? Math.min(linger * 2, maxLingerMs) : lingerMs;
         }
       } catch (error) {
+        store.waiting?.(false);
         metrics.publishErrors.inc();
         const problem = options.explain?.(error);
         const message = problem?.message ?? (error as Error).message;

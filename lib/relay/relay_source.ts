@@ -1,7 +1,7 @@
 /**
- * The relay's own connection to the event store: it reads the backlog and marks what Kafka
- * acknowledged, from the relay's worker, beside the intake's writer (SQLite WAL lets them share
- * the file; a busy timeout orders their short write transactions).
+ * The relay's own connection to the event store: it reads the backlog and records what Kafka
+ * acknowledged (the relay's mark), from the relay's worker, beside the intake's writer (SQLite
+ * WAL lets them share the file; a busy timeout orders their short write transactions).
  *
  * @module
  */
@@ -9,10 +9,10 @@ import type { DatabaseSync } from "node:sqlite";
 import { openSqlite } from "../runtime/sqlite.ts";
 import {
   countEvents,
+  markPublished,
   selectUnpublished,
   type StoreCounts,
   updateFailed,
-  updatePublished,
 } from "../store/queries.ts";
 import type { StoredEvent } from "../store/types.ts";
 
@@ -28,25 +28,39 @@ export interface RelaySource {
   counts(): StoreCounts;
   /** Calls `listener` when new events may have been committed; returns an unsubscribe. */
   onCommit(listener: () => void): () => void;
+  /**
+   * Says whether the relay waits for a commit (`true`: about to read the store one last time
+   * before it pauses) or is busy (`false`). A source may then wake it only while it waits; the
+   * relay reads the store after saying so, so a commit in between is never missed. Default: a
+   * source that wakes it on every commit.
+   */
+  waiting?(waiting: boolean): void;
+}
+
+/** Options of {@linkcode SqliteRelaySource}. */
+export interface SqliteRelaySourceOptions {
+  /** Shared with the thread that announces commits: set to 1 while the relay waits, so that the
+   * announcer sends a wake-up only then (and sets it back to 0). Default: none. */
+  waitFlag?: Int32Array;
 }
 
 /** A {@linkcode RelaySource} on its own SQLite connection. */
 export class SqliteRelaySource implements RelaySource {
   #db: DatabaseSync;
   #listeners = new Set<() => void>();
-  #now: () => Date;
+  #waitFlag: Int32Array | undefined;
 
   /**
    * Opens the connection. The store must exist (the intake's writer creates it).
    *
    * @param path The database file.
-   * @param options `now`: the clock for publish times; default `() => new Date()`.
+   * @param options The flag that says when the relay waits.
    */
-  constructor(path: string, options: { now?: () => Date } = {}) {
+  constructor(path: string, options: SqliteRelaySourceOptions = {}) {
     // A lost mark costs a record sent twice, not an event: no fsync for marks. The intake's
     // next synchronous commit makes them durable anyway (same WAL).
     this.#db = openSqlite(path, { synchronous: "NORMAL" });
-    this.#now = options.now ?? (() => new Date());
+    this.#waitFlag = options.waitFlag;
   }
 
   unpublished(limit: number): StoredEvent[] {
@@ -54,7 +68,7 @@ export class SqliteRelaySource implements RelaySource {
   }
 
   markPublished(seqs: number[]): void {
-    if (seqs.length > 0) updatePublished(this.#db, seqs, this.#now().toISOString());
+    if (seqs.length > 0) markPublished(this.#db, seqs);
   }
 
   markFailed(seqs: number[]): void {
@@ -68,6 +82,10 @@ export class SqliteRelaySource implements RelaySource {
   onCommit(listener: () => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  waiting(waiting: boolean): void {
+    if (this.#waitFlag !== undefined) Atomics.store(this.#waitFlag, 0, waiting ? 1 : 0);
   }
 
   /** Tells the listeners that the intake committed (the worker calls it on each wake-up). */

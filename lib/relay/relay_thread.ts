@@ -1,6 +1,7 @@
 /**
- * The relay as the service sees it: a worker running {@linkcode startRelay}, woken by each
- * commit of the event store, reporting its status and counts back to this thread.
+ * The relay as the service sees it: a worker running {@linkcode startRelay}, woken by a commit of
+ * the event store while it waits for one (a flag both threads share says when: a busy relay
+ * costs the commits nothing), reporting its status and counts back to this thread.
  *
  * @module
  */
@@ -11,11 +12,11 @@ import type { RelayWorkerConfig, RelayWorkerReply, RelayWorkerRequest } from "./
 import type { EventStore } from "../store/event_store.ts";
 
 /** Options for {@linkcode startRelayThread}. */
-export interface RelayThreadOptions extends Omit<RelayWorkerConfig, "path"> {
+export interface RelayThreadOptions extends Omit<RelayWorkerConfig, "path" | "waitFlag"> {
   /** Told if the worker dies. */
   logger: Logger;
-  /** Receives the worker's counts. */
-  metrics: { published: Increment; publishErrors: Increment };
+  /** Receives the worker's counts, and the wake-ups sent to it (default: not counted). */
+  metrics: { published: Increment; publishErrors: Increment; relayWakeups?: Increment };
 }
 
 /**
@@ -32,6 +33,8 @@ export function startRelayThread(store: EventStore, options: RelayThreadOptions)
   let stopping = false;
   let respawnTimer: ReturnType<typeof setTimeout> | undefined;
   const waiters = new Map<number, { resolve(): void; reject(error: Error): void }>();
+  // 1 while the relay waits for a commit; a commit then takes it back to 0 and wakes it.
+  const waitFlag = new Int32Array(new SharedArrayBuffer(4));
   let worker = spawn();
 
   /** Starts a worker; if one dies, the next starts a second later (nothing is lost meanwhile:
@@ -71,7 +74,8 @@ export function startRelayThread(store: EventStore, options: RelayThreadOptions)
       waiters.clear();
       if (!stopping) respawnTimer = setTimeout(() => worker = spawn(), 1000);
     };
-    fresh.postMessage({ op: "start", config: { ...config, path: store.path } });
+    Atomics.store(waitFlag, 0, 0);
+    fresh.postMessage({ op: "start", config: { ...config, path: store.path, waitFlag } });
     return fresh;
   }
 
@@ -85,7 +89,12 @@ export function startRelayThread(store: EventStore, options: RelayThreadOptions)
     });
   }
 
-  const unsubscribe = store.onCommit(() => worker.postMessage({ op: "wake" }));
+  const unsubscribe = store.onCommit(() => {
+    if (Atomics.exchange(waitFlag, 0, 0) === 1) {
+      worker.postMessage({ op: "wake" });
+      metrics.relayWakeups?.inc();
+    }
+  });
 
   return {
     status: () => status,

@@ -30,6 +30,10 @@ export interface RelayWorkerConfig
   logLevel: LogLevel;
   /** The worker's log format; default by whether stderr is a terminal. */
   logFormat?: LogFormat;
+  /** One Int32 on a `SharedArrayBuffer`, 1 while the relay waits for a commit: the other thread
+   * sends `wake` only then (see `SqliteRelaySourceOptions`). Default: none, every
+   * `wake` is sent. */
+  waitFlag?: Int32Array;
 }
 
 /** A message to the worker. */
@@ -51,13 +55,13 @@ let source: SqliteRelaySource | undefined;
 const post = (reply: RelayWorkerReply) => self.postMessage(reply);
 
 function start(config: RelayWorkerConfig): void {
-  const { path, brokers, clientId, connection, logLevel, logFormat, ...tuning } = config;
+  const { path, brokers, clientId, connection, logLevel, logFormat, waitFlag, ...tuning } = config;
   const logger = createLogger({
     level: logLevel,
     format: logFormat,
     fields: { component: "relay" },
   });
-  source = new SqliteRelaySource(path);
+  source = new SqliteRelaySource(path, { waitFlag });
   relay = startRelay(source, {
     ...tuning,
     kafka: createKafka({

@@ -137,6 +137,9 @@ export interface ServiceMetrics {
   published: Counter;
   /** `upbus_publish_errors_total`: failed attempts to publish. */
   publishErrors: Counter;
+  /** `upbus_relay_wakeups_total`: store commits that woke the relay while it waited for one (a
+   * busy relay is not woken: it reads the store again when its send is done). */
+  relayWakeups: Counter;
   /** `upbus_webhook_request_duration_seconds`: time from request to response of `POST /webhook`. */
   requestSeconds: Histogram;
   /** Registers a gauge, read at scrape time. */
@@ -188,6 +191,12 @@ export function createMetrics(): ServiceMetrics {
     published: add(new Counter("upbus_events_published_total", "Events acknowledged by Kafka")),
     publishErrors: add(
       new Counter("upbus_publish_errors_total", "Failed attempts to publish to Kafka"),
+    ),
+    relayWakeups: add(
+      new Counter(
+        "upbus_relay_wakeups_total",
+        "Store commits that woke the relay while it waited for one",
+      ),
     ),
     requestSeconds: add(
       new Histogram(

@@ -9,8 +9,8 @@
  * - Each migration runs in its own `BEGIN IMMEDIATE` transaction that also sets the version, so a
  *   crash leaves the file at one version or the next, and several processes opening one file at
  *   once migrate it once (the others wait on the write lock, then find it done).
- * - A migration that rewrites data first writes a consistent copy beside the file
- *   (`<file>.v<N>.bak`), owner-only, and says where.
+ * - When a migration that rewrites data is due, a consistent copy of the file as it was opened is
+ *   written beside it first (`<file>.v<N>.bak`, N its version then), owner-only, and said where.
  * - A file written by a newer upbus is refused with {@linkcode NewerFileError} and never changed.
  *
  * @module
@@ -160,12 +160,14 @@ export function migrate(db: DatabaseSync, path: string, schema: VersionedSchema)
   // A file from before versions (0) holds version 1's tables; a new file holds none.
   const hasData = from > 0 ||
     db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get()!.n !== 0;
+  // The copy is the file as it was opened (the format its name says), taken before any step when
+  // one of them rewrites data: the version that wrote it can open it again.
+  if (hasData && schema.migrations.some((step) => step.version > from && step.rewritesData)) {
+    backup = `${path}.v${Math.max(from, 1)}.bak`;
+    keepCopy(db, path, backup);
+  }
   for (const migration of schema.migrations) {
     if (migration.version <= userVersion(db)) continue;
-    if (migration.rewritesData && hasData && backup === undefined) {
-      backup = `${path}.v${Math.max(from, 1)}.bak`;
-      keepCopy(db, path, backup);
-    }
     db.exec("BEGIN IMMEDIATE");
     try {
       // Another process may have taken this step while we waited for the lock.

@@ -66,7 +66,11 @@ export interface Service {
 export async function startService(config: Config, options: ServiceOptions): Promise<Service> {
   const { logger } = options;
   const metrics = createMetrics();
-  const store = await openEventStore({ path: `${config.dataDir.replace(/\/+$/, "")}/events.db` });
+  const store = await openEventStore({
+    path: `${config.dataDir.replace(/\/+$/, "")}/events.db`,
+    onMigrated: ({ from, to, backup }) =>
+      logger.info("event store migrated to the new format", { from, to, backup }),
+  });
   const ring = await createSecretRing({
     secrets: config.webhookSecrets,
     stateFile: webhookStatePath(config.dataDir),

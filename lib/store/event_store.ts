@@ -9,6 +9,7 @@ import { announceWrite } from "../runtime/wake.ts";
 import type { DatabaseSync } from "node:sqlite";
 import { openSqlite } from "../runtime/sqlite.ts";
 import type { WriterReply, WriterRequest } from "./store_worker.ts";
+import type { MigrationReport } from "../runtime/versioned_db.ts";
 import { createOwnerOnly } from "../runtime/owner_only.ts";
 import {
   countEvents,
@@ -48,6 +49,9 @@ export const COMMIT_FAILURE_WINDOW_MS = 60_000;
 export interface EventStoreOptions {
   /** Path of the SQLite database file; created with its directory when missing. */
   path: string;
+  /** Told when opening brought an existing file to a newer format, with the copy kept first if
+   * a migration rewrote data (the service logs it); not for a new file. Default: nobody. */
+  onMigrated?: (report: MigrationReport) => void;
 }
 
 /** The event store. Create it with {@linkcode openEventStore}; close it on shutdown. */
@@ -85,10 +89,11 @@ export class EventStore {
   }
 
   /** @internal Opens the database in the writer, then the reader here. */
-  async open(path: string): Promise<void> {
-    await this.#call("open", { path });
+  async open(path: string): Promise<MigrationReport> {
+    const { migration } = await this.#call("open", { path });
     this.#reader = openSqlite(path, { readOnly: true });
     this.#path = path;
+    return migration!;
   }
 
   #settle(reply: WriterReply): void {
@@ -178,9 +183,10 @@ export class EventStore {
    * Reads one event by its id.
    *
    * @param eventId Up's event id (or a dead letter's `sha256:` key).
-   * @returns The event with its publish time, or `undefined` when it is not stored.
+   * @returns The event, whether Kafka acknowledged it (and when, for an event published before
+   *   events.db version 3), or `undefined` when it is not stored.
    */
-  get(eventId: string): (StoredEvent & { publishedAt?: string }) | undefined {
+  get(eventId: string): (StoredEvent & { published: boolean; publishedAt?: string }) | undefined {
     return selectEvent(this.#readerOrThrow(), eventId);
   }
 
@@ -264,6 +270,25 @@ export class EventStore {
 }
 
 /**
+ * Says in words what opening the store did to its format, for a command's output.
+ *
+ * @param path The store's file.
+ * @param report What {@linkcode EventStoreOptions.onMigrated} was told.
+ * @returns One line: the versions, and where the copy of the previous file is.
+ *
+ * @example
+ * ```ts
+ * import { describeMigration } from "./event_store.ts";
+ * const line = describeMigration("data/events.db", { from: 2, to: 3, backup: "data/events.db.v2.bak" });
+ * if (!line.includes("data/events.db.v2.bak")) throw new Error(line);
+ * ```
+ */
+export function describeMigration(path: string, report: MigrationReport): string {
+  const copy = report.backup === undefined ? "" : `; the previous file is kept at ${report.backup}`;
+  return `${path}: event store migrated from format ${report.from} to ${report.to}${copy}`;
+}
+
+/**
  * Opens (creating when missing) the event store.
  *
  * @param options Where the database file lives.
@@ -285,7 +310,10 @@ export async function openEventStore(options: EventStoreOptions): Promise<EventS
   });
   const store = new EventStore(worker);
   try {
-    await store.open(options.path);
+    const migration = await store.open(options.path);
+    // A new file goes through every step too: only an existing one's migration is news.
+    const existed = migration.from > 0 || migration.backup !== undefined;
+    if (migration.from !== migration.to && existed) options.onMigrated?.(migration);
   } catch (error) {
     worker.terminate();
     throw new StoreUnavailableError(

@@ -5,6 +5,7 @@
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
+import { RELAY_PROGRESS_NAME } from "./schema.ts";
 import type { StoredEvent } from "./types.ts";
 
 /** Counts for `/metrics`, `/readyz` and the relay's logs. */
@@ -50,10 +51,18 @@ function fromRow(row: EventRow): StoredEvent {
   return event;
 }
 
+/** The relay's mark: every event up to it is published. */
+const MARK = `(SELECT published_through FROM relay_progress WHERE name = '${RELAY_PROGRESS_NAME}')`;
+
+/** Whether the event at `seq` is published: at or below the mark, or published out of line. */
+const IS_PUBLISHED = (seq: string) =>
+  `(${seq} <= coalesce(${MARK}, 0) OR ${seq} IN (SELECT seq FROM relay_published_ahead))`;
+
 /**
- * Reads events not yet published, oldest first.
+ * Reads events not yet published, oldest first: those above the relay's mark that were not
+ * published out of line.
  *
- * @param db An open connection.
+ * @param db An open connection (the store at version 3 or later).
  * @param options `limit`, and `afterSeq` to skip events up to a position.
  * @returns The events, in arrival order.
  */
@@ -62,7 +71,10 @@ export function selectUnpublished(
   options: { limit: number; afterSeq?: number },
 ): StoredEvent[] {
   const rows = db.prepare(
-    `SELECT ${COLUMNS} FROM events WHERE published_at IS NULL AND seq > ? ORDER BY seq LIMIT ?`,
+    `SELECT ${COLUMNS} FROM events
+     WHERE seq > max(coalesce(${MARK}, 0), ?)
+       AND seq NOT IN (SELECT seq FROM relay_published_ahead)
+     ORDER BY seq LIMIT ?`,
   ).all(options.afterSeq ?? 0, options.limit) as unknown as EventRow[];
   return rows.map(fromRow);
 }
@@ -70,29 +82,53 @@ export function selectUnpublished(
 /**
  * Reads one event by its id.
  *
- * @param db An open connection.
+ * @param db An open connection (the store at version 3 or later).
  * @param eventId Up's event id, or a dead letter's `sha256:` key.
- * @returns The event with its publish time, or `undefined`.
+ * @returns The event, whether it is published, and its publish time when an upbus before the
+ *   relay's mark (events.db version 3) recorded one; or `undefined`.
  */
 export function selectEvent(
   db: DatabaseSync,
   eventId: string,
-): (StoredEvent & { publishedAt?: string }) | undefined {
-  const row = db.prepare(`SELECT ${COLUMNS}, published_at FROM events WHERE event_id = ?`)
-    .get(eventId) as unknown as EventRow | undefined;
+): (StoredEvent & { published: boolean; publishedAt?: string }) | undefined {
+  const row = db.prepare(
+    `SELECT ${COLUMNS}, published_at, ${IS_PUBLISHED("seq")} AS published
+     FROM events WHERE event_id = ?`,
+  ).get(eventId) as unknown as (EventRow & { published: number }) | undefined;
   if (row === undefined) return undefined;
-  const event = fromRow(row);
+  const event = { ...fromRow(row), published: row.published === 1 };
   return row.published_at ? { ...event, publishedAt: row.published_at } : event;
 }
 
 /**
- * Counts stored and unpublished events. Rows are never deleted, so the total is the last
- * position (no table scan); the unpublished count walks a partial index of the backlog only.
+ * Counts stored and unpublished events without a table scan: rows are never deleted and each
+ * new one takes the next position, so the total is the last position, and the unpublished are
+ * the positions above the relay's mark less those published out of line.
  *
- * @param db An open connection.
+ * @param db An open connection (the store at version 3 or later).
  * @returns The counts.
  */
 export function countEvents(db: DatabaseSync): StoreCounts {
+  const row = db.prepare(
+    `SELECT coalesce(max(seq), 0) AS total, coalesce(${MARK}, 0) AS mark,
+       (SELECT count(*) FROM relay_published_ahead
+        WHERE seq > coalesce(${MARK}, 0)) AS ahead FROM events`,
+  ).get() as { total: number; mark: number; ahead: number };
+  return { total: row.total, unpublished: Math.max(0, row.total - row.mark - row.ahead) };
+}
+
+/**
+ * Counts stored and unpublished events in a store of any version, read as it is (`data status`
+ * beside a service that has not migrated it yet): before version 3 from each row's mark.
+ *
+ * @param db An open connection.
+ * @returns The counts, and the last position.
+ */
+export function countEventsAnyVersion(db: DatabaseSync): StoreCounts {
+  const marked = db.prepare(
+    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'relay_progress'",
+  ).get() !== undefined;
+  if (marked) return countEvents(db);
   const row = db.prepare(
     `SELECT coalesce(max(seq), 0) AS total,
        (SELECT count(*) FROM events WHERE published_at IS NULL) AS unpublished FROM events`,
@@ -120,17 +156,80 @@ export function inTransaction<T>(db: DatabaseSync, work: () => T): T {
 }
 
 /**
- * Marks events published (acknowledged by Kafka), in one transaction.
+ * Records that Kafka acknowledged these events, in one transaction: the relay's mark moves up
+ * through every event published in a row from it, and those published above the first one still
+ * waiting are kept apart (published out of line) until the mark reaches them. No event row is
+ * written: only the mark's one row, and the out-of-line set, which stays small.
  *
- * @param db A connection that may write.
- * @param seqs Their positions.
- * @param at The acknowledgement time (ISO 8601).
+ * @param db A connection that may write (the store at version 3 or later).
+ * @param seqs The positions acknowledged, in any order.
+ * @returns The mark after the update.
  */
-export function updatePublished(db: DatabaseSync, seqs: number[], at: string): void {
-  inTransaction(db, () => {
-    const statement = db.prepare("UPDATE events SET published_at = ? WHERE seq = ?");
-    for (const seq of seqs) statement.run(at, seq);
+export function markPublished(db: DatabaseSync, seqs: readonly number[]): number {
+  return inTransaction(db, () => {
+    const mark = (db.prepare(`SELECT coalesce(${MARK}, 0) AS mark`).get() as { mark: number })
+      .mark;
+    const ahead = (db.prepare("SELECT seq FROM relay_published_ahead WHERE seq > ?").all(
+      mark,
+    ) as { seq: number }[]).map((row) => row.seq);
+    const known = new Set(ahead);
+    const fresh = seqs.filter((seq) => seq > mark && !known.has(seq));
+    const published = [...new Set([...ahead, ...fresh])].sort((a, b) => a - b);
+    // Walk up from the mark: the next stored row is published, so is every consecutive position
+    // after it (no row lies between two consecutive positions); then look for the next row.
+    const next = db.prepare("SELECT min(seq) AS seq FROM events WHERE seq > ?");
+    let through = mark;
+    let index = 0;
+    while (index < published.length) {
+      const following = (next.get(through) as { seq: number | null }).seq;
+      if (following !== published[index]) break;
+      through = published[index++];
+      while (index < published.length && published[index] === through + 1) {
+        through = published[index++];
+      }
+    }
+    if (through !== mark) {
+      db.prepare(
+        `INSERT INTO relay_progress (name, published_through) VALUES ('${RELAY_PROGRESS_NAME}', ?)
+         ON CONFLICT (name) DO UPDATE SET published_through = excluded.published_through`,
+      ).run(through);
+      if (ahead.length > 0) {
+        db.prepare("DELETE FROM relay_published_ahead WHERE seq <= ?").run(through);
+      }
+    }
+    const insert = db.prepare("INSERT OR IGNORE INTO relay_published_ahead (seq) VALUES (?)");
+    for (const seq of fresh) if (seq > through) insert.run(seq);
+    return through;
   });
+}
+
+/**
+ * Whether each stored event is published, by event id, in arrival order (checks and tests that
+ * look at the whole store).
+ *
+ * @param db An open connection (the store at version 3 or later).
+ * @returns Per event id, `true` once Kafka acknowledged it.
+ */
+export function selectPublishState(db: DatabaseSync): Map<string, boolean> {
+  const rows = db.prepare(
+    `SELECT event_id, ${IS_PUBLISHED("seq")} AS published FROM events ORDER BY seq`,
+  ).all() as { event_id: string; published: number }[];
+  return new Map(rows.map((row) => [row.event_id, row.published === 1]));
+}
+
+/**
+ * The relay's mark and the events published above it out of line.
+ *
+ * @param db An open connection (the store at version 3 or later).
+ * @returns `through`: every event up to it is published; `ahead`: those above it that are.
+ */
+export function selectRelayProgress(db: DatabaseSync): { through: number; ahead: number[] } {
+  const { through } = db.prepare(`SELECT coalesce(${MARK}, 0) AS through`).get() as {
+    through: number;
+  };
+  const ahead = (db.prepare("SELECT seq FROM relay_published_ahead WHERE seq > ? ORDER BY seq")
+    .all(through) as { seq: number }[]).map((row) => row.seq);
+  return { through, ahead };
 }
 
 /**

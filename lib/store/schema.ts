@@ -57,5 +57,42 @@ export const EVENT_STORE_SCHEMA: VersionedSchema = {
         `);
       },
     },
+    {
+      version: 3,
+      description:
+        "the relay's progress as a high-water mark (relay_progress) and the events published above it out of line (relay_published_ahead), computed from the rows' publish marks; published_at is no longer written",
+      rewritesData: true,
+      up(db) {
+        db.exec(`
+          CREATE TABLE IF NOT EXISTS relay_progress (
+            name TEXT PRIMARY KEY,
+            published_through INTEGER NOT NULL
+          );
+          CREATE TABLE IF NOT EXISTS relay_published_ahead (seq INTEGER PRIMARY KEY);
+        `);
+        // Every row up to the first one not yet published is published: that is the mark. Rows
+        // above it that were published (a batch partly acknowledged when the relay last ran)
+        // are kept apart, so that none is sent again and none unpublished is skipped.
+        const { first, last } = db.prepare(
+          `SELECT (SELECT min(seq) FROM events WHERE published_at IS NULL) AS first,
+             (SELECT coalesce(max(seq), 0) FROM events) AS last`,
+        ).get() as { first: number | null; last: number };
+        const mark = first === null ? last : first - 1;
+        db.prepare(
+          `INSERT INTO relay_progress (name, published_through) VALUES ('${RELAY_PROGRESS_NAME}', ?)
+           ON CONFLICT (name) DO UPDATE SET published_through = excluded.published_through`,
+        ).run(mark);
+        db.prepare(
+          `INSERT OR IGNORE INTO relay_published_ahead (seq)
+           SELECT seq FROM events WHERE seq > ? AND published_at IS NOT NULL`,
+        ).run(mark);
+        // Nothing reads it any more, and every insert paid for it.
+        db.exec("DROP INDEX IF EXISTS events_unpublished");
+      },
+    },
   ],
 };
+
+/** The one row of `relay_progress`: the relay's mark for every topic it publishes to (valid
+ * events and dead letters alike, as one sequence). */
+export const RELAY_PROGRESS_NAME = "kafka";

@@ -6,7 +6,7 @@
  */
 /// <reference lib="deno.worker" />
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { openVersioned } from "../runtime/versioned_db.ts";
+import { type MigrationReport, openVersioned } from "../runtime/versioned_db.ts";
 import { inTransaction } from "./queries.ts";
 import { EVENT_STORE_SCHEMA } from "./schema.ts";
 import type { AppendOutcome, NewEvent } from "./types.ts";
@@ -20,21 +20,27 @@ export type WriterRequest =
 
 /** The writer's reply: a result, or the message of the error that stopped it. */
 export type WriterReply =
-  | { id: number; ok: true; outcomes?: AppendOutcome[] }
+  | { id: number; ok: true; outcomes?: AppendOutcome[]; migration?: MigrationReport }
   | { id: number; ok: false; error: string; code?: string };
 
 let db: DatabaseSync | undefined;
 /** The INSERT, prepared once per connection rather than once per commit. */
 let insert: StatementSync | undefined;
 
-function open(path: string): void {
-  db = openVersioned(path, EVENT_STORE_SCHEMA, { synchronous: "FULL" });
+function open(path: string): MigrationReport {
+  let migration: MigrationReport | undefined;
+  db = openVersioned(path, EVENT_STORE_SCHEMA, {
+    synchronous: "FULL",
+    onMigrated: ({ from, to, backup }) => migration = { from, to, backup },
+  });
   insert = db.prepare(
     `INSERT INTO events (event_id, type, webhook_id, transaction_id, created_at,
        invalid_reason, body, signature, received_at, origin)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (event_id) DO NOTHING`,
   );
+  const to = EVENT_STORE_SCHEMA.migrations.length;
+  return migration ?? { from: to, to };
 }
 
 function connection(): DatabaseSync {
@@ -67,8 +73,7 @@ function append(events: NewEvent[]): AppendOutcome[] {
 function handle(request: WriterRequest): WriterReply {
   switch (request.op) {
     case "open":
-      open(request.path);
-      return { id: request.id, ok: true };
+      return { id: request.id, ok: true, migration: open(request.path) };
     case "append":
       return { id: request.id, ok: true, outcomes: append(request.events) };
     case "probe": {

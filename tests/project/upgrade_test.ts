@@ -10,9 +10,10 @@
  * When a change alters a stored format, add the commit that last wrote the old format to
  * {@linkcode PREVIOUS_VERSIONS} (keep the older ones while users may still have them).
  *
- * With Kafka, the relay's position (publish marks in events.db) carries over: every event stored
- * before and after the kill reaches Kafka, read back with kcat. (Kafka consumer groups live in the
- * broker, not the data directory.)
+ * With Kafka, the relay's position carries over (publish marks in events.db: a publish time per
+ * row before version 3, the relay's high-water mark since): every event stored before and after
+ * the kill reaches Kafka once, read back with kcat, and none the old version had published is
+ * sent again. (Kafka consumer groups live in the broker, not the data directory.)
  *
  * Permissions: as the test task (`--allow-run=deno,git,kcat`, the shared test broker).
  */
@@ -22,6 +23,7 @@ import { LOCAL_LOG_SCHEMA } from "../../lib/bus/local/local_log.ts";
 import { CONSUMER_STATE_SCHEMA } from "../../lib/consumers/idempotent.ts";
 import { OUTBOX_SCHEMA } from "../../lib/consumers/notify/outbox.ts";
 import { latestVersion, type VersionedSchema } from "../../lib/runtime/versioned_db.ts";
+import { countEventsAnyVersion } from "../../lib/store/queries.ts";
 import { EVENT_STORE_SCHEMA } from "../../lib/store/schema.ts";
 import { createSimulatorControl } from "../../lib/up_sim/control.ts";
 import { serveUpSimulator } from "../../lib/up_sim/server.ts";
@@ -40,8 +42,8 @@ import {
 
 /** Landed versions whose data directories this version must open, newest first. */
 const PREVIOUS_VERSIONS = [
-  // Session 4's main before the state order (issue 18.4): pipeline.db at version 2 (leases, no
-  // index by key).
+  // Session 4's main before the state order (issue 18.4) and the relay's mark: pipeline.db at
+  // version 2 (leases, no index by key), events.db at version 2 (a publish time per row).
   "b3b0aab",
   // Session 3's last landing: pipeline.db at version 1 (no leases), consumer state at version 1.
   "821b39b",
@@ -70,6 +72,27 @@ function count(path: string, sql: string): number {
   const db = new DatabaseSync(path, { readOnly: true });
   try {
     return (db.prepare(sql).get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
+/** Events not yet published, by either format of the relay's position. */
+function unpublishedIn(path: string): number {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    return countEventsAnyVersion(db).unpublished;
+  } finally {
+    db.close();
+  }
+}
+
+/** The event ids the old version had marked published, by its own format (a time per row). */
+function publishedByOldFormat(path: string): Set<string> {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    const rows = db.prepare("SELECT event_id FROM events WHERE published_at IS NOT NULL").all();
+    return new Set(rows.map((row) => String(row.event_id)));
   } finally {
     db.close();
   }
@@ -274,8 +297,7 @@ for (const commit of PREVIOUS_VERSIONS) {
     };
     const eventsDb = `${dataDir}/events.db`;
     const stored = () => count(eventsDb, "SELECT count(*) AS n FROM events");
-    const unpublished = () =>
-      count(eventsDb, "SELECT count(*) AS n FROM events WHERE published_at IS NULL");
+    const unpublished = () => unpublishedIn(eventsDb);
     const running: RunningUpbus[] = [];
     const serve = async (cwd?: string) => {
       const [child, url] = await startServe(task("serve", cwd), env);
@@ -298,16 +320,35 @@ for (const commit of PREVIOUS_VERSIONS) {
       await purchase("Kafka Cafe 4");
       await purchase("Kafka Cafe 5");
       await oldServe.stop("SIGKILL");
-      await serve();
+      const oldFormat = fileVersionOf(eventsDb);
+      assert.ok(
+        oldFormat < latestVersion(EVENT_STORE_SCHEMA),
+        `${commit} wrote events.db in an older format`,
+      );
+      const markedByOld = publishedByOldFormat(eventsDb);
+      const newServe = await serve();
+      // The migration rewrites the relay's position: a copy of the old file is kept, and said.
+      const migrated = newServe.logs.find((log) =>
+        log.msg === "event store migrated to the new format"
+      );
+      const copy = `${eventsDb}.v${Math.max(1, oldFormat)}.bak`;
+      assert.equal(migrated?.backup, copy, JSON.stringify(migrated));
+      assert.equal(fileVersionOf(copy), oldFormat, "the copy is the old file");
       await purchase("Kafka Cafe 6");
       await waitFor(() => unpublished() === 0, "this version published every stored event", 60_000);
       const ids = new Set<string>();
+      const copies = new Map<string, number>();
       let records = 0;
       await waitFor(
         async () => {
           const read = await consumeWithKcat(brokers, topic);
           ids.clear();
-          for (const record of read) ids.add(kcatHeaders(record).ce_id);
+          copies.clear();
+          for (const record of read) {
+            const id = kcatHeaders(record).ce_id;
+            ids.add(id);
+            copies.set(id, (copies.get(id) ?? 0) + 1);
+          }
           records = read.length;
           return ids.size >= stored();
         },
@@ -322,6 +363,9 @@ for (const commit of PREVIOUS_VERSIONS) {
           stored() - publishedByOld
         } events of the kill`,
       );
+      // What the old version marked published is not sent again by this one.
+      const again = [...markedByOld].filter((id) => (copies.get(id) ?? 0) > 1);
+      assert.deepEqual(again, [], "nothing the old version marked published is sent again");
       assert.equal(fileVersionOf(eventsDb), latestVersion(EVENT_STORE_SCHEMA));
     } finally {
       await Promise.all(running.map((child) => child.stop("SIGTERM").catch(() => {})));

@@ -161,3 +161,71 @@ Deno.test("a relay worker that dies is replaced, and stop() ends the cycle", asy
   assert.equal(lines.length, after, "no worker is started after stop()");
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("a commit wakes the relay only while it waits for one", async (t) => {
+  await using app = await testApp();
+  const post = async (id: string) => {
+    const body = eventBody({ id, type: "PING" });
+    assert.equal((await app.app.request("/webhook", await signedPost(body))).status, 200);
+  };
+
+  await t.step("a relay that is not waiting (here: backing off) is sent no wake-up", async () => {
+    const metrics = createMetrics();
+    const relay = startRelayThread(app.store, {
+      brokers: ["127.0.0.1:1"],
+      clientId: "upbus-test",
+      topic: "never-used",
+      initialBackoffMs: 60_000,
+      logLevel: "error",
+      logger: quiet,
+      metrics,
+    });
+    try {
+      const deadline = Date.now() + 30_000;
+      while (relay.status().state !== "unreachable") {
+        assert.ok(Date.now() < deadline, "the relay did not find the broker unreachable");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      for (let n = 0; n < 20; n++) await post(`backing-off-${n}`);
+      assert.equal(app.store.stats().commits >= 20, true);
+      assert.equal(metrics.relayWakeups.value(), 0, "20 commits, no wake-up");
+    } finally {
+      await relay.stop(100);
+    }
+  });
+
+  await t.step("a waiting relay is woken by each commit (its idle check is far off)", async () => {
+    const brokers = await testBrokers();
+    const metrics = createMetrics();
+    const relay = startRelayThread(app.store, {
+      brokers: [brokers],
+      clientId: "upbus-test",
+      topic: `upbus-test-${crypto.randomUUID()}`,
+      idleCheckMs: 600_000,
+      logLevel: "error",
+      logger: quiet,
+      metrics,
+    });
+    const caughtUp = async (what: string) => {
+      const deadline = Date.now() + 60_000;
+      while (app.store.counts().unpublished > 0) {
+        assert.ok(Date.now() < deadline, `${what}: not published`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    try {
+      await caughtUp("the backlog");
+      for (let n = 0; n < 5; n++) {
+        // Once the relay waits again, only the next commit can reach it: a lost wake-up would
+        // leave the event unpublished until the idle check, ten minutes away.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        await post(`idle-${n}`);
+        await caughtUp(`idle-${n}`);
+      }
+      // (Each is either woken or found by the relay's last look before it waits.)
+      assert.ok(metrics.relayWakeups.value() >= 1, `${metrics.relayWakeups.value()} wake-ups`);
+    } finally {
+      await relay.stop();
+    }
+  });
+});

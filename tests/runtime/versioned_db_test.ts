@@ -59,6 +59,11 @@ Deno.test("openVersioned: a new file runs every step; a file from before version
     assert.deepEqual(migrated, [`0->3 ${dir}/old.db.v1.bak`]);
     const copy = new DatabaseSync(`${dir}/old.db.v1.bak`, { readOnly: true });
     assert.deepEqual(copy.prepare("SELECT name FROM items").all().map((r) => r.name), ["kept"]);
+    assert.equal(
+      (copy.prepare("PRAGMA user_version").get() as { user_version: number }).user_version,
+      0,
+      "the copy is the file as it was opened, before every step",
+    );
     copy.close();
     // A new file has nothing to keep.
     const reports: (string | undefined)[] = [];

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
+import { selectPublishState } from "../../lib/store/queries.ts";
 import { SIGNATURE_HEADER, signBody } from "../../lib/webhook/signature.ts";
 import { eventBody } from "../support/app.ts";
 import { consumeWithKcat, kcatHeaders } from "../support/consume.ts";
@@ -73,11 +74,10 @@ function load(url: string) {
   };
 }
 
-function storedRows(dataDir: string): Map<string, string | null> {
+function storedRows(dataDir: string): Map<string, boolean> {
   const db = new DatabaseSync(`${dataDir}/events.db`, { readOnly: true });
   try {
-    const rows = db.prepare("SELECT event_id, published_at FROM events").all();
-    return new Map(rows.map((row) => [String(row.event_id), row.published_at as string | null]));
+    return selectPublishState(db);
   } finally {
     db.close();
   }
@@ -158,7 +158,7 @@ Deno.test("SIGTERM under load: every event answered 200 is stored, and the proce
           } ms; unpublished at exit: ${stopped?.unpublished}`,
         );
         assertCleanStop(run);
-        const unpublished = [...run.stored].filter(([, publishedAt]) => publishedAt === null);
+        const unpublished = [...run.stored].filter(([, published]) => !published);
         assert.deepEqual(unpublished, [], "the relay published every stored event before exit");
         assert.equal(stopped?.unpublished, 0, JSON.stringify(stopped));
         const inKafka = new Set(

@@ -36,8 +36,9 @@ Deno.test("concurrent appends share commits (group commit) and each id is stored
   relaySide.markPublished([1, 2]);
   assert.deepEqual(relaySide.unpublished(2).map((e) => e.eventId), ["e2", "e3"]);
   assert.equal(store.counts().unpublished, 298, "the intake's reader sees the relay's marks");
-  assert.ok(store.get("e0")?.publishedAt);
-  assert.equal(store.get("e2")?.publishedAt, undefined);
+  assert.equal(store.get("e0")?.published, true);
+  assert.equal(store.get("e2")?.published, false);
+  assert.equal(store.get("e0")?.publishedAt, undefined, "no row is rewritten for its mark");
   relaySide.close();
   await store.close();
   await Deno.remove(dir, { recursive: true });

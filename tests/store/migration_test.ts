@@ -1,10 +1,12 @@
-/** The event store's migration to version 2 (events.origin, the reconciled table): yesterday's
- * file opens with nothing lost or sent twice, and a newer file is refused unchanged. */
+/** The event store's migrations: to version 2 (events.origin, the reconciled table) and to version
+ * 3 (the relay's mark): yesterday's file opens with nothing lost or sent twice, and a newer file
+ * is refused unchanged. */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { openEventStore } from "../../lib/store/event_store.ts";
-import { selectUnpublished } from "../../lib/store/queries.ts";
-import { SCHEMA } from "../../lib/store/schema.ts";
+import { migrate, type MigrationReport } from "../../lib/runtime/versioned_db.ts";
+import { countEvents, selectRelayProgress, selectUnpublished } from "../../lib/store/queries.ts";
+import { EVENT_STORE_SCHEMA, SCHEMA } from "../../lib/store/schema.ts";
 
 /** A version 1 store as upbus wrote it before recovery: two events, the first published. */
 function yesterdaysStore(path: string): void {
@@ -20,7 +22,7 @@ function yesterdaysStore(path: string): void {
   db.close();
 }
 
-Deno.test("a version 1 event store opens as version 2 with every event and its publish mark", async () => {
+Deno.test("a version 1 event store opens at the latest version with every event and its publish mark", async () => {
   const dir = await Deno.makeTempDir();
   const path = `${dir}/events.db`;
   yesterdaysStore(path);
@@ -60,7 +62,7 @@ Deno.test("a version 1 event store opens as version 2 with every event and its p
   }
   const db = new DatabaseSync(path, { readOnly: true });
   const { user_version } = db.prepare("PRAGMA user_version").get() as { user_version: number };
-  assert.equal(user_version, 2);
+  assert.equal(user_version, 3);
   assert.deepEqual(selectUnpublished(db, { limit: 10 }).map((event) => event.eventId), [
     "ev-2",
     "ev-3",
@@ -83,8 +85,94 @@ Deno.test("an event store newer than this upbus is refused and left unchanged", 
   const before = await Deno.readFile(path);
   await assert.rejects(
     openEventStore({ path }),
-    /this event store has format version 99, written by a newer upbus; this version of upbus knows up to 2\..*The file was not changed/,
+    /this event store has format version 99, written by a newer upbus; this version of upbus knows up to 3\..*The file was not changed/,
   );
   assert.deepEqual(await Deno.readFile(path), before);
   await Deno.remove(dir, { recursive: true });
+});
+
+/** A version 2 store as upbus wrote it before the relay's mark: each row marked on its own, and a
+ * batch partly acknowledged when the service stopped (seqs 4 and 6 published, 3 and 5 not). */
+function versionTwoStore(path: string, published: readonly number[], total: number): void {
+  const db = new DatabaseSync(path);
+  db.exec("PRAGMA journal_mode = WAL");
+  const two = { ...EVENT_STORE_SCHEMA, migrations: EVENT_STORE_SCHEMA.migrations.slice(0, 2) };
+  migrate(db, path, two);
+  const insert = db.prepare(
+    `INSERT INTO events (event_id, type, webhook_id, created_at, body, signature, received_at,
+       published_at) VALUES (?, 'PING', 'wh', '2026-12-06T10:00:00+11:00', ?, 'sig', '2026-12-05T23:00:01Z', ?)`,
+  );
+  for (let seq = 1; seq <= total; seq++) {
+    insert.run(
+      `ev-${seq}`,
+      new TextEncoder().encode(`{"n":${seq}}`),
+      published.includes(seq) ? "2026-12-05T23:00:02Z" : null,
+    );
+  }
+  db.close();
+}
+
+Deno.test("a version 2 event store opens as version 3: the mark is where the first unpublished event waits", async (t) => {
+  const cases: {
+    name: string;
+    published: number[];
+    total: number;
+    through: number;
+    ahead: number[];
+  }[] = [
+    {
+      name: "a batch partly acknowledged",
+      published: [1, 2, 4, 6],
+      total: 7,
+      through: 2,
+      ahead: [4, 6],
+    },
+    { name: "everything published", published: [1, 2, 3], total: 3, through: 3, ahead: [] },
+    { name: "nothing published (embedded mode)", published: [], total: 3, through: 0, ahead: [] },
+    { name: "an empty store", published: [], total: 0, through: 0, ahead: [] },
+  ];
+  for (const { name, published, total, through, ahead } of cases) {
+    await t.step(name, async () => {
+      const dir = await Deno.makeTempDir();
+      const path = `${dir}/events.db`;
+      versionTwoStore(path, published, total);
+      const reports: MigrationReport[] = [];
+      const store = await openEventStore({ path, onMigrated: (report) => reports.push(report) });
+      await store.close();
+      assert.equal(reports.length, 1);
+      assert.equal(reports[0].from, 2);
+      assert.equal(reports[0].to, 3);
+      assert.equal(reports[0].backup, `${path}.v2.bak`, "a copy is kept first, and said where");
+      const copy = new DatabaseSync(reports[0].backup!, { readOnly: true });
+      assert.equal(
+        (copy.prepare("PRAGMA user_version").get() as { user_version: number }).user_version,
+        2,
+      );
+      assert.equal(
+        (copy.prepare("SELECT count(*) AS n FROM events").get() as { n: number }).n,
+        total,
+      );
+      copy.close();
+      const db = new DatabaseSync(path, { readOnly: true });
+      try {
+        assert.deepEqual(selectRelayProgress(db), { through, ahead });
+        const waiting = Array.from({ length: total }, (_, i) => i + 1).filter((seq) =>
+          !published.includes(seq)
+        );
+        assert.deepEqual(
+          selectUnpublished(db, { limit: 100 }).map((event) => event.seq),
+          waiting,
+          "nothing published is sent again, nothing unpublished is skipped",
+        );
+        assert.deepEqual(countEvents(db), { total, unpublished: waiting.length });
+        const index = db.prepare(
+          "SELECT 1 FROM sqlite_master WHERE name = 'events_unpublished'",
+        ).get();
+        assert.equal(index, undefined, "the index of unpublished rows is gone");
+      } finally {
+        db.close();
+      }
+      await Deno.remove(dir, { recursive: true });
+    });
+  }
 });

@@ -13,6 +13,7 @@
 import { Kafka, logLevel } from "kafkajs";
 import type { Logger } from "../../runtime/log.ts";
 import "./request_queue_fix.ts";
+import "./encoder_fix.ts";
 import type { KafkaConnectionConfig } from "./connection_config.ts";
 import { kafkajsConnectionOptions } from "./connection_options.ts";
 import { kafkaLogRouter, silenceTimeoutNegativeWarning } from "./log_creator.ts";

@@ -6,7 +6,7 @@
  * logs that hold them are gone. A service already running relays them from there.
  */
 import { createLogger } from "../../runtime/log.ts";
-import { openEventStore } from "../../store/event_store.ts";
+import { describeMigration, openEventStore } from "../../store/event_store.ts";
 import type { UpClient } from "../../up/client.ts";
 import { runRecoveryPass } from "./recovery_pass.ts";
 import { recoveryStore } from "./recovery_store.ts";
@@ -25,7 +25,10 @@ export async function recoverBeforeDelete(
 ): Promise<number> {
   if (options.webhookIds.length === 0) return 0;
   const dataDir = options.dataDir.replace(/\/+$/, "");
-  const events = await openEventStore({ path: `${dataDir}/events.db` });
+  const events = await openEventStore({
+    path: `${dataDir}/events.db`,
+    onMigrated: (report) => options.out(describeMigration(`${dataDir}/events.db`, report)),
+  });
   const store = recoveryStore(events);
   try {
     const report = await runRecoveryPass({
