@@ -81,6 +81,15 @@ CREATE TABLE leases (
 ) STRICT;
 `;
 
+/**
+ * A key's latest record in a topic, for the state check of an append (parameters: topic, topic,
+ * key): the key's highest offset from the index by key, then that record by primary key. With
+ * `ORDER BY record_offset DESC LIMIT 1` instead, SQLite scans the whole topic by primary key
+ * (tests/bus/local/append_state_test.ts checks the plan).
+ */
+export const LATEST_OF_KEY: string = `SELECT value FROM records WHERE topic = ? AND record_offset =
+  (SELECT max(record_offset) FROM records WHERE topic = ? AND key = ?)`;
+
 /** Version 3: a key's latest record in a topic found without a scan (a sink's state check). */
 const SCHEMA_V3 = `
 CREATE INDEX records_by_key ON records (topic, key);
@@ -208,12 +217,7 @@ export class LocalLog {
       const insert = db.prepare(
         "INSERT INTO records (topic, record_offset, key, value, headers, timestamp) VALUES (?, ?, ?, ?, ?, ?)",
       );
-      // The key's highest offset from the index by key, then that record by primary key (with
-      // ORDER BY ... LIMIT 1 instead, SQLite scans the whole topic by primary key).
-      const latest = db.prepare(
-        `SELECT value FROM records WHERE topic = ? AND record_offset =
-           (SELECT max(record_offset) FROM records WHERE topic = ? AND key = ?)`,
-      );
+      const latest = db.prepare(LATEST_OF_KEY);
       // The latest record of each key this call appended, ahead of what the file holds.
       const appended = new Map<string | null, LocalRecord>();
       const timestamp = this.#now();
