@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { benchWebhookBody } from "./webhook_body.ts";
 import { parseArgs } from "node:util";
 import { signBody } from "../lib/webhook/signature.ts";
 import { consumeWithKcat, kcatHeaders } from "../tests/support/consume.ts";
@@ -68,28 +69,11 @@ async function ready(): Promise<void> {
   throw new Error("serve was not ready within 30 s");
 }
 
-const api = "https://api.up.com.au/api/v1";
 let sequence = 0;
 async function send(accepted: Set<string>): Promise<void> {
   const id = `${run}-${sequence++}`;
   const transaction = `tx-${id}`;
-  const body = JSON.stringify({
-    data: {
-      type: "webhook-events",
-      id,
-      attributes: { eventType: "TRANSACTION_CREATED", createdAt: new Date().toISOString() },
-      relationships: {
-        webhook: {
-          data: { type: "webhooks", id: "bench" },
-          links: { related: `${api}/webhooks/bench` },
-        },
-        transaction: {
-          data: { type: "transactions", id: transaction },
-          links: { related: `${api}/transactions/${transaction}` },
-        },
-      },
-    },
-  });
+  const body = benchWebhookBody(id, transaction);
   try {
     const response = await fetch(`http://127.0.0.1:${port}/webhook`, {
       method: "POST",

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { benchWebhookBody } from "./webhook_body.ts";
 import { parseArgs } from "node:util";
 import { createLogger } from "../lib/runtime/log.ts";
 import { createMetrics } from "../lib/runtime/metrics.ts";
@@ -32,29 +33,12 @@ if (values.brokers === undefined) {
 }
 const count = Number(values.events);
 const root = new URL("..", import.meta.url).pathname;
-const api = "https://api.up.com.au/api/v1";
 
 /** An event like Up's TRANSACTION_CREATED, about 600 bytes, as the wrk bench sends. */
 function event(prefix: string, i: number): NewEvent {
   const transaction = `tx-${i % 500}`;
   const id = `${prefix}-${i}`;
-  const body = JSON.stringify({
-    data: {
-      type: "webhook-events",
-      id,
-      attributes: { eventType: "TRANSACTION_CREATED", createdAt: new Date().toISOString() },
-      relationships: {
-        webhook: {
-          data: { type: "webhooks", id: "bench" },
-          links: { related: `${api}/webhooks/bench` },
-        },
-        transaction: {
-          data: { type: "transactions", id: transaction },
-          links: { related: `${api}/transactions/${transaction}` },
-        },
-      },
-    },
-  });
+  const body = benchWebhookBody(id, transaction);
   return {
     eventId: id,
     type: "TRANSACTION_CREATED",

@@ -24,6 +24,7 @@
  *
  * @module
  */
+import { benchWebhookBody } from "./webhook_body.ts";
 import { parseArgs } from "node:util";
 import { createKafka } from "../lib/bus/kafka/client.ts";
 import { ensureTopics } from "../lib/bus/kafka/topics.ts";
@@ -97,26 +98,8 @@ async function bodies(
   prefix: string,
   count: number,
 ): Promise<Array<{ body: string; signature: string }>> {
-  const api = "https://api.up.com.au/api/v1";
   return await Promise.all(Array.from({ length: count }, async (_, i) => {
-    const transaction = `tx-${i % 500}`;
-    const body = JSON.stringify({
-      data: {
-        type: "webhook-events",
-        id: `${prefix}-${i}`,
-        attributes: { eventType: "TRANSACTION_CREATED", createdAt: new Date().toISOString() },
-        relationships: {
-          webhook: {
-            data: { type: "webhooks", id: "bench" },
-            links: { related: `${api}/webhooks/bench` },
-          },
-          transaction: {
-            data: { type: "transactions", id: transaction },
-            links: { related: `${api}/transactions/${transaction}` },
-          },
-        },
-      },
-    });
+    const body = benchWebhookBody(`${prefix}-${i}`, `tx-${i % 500}`);
     return { body, signature: await signBody(body, SECRET) };
   }));
 }

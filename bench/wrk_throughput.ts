@@ -27,6 +27,7 @@
  *
  * @module
  */
+import { benchWebhookBody } from "./webhook_body.ts";
 import { parseArgs } from "node:util";
 import { createKafka } from "../lib/bus/kafka/client.ts";
 import { SIGNATURE_HEADER, signBody } from "../lib/webhook/signature.ts";
@@ -63,33 +64,11 @@ interface WrkResult {
   wrapped: number;
 }
 
-/** An Up webhook body for a TRANSACTION_CREATED event `id` on `transaction`. */
-function webhookBody(id: string, transaction: string): string {
-  const api = "https://api.up.com.au/api/v1";
-  return JSON.stringify({
-    data: {
-      type: "webhook-events",
-      id,
-      attributes: { eventType: "TRANSACTION_CREATED", createdAt: new Date().toISOString() },
-      relationships: {
-        webhook: {
-          data: { type: "webhooks", id: "bench" },
-          links: { related: `${api}/webhooks/bench` },
-        },
-        transaction: {
-          data: { type: "transactions", id: transaction },
-          links: { related: `${api}/transactions/${transaction}` },
-        },
-      },
-    },
-  });
-}
-
 /** Writes `count` signed bodies, one "signature\tbody" a line, with ids `${prefix}-${i}`. */
 async function writeBodies(path: string, prefix: string, count: number): Promise<void> {
   const lines: string[] = [];
   for (let i = 0; i < count; i++) {
-    const body = webhookBody(`${prefix}-${i}`, `tx-${i % 500}`);
+    const body = benchWebhookBody(`${prefix}-${i}`, `tx-${i % 500}`);
     lines.push(`${await signBody(body, SECRET)}\t${body}`);
   }
   await Deno.writeTextFile(path, lines.join("\n") + "\n");
@@ -100,7 +79,7 @@ async function writeBodies(path: string, prefix: string, count: number): Promise
  * first gets 200 and the second 401 (a side that accepts anything, or nothing, is no contestant).
  */
 async function checkSignatures(name: string, url: string): Promise<void> {
-  const body = webhookBody(`check-${name.replace(/\W+/g, "-")}-${Date.now()}`, "tx-check");
+  const body = benchWebhookBody(`check-${name.replace(/\W+/g, "-")}-${Date.now()}`, "tx-check");
   const answers: number[] = [];
   for (const secret of [SECRET, `not-${SECRET}`]) {
     const response = await fetch(url, {
