@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { canMountTmpfs, mountTmpfs, resizeTmpfs, unmountTmpfs } from "../support/tmpfs.ts";
 import { DatabaseSync } from "node:sqlite";
 import { TextLineStream } from "../support/lines.ts";
 import { openEventStore } from "../../lib/store/event_store.ts";
@@ -89,25 +90,7 @@ Deno.test("every acknowledged append survives kill -9 of the writing process", a
   await Deno.remove(dir, { recursive: true });
 });
 
-async function canMount(): Promise<boolean> {
-  if (Deno.build.os !== "linux") return false;
-  const probe = await Deno.makeTempDir();
-  try {
-    const mounted = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe],
-      stderr: "null",
-    }).output();
-    if (!mounted.success) return false;
-    await new Deno.Command("umount", { args: [probe] }).output();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await Deno.remove(probe).catch(() => {});
-  }
-}
-
-const mountable = await canMount();
+const mountable = await canMountTmpfs();
 if (!mountable) console.log("skipping the disk-full test: mounting a tmpfs needs root on Linux");
 
 Deno.test({
@@ -115,9 +98,7 @@ Deno.test({
   ignore: !mountable,
   async fn() {
     const dir = await Deno.makeTempDir();
-    const mount = (options: string) =>
-      new Deno.Command("mount", { args: ["-t", "tmpfs", "-o", options, "tmpfs", dir] }).output();
-    assert.ok((await mount("size=1m")).success);
+    assert.ok(await mountTmpfs(dir, "1m"));
     try {
       const store = await openEventStore({ path: `${dir}/events.db` });
       const committed: string[] = [];
@@ -134,14 +115,11 @@ Deno.test({
       assert.match(failure.message, /full|disk|I\/O/i);
       assert.ok(committed.length > 10, `only ${committed.length} committed before: ${failure}`);
       for (const id of committed) assert.ok(store.get(id), `${id} lost`);
-      const remount = await new Deno.Command("mount", {
-        args: ["-o", "remount,size=4m", dir],
-      }).output();
-      assert.ok(remount.success);
+      assert.ok(await resizeTmpfs(dir, "4m"));
       assert.equal(await store.append(event("after-space-freed", 2048)), "stored");
       await store.close();
     } finally {
-      await new Deno.Command("umount", { args: ["-l", dir] }).output();
+      await unmountTmpfs(dir);
       await Deno.remove(dir, { recursive: true });
     }
   },
@@ -153,9 +131,7 @@ Deno.test({
   ignore: !mountable,
   async fn() {
     const dir = await Deno.makeTempDir();
-    const mount = (options: string) =>
-      new Deno.Command("mount", { args: ["-t", "tmpfs", "-o", options, "tmpfs", dir] }).output();
-    assert.ok((await mount("size=1m")).success);
+    assert.ok(await mountTmpfs(dir, "1m"));
     try {
       const store = await openEventStore({ path: `${dir}/events.db` });
       assert.equal(await store.append(event("before", 2048)), "stored");
@@ -163,15 +139,12 @@ Deno.test({
       // A batch too big for what is left is rolled back; a one-row write still fits.
       await assert.rejects(store.append(event("too-big", 2_000_000)), StoreUnavailableError);
       await assert.rejects(store.probe(), /webhooks are answered 503: the last commit failed/);
-      const remount = await new Deno.Command("mount", {
-        args: ["-o", "remount,size=8m", dir],
-      }).output();
-      assert.ok(remount.success);
+      assert.ok(await resizeTmpfs(dir, "8m"));
       assert.equal(await store.append(event("after-space-freed", 2048)), "stored");
       await store.probe();
       await store.close();
     } finally {
-      await new Deno.Command("umount", { args: ["-l", dir] }).output();
+      await unmountTmpfs(dir);
       await Deno.remove(dir, { recursive: true });
     }
   },

@@ -7,6 +7,7 @@
  * entry once and whole (before, the short write was not noticed: the entry was cut silently).
  * Checked with the real hledger.
  */
+import { canMountTmpfs, mountTmpfs, unmountTmpfs } from "../../support/tmpfs.ts";
 import assert from "node:assert/strict";
 import type { ConsumerMessage } from "../../../lib/bus/consumer.ts";
 import { transactionRecord } from "../../../lib/bus/transaction_record.ts";
@@ -113,23 +114,7 @@ Deno.test("a torn entry left by a crash is cut off at start and written again wh
   }
 });
 
-async function canMount(): Promise<boolean> {
-  if (Deno.build.os !== "linux") return false;
-  const probe = await Deno.makeTempDir();
-  try {
-    const mounted = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe],
-      stderr: "null",
-    }).output().catch(() => ({ success: false }));
-    if (!mounted.success) return false;
-    await new Deno.Command("umount", { args: [probe] }).output();
-    return true;
-  } finally {
-    await Deno.remove(probe, { recursive: true });
-  }
-}
-
-const mountable = await canMount();
+const mountable = await canMountTmpfs();
 if (!mountable) console.log("skipping the full-disk ledger test: mounting a tmpfs needs root");
 
 Deno.test({
@@ -137,10 +122,7 @@ Deno.test({
   ignore: !mountable,
   async fn() {
     const dir = await Deno.makeTempDir();
-    const mount = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir],
-    }).output();
-    assert.ok(mount.success);
+    assert.ok(await mountTmpfs(dir, "64k"));
     try {
       const ledger = await createLedgerConsumer({ dir });
       await ledger.handle(message(settled(1), 0));
@@ -162,7 +144,7 @@ Deno.test({
       assert.equal(after.match(/; id:tx-2\b/g)?.length, 1);
       assert.equal(await spendingCents(ledger.journalPath), -(105 + 205));
     } finally {
-      await new Deno.Command("umount", { args: ["-l", dir] }).output();
+      await unmountTmpfs(dir);
       await Deno.remove(dir, { recursive: true });
     }
   },
