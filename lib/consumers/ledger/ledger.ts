@@ -211,14 +211,12 @@ export async function createLedgerConsumer(options: LedgerOptions): Promise<Ledg
       sizes.journal = journal;
     }
   }
-  /** Appends, and keeps the file's size known when nobody else wrote meanwhile. */
+  /** Appends, and keeps the file's size known when nobody else wrote since it was last read. */
   async function appendOwn(path: string, which: "csv" | "journal", text: string): Promise<void> {
-    const before = await sizeOf(path);
-    await appendWhole(path, text);
-    const after = await sizeOf(path);
-    const own = new TextEncoder().encode(text).length;
-    // Another writer in between: left unknown, so the next refresh reads the file again.
-    sizes[which] = before === sizes[which] && after === before + own ? after : -1;
+    const before = await appendWhole(path, text);
+    // Another writer in between: left unknown, so the next refresh reads the file again (as it
+    // also does when another writer appends after this entry: the size no longer matches).
+    sizes[which] = before === sizes[which] ? before + new TextEncoder().encode(text).length : -1;
   }
   if (inCsv.size === 0) {
     const exists = await Deno.stat(csvPath).then(() => true, () => false);

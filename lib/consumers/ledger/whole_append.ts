@@ -69,6 +69,8 @@ export function csvRowsEnd(bytes: Uint8Array): number {
  *
  * @param path The file, created owner-only when missing.
  * @param text The entry.
+ * @returns The file's size just before the entry, read under the lock: the entry is the bytes
+ * from there to that size plus the entry's length.
  * @throws {Deno.errors.PermissionDenied} If the file cannot be written.
  * @throws {Error} If writing or syncing failed; the file is back at its size before.
  *
@@ -77,12 +79,12 @@ export function csvRowsEnd(bytes: Uint8Array): number {
  * import { appendWhole } from "./whole_append.ts";
  * const path = await Deno.makeTempFile();
  * await appendWhole(path, "a\n");
- * await appendWhole(path, "b\n");
+ * if (await appendWhole(path, "b\n") !== 2) throw new Error("unexpected");
  * if (await Deno.readTextFile(path) !== "a\nb\n") throw new Error("unexpected");
  * await Deno.remove(path);
  * ```
  */
-export async function appendWhole(path: string, text: string): Promise<void> {
+export async function appendWhole(path: string, text: string): Promise<number> {
   const bytes = new TextEncoder().encode(text);
   using file = await Deno.open(path, { append: true, create: true, mode: 0o600 });
   await file.lock(true);
@@ -96,6 +98,7 @@ export async function appendWhole(path: string, text: string): Promise<void> {
     await file.truncate(size).then(() => file.syncData()).catch(() => {});
     throw error;
   }
+  return size;
 }
 
 /**
@@ -123,26 +126,7 @@ export async function readWhole(path: string): Promise<string> {
   }
   using locked = file;
   await locked.lock(false);
-  return new TextDecoder().decode(await readAll(locked));
-}
-
-async function readAll(file: Deno.FsFile): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  const buffer = new Uint8Array(64 * 1024);
-  for (;;) {
-    const read = await file.read(buffer);
-    if (read === null) break;
-    chunks.push(buffer.slice(0, read));
-    length += read;
-  }
-  const bytes = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
+  return await Deno.readTextFile(path);
 }
 
 /** What {@linkcode repairTail} moved out of a file. */
@@ -185,7 +169,7 @@ export async function repairTail(path: string, entriesEnd: EntriesEnd): Promise<
   }
   using locked = file;
   await locked.lock(true);
-  const bytes = await readAll(locked);
+  const bytes = await Deno.readFile(path);
   const end = entriesEnd(bytes);
   if (end === bytes.length) return null;
   const keptIn = `${path}.torn`;
