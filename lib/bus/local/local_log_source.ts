@@ -186,20 +186,23 @@ export function localLogRecordSource(
         if ((written && untilWrite) || stopping) return Promise.resolve();
         return new Promise((resolve) => {
           const until = Date.now() + ms;
-          const changes = untilWrite ? reader.changes : undefined;
-          const seen = seenBeforeRead;
           const done = () => {
             clearTimeout(timer);
             wake = undefined;
             resolve();
           };
           wake = done;
+          if (!untilWrite || reader.changes === undefined) {
+            timer = setTimeout(done, ms);
+            return;
+          }
+          const seen = seenBeforeRead;
           const check = () => {
             const now = Date.now();
             if (now >= until) return done();
-            let changed = false;
+            let changed: boolean;
             try {
-              changed = changes !== undefined && changes() !== seen;
+              changed = reader.changes!() !== seen;
             } catch {
               // A busy or closed file: the read after the wait says what is wrong.
               changed = true;
@@ -207,10 +210,7 @@ export function localLogRecordSource(
             if (changed) return done();
             timer = setTimeout(check, Math.min(until - now, checkInterval(now - lastRecordAt, ms)));
           };
-          timer = setTimeout(
-            changes === undefined ? done : check,
-            changes === undefined ? ms : checkInterval(Date.now() - lastRecordAt, ms),
-          );
+          timer = setTimeout(check, checkInterval(Date.now() - lastRecordAt, ms));
         });
       }
 
